@@ -1,0 +1,10 @@
+"""The `sgan` command line: the only package that knows Typer and rich.
+
+Each command lives in its own module and registers itself on `app` when imported.
+"""
+
+from sgan.cli.app import app, main  # noqa: F401
+
+# One import per command module (keep sorted); each attaches its commands to `app`.
+
+

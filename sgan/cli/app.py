@@ -1,0 +1,102 @@
+"""The root Typer app: `--version`, `--debug`, and one-line errors instead of tracebacks.
+
+Commands live in one module each (sgan/cli/<command>.py) and attach themselves to `app`;
+sgan/cli/__init__.py imports them all.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from sgan.errors import SganError
+
+_DEBUG_ENV = "SGAN_DEBUG"
+
+
+def debug_enabled() -> bool:
+    return os.environ.get(_DEBUG_ENV, "") not in ("", "0")
+
+
+def print_error(message: str) -> None:
+    """Print `Error: message` as one line on stderr (newlines folded)."""
+    line = " ".join(str(message).split())
+    click.echo(f"Error: {line}", err=True)
+
+
+class SganGroup(TyperGroup):
+    """Runs a command and turns sgan's errors into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SganError as err:
+            if debug_enabled():
+                raise
+            print_error(str(err))
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            if debug_enabled():
+                raise
+            print_error("interrupted.")
+            raise typer.Exit(130) from None
+        except MemoryError:
+            if debug_enabled():
+                raise
+            print_error("out of memory; try a smaller --batch.")
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="sgan",
+    cls=SganGroup,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=(
+        "sgan: a StyleGAN toolkit. Prepare a dataset, train, measure, generate, mix, project and animate.\n\n"
+        "Example: sgan prepare-dataset builtin:shapes data/shapes.lmdb --max-size 32 && "
+        "sgan generate runs/shapes --seeds 0-15 --grid --outdir out"
+    ),
+)
+
+
+def version_text() -> str:
+    import torch
+
+    from sgan import __version__
+    from sgan.device import describe_device, resolve_device
+
+    cuda = torch.version.cuda or "none"
+    return f"sgan {__version__} (torch {torch.__version__}, cuda {cuda}, device {describe_device(resolve_device('auto'))})"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", help="Print sgan, torch and device versions and exit.",
+                                 callback=_version_callback, is_eager=True),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
+) -> None:
+    """sgan: a StyleGAN toolkit (StyleGAN 1 with progressive growing, pure PyTorch)."""
+    if debug:
+        os.environ[_DEBUG_ENV] = "1"
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(prog_name="sgan")
+    except SganError as err:  # raised outside a command, e.g. while importing options
+        print_error(str(err))
+        sys.exit(err.exit_code)

@@ -1,0 +1,103 @@
+"""The discriminator mirroring G (networks_stylegan.py `D_basic`).
+
+FromRGB (1x1 conv, leaky ReLU) per resolution; per resolution a 3x3 conv, the [1,2,1] blur and a
+3x3 conv with 2x downsampling; at 4x4 minibatch standard deviation (groups of 4, 1 feature), a 3x3
+conv, a dense layer and the 1-d output. During a fade-in the input also takes the skip path:
+downscale2d -> FromRGB of the lower resolution, blended with weight 1 - alpha.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sgan.nn.config import ModelConfig
+from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, downscale2d
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int = 4, num_features: int = 1) -> torch.Tensor:
+    """Append `num_features` channels holding the standard deviation over groups of samples
+    (ProGAN §3; sample i is in group i mod (N / G), as the official reshape does)."""
+    n, c, h, w = x.shape
+    g = min(group_size, n)
+    if n % g:
+        raise ValueError(f"the minibatch ({n}) must be divisible by the mbstd group size ({g})")
+    f = num_features
+    y = x.reshape(g, -1, f, c // f, h, w).float()        # [G, M, F, c, H, W]
+    y = y - y.mean(dim=0)
+    y = (y.square().mean(dim=0) + 1e-8).sqrt()          # [M, F, c, H, W]
+    y = y.mean(dim=(2, 3, 4))                            # [M, F]
+    y = y.reshape(-1, f, 1, 1).repeat(g, 1, h, w).to(x.dtype)   # [N, F, H, W]
+    return torch.cat([x, y], dim=1)
+
+
+class FromRGB(nn.Module):
+    def __init__(self, num_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = EqualConv2d(num_channels, out_channels, 1)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(self.conv(img), 0.2)
+
+
+class DiscriminatorBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig, res_log2: int) -> None:
+        super().__init__()
+        self.res_log2 = res_log2
+        ch0, ch1 = cfg.nf(res_log2 - 1), cfg.nf(res_log2 - 2)
+        fused = cfg.fused_updown == "always" or (cfg.fused_updown == "auto" and 2 ** res_log2 >= 64)
+        self.conv0 = EqualConv2d(ch0, ch0, 3)
+        self.blur = Blur(ch0)
+        self.conv1 = EqualConv2d(ch0, ch1, 3, down=2 if fused else 1)
+        self.fused_down = fused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(self.conv0(x), 0.2)
+        x = self.blur(x)
+        x = self.conv1(x) if self.fused_down else downscale2d(self.conv1(x))
+        return F.leaky_relu(x, 0.2)
+
+
+class DiscriminatorEpilogue(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.mbstd_group_size, self.mbstd_num_features = cfg.mbstd_group_size, cfg.mbstd_num_features
+        ch = cfg.nf(1)
+        self.conv = EqualConv2d(ch + cfg.mbstd_num_features, ch, 3)
+        self.fc = EqualLinear(ch * 16, cfg.nf(0), activation=True)
+        self.out = EqualLinear(cfg.nf(0), 1, gain=1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mbstd_group_size > 1:
+            x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_features)
+        x = F.leaky_relu(self.conv(x), 0.2)
+        return self.out(self.fc(x.flatten(1)))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.resolution, self.resolution_log2 = cfg.resolution, cfg.resolution_log2
+        # Index i of fromrgbs / blocks is resolution 2^(i + 2); blocks exist from 8x8 up.
+        self.fromrgbs = nn.ModuleList(FromRGB(cfg.num_channels, cfg.nf(r - 1)) for r in range(2, cfg.resolution_log2 + 1))
+        self.blocks = nn.ModuleList(DiscriminatorBlock(cfg, r) for r in range(3, cfg.resolution_log2 + 1))
+        self.epilogue = DiscriminatorEpilogue(cfg)
+
+    def forward(self, img: torch.Tensor, *, lod: float = 0.0) -> torch.Tensor:
+        """img [N, C, r, r] with r = R / 2^floor(lod) -> scores [N, 1]."""
+        top = self.resolution_log2 - math.floor(lod)
+        expected = 2 ** top
+        if img.ndim != 4 or img.shape[1] != self.cfg.num_channels or img.shape[2:] != (expected, expected):
+            raise ValueError(f"img must have shape [N, {self.cfg.num_channels}, {expected}, {expected}] at lod {lod}, "
+                             f"got {list(img.shape)}")
+        alpha = 1.0 - (lod - math.floor(lod))
+        x = self.fromrgbs[top - 2](img)
+        for r in range(top, 2, -1):
+            x = self.blocks[r - 3](x)
+            if r == top and alpha < 1.0:
+                x = torch.lerp(self.fromrgbs[r - 3](downscale2d(img)), x, alpha)
+        return self.epilogue(x)

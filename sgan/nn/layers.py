@@ -1,0 +1,114 @@
+"""Equalized-learning-rate layers and the fixed filters of StyleGAN (pure PyTorch).
+
+Equalized learning rate (ProGAN §4.1; networks_stylegan.py `get_weight`): weights are stored
+as N(0, 1/lrmul) and scaled at run time by gain / sqrt(fan_in) * lrmul; biases are stored
+divided by lrmul and scaled by lrmul.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SQRT2 = math.sqrt(2.0)
+
+
+class EqualLinear(nn.Module):
+    """Fully connected layer with equalized learning rate and an optional fused leaky ReLU(0.2)."""
+
+    def __init__(self, in_features: int, out_features: int, *, gain: float = SQRT2, lrmul: float = 1.0,
+                 bias_init: float | torch.Tensor = 0.0, activation: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lrmul)
+        self.bias = nn.Parameter(torch.full([out_features], 1.0) * torch.as_tensor(bias_init, dtype=torch.float32) / lrmul)
+        self.weight_gain = gain / math.sqrt(in_features) * lrmul
+        self.bias_gain = lrmul
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
+        return F.leaky_relu(x, 0.2) if self.activation else x
+
+    def extra_repr(self) -> str:
+        return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, act={self.activation}"
+
+
+class EqualConv2d(nn.Module):
+    """k x k convolution with equalized learning rate; `up=2` is a fused nearest-upsample + conv
+    (a stride-2 transposed convolution with the 4x4 kernel that sums the shifted 3x3 kernels, as
+    the official `upscale2d_conv2d`), `down=2` a fused conv + 2x2 average pool (`conv2d_downscale2d`)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, gain: float = SQRT2,
+                 bias: bool = True, up: int = 1, down: int = 1) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.weight_gain = gain / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.up, self.down, self.padding = up, down, kernel_size // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        if self.up == 2:
+            # nearest-upsample then conv == transposed conv of the 4x4 kernel w00+w01+w10+w11 (shifted).
+            w = F.pad(w, [1, 1, 1, 1])
+            w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
+            x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=1)
+        elif self.down == 2:
+            # conv then 2x2 average pool == stride-2 conv of the averaged 4x4 kernel.
+            w = F.pad(w, [1, 1, 1, 1])
+            w = (w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]) * 0.25
+            x = F.conv2d(x, w, stride=2, padding=1)
+        else:
+            x = F.conv2d(x, w, padding=self.padding)
+        if self.bias is not None:
+            x = x + self.bias.view(1, -1, 1, 1)
+        return x
+
+    def extra_repr(self) -> str:
+        o, i, k, _ = self.weight.shape
+        return f"in={i}, out={o}, k={k}, up={self.up}, down={self.down}"
+
+
+class Blur(nn.Module):
+    """The [1, 2, 1] x [1, 2, 1] / 16 low-pass filter, as a depthwise conv (works under autocast)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        k = torch.outer(k, k)
+        self.register_buffer("kernel", (k / k.sum()).expand(channels, 1, 3, 3).contiguous(), persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.kernel.to(x.dtype), padding=1, groups=self.channels)
+
+
+def upscale2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """Nearest-neighbour upsampling (the official `upscale2d`)."""
+    if factor == 1:
+        return x
+    n, c, h, w = x.shape
+    return x.view(n, c, h, 1, w, 1).expand(n, c, h, factor, w, factor).reshape(n, c, h * factor, w * factor)
+
+
+def downscale2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """Box-filter downsampling (the official `downscale2d`, an average pool)."""
+    return x if factor == 1 else F.avg_pool2d(x, factor)
+
+
+def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Normalize each vector to unit RMS over dim 1 (ProGAN pixelwise feature normalization)."""
+    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
+
+
+def instance_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Per-sample, per-channel zero mean and unit variance over the spatial dims (official epsilon)."""
+    x = x - x.mean(dim=(2, 3), keepdim=True)
+    return x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + eps)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+    return a + (b - a) * t

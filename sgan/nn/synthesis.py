@@ -1,0 +1,143 @@
+"""The synthesis network g: W+ -> image (StyleGAN §2, networks_stylegan.py `G_synthesis`).
+
+Learned constant 4x4 input; two 3x3 convs per resolution, the first after upsampling (not at
+4x4); after each conv the epilogue: noise (learned per-channel weight, zero init) -> bias ->
+leaky ReLU -> instance norm -> style modulation (AdaIN, x * (1 + s) + b). Upsampling is
+nearest then [1,2,1] blur. One ToRGB per resolution; progressive growing blends the upsampled
+RGB of the lower resolution with the new block's RGB.
+
+`lod` (level of detail) is log2(R / current resolution), fractional during a fade-in: at
+lod = k + f (0 < f < 1) the output, at R / 2^k px, is lerp(upsample(rgb_low), rgb_new, 1 - f).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from sgan.nn.config import ModelConfig
+from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, SQRT2, instance_norm, upscale2d
+
+NOISE_MODES = ("random", "const", "none")
+Generators = torch.Generator | Sequence[torch.Generator] | None
+
+
+def randn_per_sample(shape: Sequence[int], generator: Generators, *, device: torch.device, n: int) -> torch.Tensor:
+    """Draw [n, *shape] normal noise. With a list of generators (one per sample) each sample's
+    noise depends only on its own generator, so results do not depend on the batch size."""
+    if generator is None or isinstance(generator, torch.Generator):
+        gen_device = generator.device if generator is not None else device
+        return torch.randn([n, *shape], generator=generator, device=gen_device).to(device)
+    if len(generator) != n:
+        raise ValueError(f"expected {n} generators (one per sample), got {len(generator)}")
+    return torch.stack([torch.randn(list(shape), generator=g, device=g.device) for g in generator]).to(device)
+
+
+class LayerEpilogue(nn.Module):
+    """noise -> bias -> lrelu -> instance norm -> style modulation (AdaIN)."""
+
+    def __init__(self, channels: int, w_dim: int, resolution: int, layer_idx: int) -> None:
+        super().__init__()
+        self.resolution, self.layer_idx = resolution, layer_idx
+        self.noise_strength = nn.Parameter(torch.zeros(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        # The affine A: 2*channels outputs (scale, bias); scale bias-initialised to 1 (x * (s + 1) + b).
+        bias_init = torch.cat([torch.ones(channels), torch.zeros(channels)])
+        self.affine = EqualLinear(w_dim, 2 * channels, gain=1.0, bias_init=bias_init)
+        g = torch.Generator().manual_seed(1000 + layer_idx)
+        self.register_buffer("noise_const", torch.randn([1, 1, resolution, resolution], generator=g))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, generator: Generators) -> torch.Tensor:
+        n = x.shape[0]
+        if noise_mode == "random":
+            noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=n)
+            x = x + noise.to(x.dtype) * self.noise_strength.view(1, -1, 1, 1)
+        elif noise_mode == "const":
+            x = x + self.noise_const.to(x.dtype) * self.noise_strength.view(1, -1, 1, 1)
+        x = torch.nn.functional.leaky_relu(x + self.bias.view(1, -1, 1, 1), 0.2)
+        x = instance_norm(x)
+        style = self.affine(w)                           # [N, 2C]
+        scale, shift = style.unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return x * scale + shift
+
+
+class SynthesisBlock(nn.Module):
+    """The two conv layers of one resolution (4x4: the constant and one conv)."""
+
+    def __init__(self, cfg: ModelConfig, res_log2: int) -> None:
+        super().__init__()
+        resolution = 2 ** res_log2
+        in_ch, out_ch = cfg.nf(res_log2 - 2), cfg.nf(res_log2 - 1)
+        first = 2 * (res_log2 - 2)                       # index of this block's first style input
+        self.res_log2, self.resolution = res_log2, resolution
+        if res_log2 == 2:
+            self.const = nn.Parameter(torch.ones(1, out_ch, 4, 4))
+            self.conv0 = None
+        else:
+            fused = cfg.fused_updown == "always" or (cfg.fused_updown == "auto" and resolution >= 64)
+            self.conv0 = EqualConv2d(in_ch, out_ch, 3, bias=False, up=2 if fused else 1)
+            self.fused_up = fused
+            self.blur = Blur(out_ch)
+        self.epi0 = LayerEpilogue(out_ch, cfg.w_dim, resolution, first)
+        self.conv1 = EqualConv2d(out_ch, out_ch, 3, bias=False)
+        self.epi1 = LayerEpilogue(out_ch, cfg.w_dim, resolution, first + 1)
+
+    def forward(self, x: torch.Tensor | None, w0: torch.Tensor, w1: torch.Tensor, noise_mode: str,
+                generator: Generators) -> torch.Tensor:
+        if self.conv0 is None:
+            x = self.const.expand(w0.shape[0], -1, -1, -1).to(w0.dtype)
+        else:
+            x = self.conv0(x) if self.fused_up else self.conv0(upscale2d(x))
+            x = self.blur(x)
+        x = self.epi0(x, w0, noise_mode, generator)
+        x = self.conv1(x)
+        return self.epi1(x, w1, noise_mode, generator)
+
+
+class ToRGB(nn.Module):
+    def __init__(self, in_channels: int, num_channels: int) -> None:
+        super().__init__()
+        self.conv = EqualConv2d(in_channels, num_channels, 1, gain=1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class SynthesisNetwork(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.resolution, self.resolution_log2 = cfg.resolution, cfg.resolution_log2
+        self.num_ws, self.w_dim = cfg.num_ws, cfg.w_dim
+        self.blocks = nn.ModuleList(SynthesisBlock(cfg, r) for r in range(2, cfg.resolution_log2 + 1))
+        self.torgbs = nn.ModuleList(ToRGB(cfg.nf(r - 1), cfg.num_channels) for r in range(2, cfg.resolution_log2 + 1))
+
+    def output_resolution(self, lod: float) -> int:
+        """The resolution of the images produced at `lod`."""
+        return 2 ** (self.resolution_log2 - math.floor(lod))
+
+    def forward(self, ws: torch.Tensor, *, lod: float = 0.0, noise_mode: str = "random",
+                generator: Generators = None) -> torch.Tensor:
+        """ws [N, num_ws, w_dim] -> images [N, C, r, r], r = output_resolution(lod), values about [-1, 1]."""
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must have shape [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        if not 0.0 <= lod <= self.resolution_log2 - 2:
+            raise ValueError(f"lod must lie in [0, {self.resolution_log2 - 2}], got {lod}")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        top = self.resolution_log2 - math.floor(lod)     # log2 of the output resolution
+        alpha = 1.0 - (lod - math.floor(lod))            # weight of the newest block's RGB
+        x, img = None, None
+        for block, torgb in zip(self.blocks, self.torgbs):
+            r = block.res_log2
+            if r > top:
+                break
+            x = block(x, ws[:, 2 * r - 4], ws[:, 2 * r - 3], noise_mode, generator)
+            if r == top - 1 and alpha < 1.0:
+                img = torgb(x)
+            elif r == top:
+                new = torgb(x)
+                img = new if img is None else torch.lerp(upscale2d(img), new, alpha)
+        return img
