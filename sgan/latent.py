@@ -1,0 +1,117 @@
+"""Latents: z from seeds, truncation, slerp/lerp, W/W+ .npy files, style-mixing layer ranges.
+
+Layer groups follow the StyleGAN paper §3.1: coarse = the styles of 4x4-8x8 (ws 0-3), middle =
+16x16-32x32 (ws 4-7), fine = 64x64 and up (ws 8 .. num_ws-1).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sgan.errors import DataError, UsageError
+from sgan.fileio import atomic_save_npy
+from sgan.nn.generator import mix_styles, truncate  # noqa: F401  (re-exported: the latent-space API)
+
+STYLE_GROUPS = ("coarse", "middle", "fine")
+
+
+def z_from_seed(seed: int, z_dim: int) -> torch.Tensor:
+    """z [z_dim] from the seed alone (numpy RandomState, as NVIDIA's generate.py): same on every machine."""
+    if seed < 0 or seed >= 2 ** 32:
+        raise UsageError(f"seed {seed} is out of range; seeds are 0 .. 2^32-1.")
+    return torch.from_numpy(np.random.RandomState(seed).randn(z_dim)).float()
+
+
+def noise_generator(seed: int) -> torch.Generator:
+    """The generator of a seed's noise maps (noise mode `random`), independent of the batch."""
+    return torch.Generator().manual_seed(int(seed))
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+    return a + (b - a) * t
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation along the last dim (used in Z, StyleGAN PPL)."""
+    a_n = a / a.norm(dim=-1, keepdim=True)
+    b_n = b / b.norm(dim=-1, keepdim=True)
+    d = (a_n * b_n).sum(dim=-1, keepdim=True).clamp(-1 + eps, 1 - eps)
+    omega = torch.acos(d) * t
+    c = b_n - d * a_n
+    c = c / c.norm(dim=-1, keepdim=True)
+    out = a_n * torch.cos(omega) + c * torch.sin(omega)
+    return out * lerp(a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True), t)
+
+
+def style_groups(num_ws: int) -> dict[str, range]:
+    """coarse/middle/fine as ranges of ws indices for a generator with `num_ws` styles."""
+    return {"coarse": range(0, min(4, num_ws)), "middle": range(min(4, num_ws), min(8, num_ws)),
+            "fine": range(min(8, num_ws), num_ws)}
+
+
+def parse_styles(text: str, num_ws: int) -> list[int]:
+    """`coarse`, `middle`, `fine`, `A-B`, `N` or a comma list of those -> sorted ws indices."""
+    groups = style_groups(num_ws)
+    picked: set[int] = set()
+    for part in (text or "").split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        if part in groups:
+            if not groups[part]:
+                raise UsageError(f"--styles {part}: a {2 ** (num_ws // 2 + 1)} px generator has no {part} styles "
+                                 f"(it has {num_ws} styles: coarse 0-3, middle 4-7, fine 8 and up).")
+            picked.update(groups[part])
+            continue
+        try:
+            lo, _, hi = part.partition("-")
+            lo_i, hi_i = int(lo), int(hi) if hi else int(lo)
+        except ValueError:
+            raise UsageError(f"--styles: {part!r} is not coarse, middle, fine, N or A-B.") from None
+        if hi_i < lo_i or lo_i < 0 or hi_i >= num_ws:
+            raise UsageError(f"--styles: {part!r} must lie within 0-{num_ws - 1} (this generator has {num_ws} styles).")
+        picked.update(range(lo_i, hi_i + 1))
+    if not picked:
+        raise UsageError("--styles is empty; use coarse, middle, fine or a range such as 0-3.")
+    return sorted(picked)
+
+
+def save_latent(path: str | os.PathLike, ws: torch.Tensor | np.ndarray) -> Path:
+    """Write a W [w_dim] or W+ [num_ws, w_dim] latent as float32 .npy, atomically."""
+    arr = ws.detach().cpu().numpy() if isinstance(ws, torch.Tensor) else np.asarray(ws)
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"a latent must be [w_dim] or [num_ws, w_dim], got {list(arr.shape)}")
+    return atomic_save_npy(path, arr.astype(np.float32))
+
+
+def load_latent(path: str | os.PathLike, *, num_ws: int, w_dim: int) -> torch.Tensor:
+    """Read a .npy latent ([w_dim] or [num_ws, w_dim]) as W+ [num_ws, w_dim] float32."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such latent file; give a .npy written by `sgan generate --save-latents` or `sgan project`.")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise DataError(f"{p}: not a readable .npy latent ({str(err).splitlines()[0] if str(err) else 'bad file'}).") from None
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
+        raise DataError(f"{p}: a latent must hold floats, got {getattr(arr, 'dtype', type(arr))}.")
+    if arr.ndim == 1:
+        if arr.shape[0] != w_dim:
+            raise DataError(f"{p}: the latent has {arr.shape[0]} values but this model's w_dim is {w_dim}; "
+                            "it comes from another model.")
+        arr = np.broadcast_to(arr, (num_ws, w_dim))
+    elif arr.ndim == 2:
+        if arr.shape[1] != w_dim:
+            raise DataError(f"{p}: the latent is {list(arr.shape)} but this model's w_dim is {w_dim}; it comes from another model.")
+        if arr.shape[0] != num_ws:
+            raise DataError(f"{p}: the latent has {arr.shape[0]} styles but this model has num_ws={num_ws}; "
+                            "it comes from a model of another resolution.")
+    else:
+        raise DataError(f"{p}: a latent must be [w_dim] or [num_ws, w_dim], got shape {list(arr.shape)}.")
+    if not np.isfinite(arr).all():
+        raise DataError(f"{p}: the latent holds NaN or infinite values.")
+    return torch.from_numpy(np.array(arr, dtype=np.float32))
