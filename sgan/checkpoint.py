@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if p.stat().st_size == 0:
         raise CheckpointError(f"{p}: the file is empty (an interrupted copy?); use another snapshot.")
     try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # foreign pickles make torch warn before it refuses them
+            warnings.simplefilter("ignore")
+            data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # any refusal: name what the file looks like instead of a traceback
         raise CheckpointError(f"{p}: {_identify_foreign(p, err)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
