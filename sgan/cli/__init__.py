@@ -7,4 +7,5 @@ from sgan.cli.app import app, main  # noqa: F401
 
 # One import per command module (keep sorted); each attaches its commands to `app`.
 
-
+from sgan.cli import generate  # noqa: F401,E402
+from sgan.cli import mix  # noqa: F401,E402

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-import click
+
 import typer
 from typer.core import TyperGroup
 
@@ -25,13 +25,13 @@ def debug_enabled() -> bool:
 def print_error(message: str) -> None:
     """Print `Error: message` as one line on stderr (newlines folded)."""
     line = " ".join(str(message).split())
-    click.echo(f"Error: {line}", err=True)
+    typer.echo(f"Error: {line}", err=True)
 
 
 class SganGroup(TyperGroup):
     """Runs a command and turns sgan's errors into one line on stderr and an exit code."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except SganError as err:

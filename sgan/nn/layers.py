@@ -55,7 +55,7 @@ class EqualConv2d(nn.Module):
             # nearest-upsample then conv == transposed conv of the 4x4 kernel w00+w01+w10+w11 (shifted).
             w = F.pad(w, [1, 1, 1, 1])
             w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
-            x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=1)
+            x = F.conv_transpose2d(x, w.flip([2, 3]).transpose(0, 1), stride=2, padding=1)
         elif self.down == 2:
             # conv then 2x2 average pool == stride-2 conv of the averaged 4x4 kernel.
             w = F.pad(w, [1, 1, 1, 1])

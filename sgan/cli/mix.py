@@ -1,0 +1,84 @@
+"""`sgan mix`: style mixing from latent files (coarse/middle/fine) or the paper's row x column grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from sgan.cli._common import console, parse_int_list
+from sgan.cli.app import app
+from sgan.errors import UsageError
+
+EPILOG = """[b]Examples[/b]
+
+  sgan mix runs/shapes --coarse out/seed0001.npy --fine out/seed0002.npy --out mix.png
+  sgan mix runs/shapes --coarse a.npy --middle b.npy --fine c.npy --out mix.png
+  sgan mix runs/shapes --rows 1,2,3 --cols 10-14 --styles coarse --out grid.png
+  sgan mix runs/shapes --rows 0-4 --cols 5-9 --styles 0-3 --out grid.png
+
+Layer groups (StyleGAN paper 3.1): coarse = styles of 4-8 px (0-3), middle = 16-32 px (4-7), fine = 64 px and up.
+"""
+
+
+@app.command("mix", epilog=EPILOG)
+def mix_command(
+    ckpt: Path = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder."),
+    coarse: Optional[Path] = typer.Option(None, "--coarse", help="Latent (.npy) for the coarse styles (pose, shape)."),
+    middle: Optional[Path] = typer.Option(None, "--middle", help="Latent for the middle styles (default: the coarse one)."),
+    fine: Optional[Path] = typer.Option(None, "--fine", help="Latent for the fine styles (default: the middle one)."),
+    rows: Optional[str] = typer.Option(None, "--rows", help="Row seeds of a mixing grid, e.g. 1,2,3."),
+    cols: Optional[str] = typer.Option(None, "--cols", help="Column seeds whose styles are copied, e.g. 10-14."),
+    styles: str = typer.Option("coarse", "--styles", help="Styles taken from the columns: coarse, middle, fine, A-B or a list."),
+    trunc: float = typer.Option(0.7, "--trunc", help="Truncation psi for seed latents (grid mode)."),
+    trunc_cutoff: int = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N style layers."),
+    noise_mode: str = typer.Option("const", "--noise-mode", help="const, random or none."),
+    out: Path = typer.Option(..., "--out", help="Output PNG."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """Mix styles: layers of one latent with the layers of another."""
+    import torch
+
+    from sgan.checkpoint import load_generator
+    from sgan.device import resolve_device
+    from sgan.generate import check_render_options, synthesize
+    from sgan.latent import load_latent, parse_styles, z_from_seed
+    from sgan.mixing import assemble_mix_grid, mix_by_groups, mix_rows_cols
+    from sgan.viz import image_grid, save_png, to_uint8
+
+    file_mode = any(p is not None for p in (coarse, middle, fine))
+    grid_mode = rows is not None or cols is not None
+    if file_mode == grid_mode:
+        raise UsageError("give either latent files (--coarse a.npy [--middle b.npy] [--fine c.npy]) "
+                         "or a seed grid (--rows 1,2 --cols 3-5 --styles coarse), not both or neither.")
+    dev = resolve_device(device)
+    G = load_generator(ckpt, device=dev)
+    check_render_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)
+    if file_mode:
+        if coarse is None:
+            raise UsageError("--coarse is required with latent files (it gives the coarsest styles).")
+        load = lambda p: None if p is None else load_latent(p, num_ws=G.num_ws, w_dim=G.w_dim)  # noqa: E731
+        ws = mix_by_groups(coarse=load(coarse), middle=load(middle), fine=load(fine))
+        parts = [load(p) for p in (coarse, middle, fine) if p is not None]
+        images = to_uint8(synthesize(G, torch.stack(parts + [ws]), noise_mode=noise_mode, device=dev))
+        save_png(out, image_grid(images, cols=len(images)))
+        console.print(f"Wrote {out}: the sources ({', '.join(str(p) for p in (coarse, middle, fine) if p)}) then the mix.")
+        return
+    if rows is None or cols is None:
+        raise UsageError("a mixing grid needs both --rows and --cols (seed lists such as 1,2,3 and 10-14).")
+    row_seeds, col_seeds = parse_int_list(rows, option="--rows"), parse_int_list(cols, option="--cols")
+    picked = parse_styles(styles, G.num_ws)
+
+    def seed_ws(seed_list: list[int]) -> torch.Tensor:
+        z = torch.stack([z_from_seed(s, G.z_dim) for s in seed_list]).to(dev)
+        return G.map(z, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
+
+    row_ws, col_ws = seed_ws(row_seeds), seed_ws(col_seeds)
+    cells_ws = mix_rows_cols(row_ws, col_ws, picked)
+    render = lambda ws, seeds: to_uint8(synthesize(G, ws, noise_mode=noise_mode, seeds=seeds, device=dev))  # noqa: E731
+    row_img, col_img = render(row_ws, row_seeds), render(col_ws, col_seeds)
+    cells = render(cells_ws.flatten(0, 1), [s for s in row_seeds for _ in col_seeds])
+    cells = cells.reshape(len(row_seeds), len(col_seeds), *cells.shape[1:])
+    save_png(out, assemble_mix_grid(row_img, col_img, cells))
+    console.print(f"Wrote {out}: {len(row_seeds)} rows x {len(col_seeds)} columns, styles {picked} from the columns.")

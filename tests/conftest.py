@@ -1,0 +1,38 @@
+"""Shared test set-up: small threads, no network, tiny models."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Tests must never reach the network (weights and data are local files)."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    """A random-initialised 16 px model saved as an sgan checkpoint."""
+    from sgan.checkpoint import save_checkpoint
+    from sgan.nn import Discriminator, Generator, ModelConfig
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny", 16)
+    G, D = Generator(cfg), Discriminator(cfg)
+    with torch.no_grad():  # give noise and w_avg non-trivial values so tests can see them
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.normal_(0, 0.5)
+        G.mapping.w_avg.normal_()
+    return save_checkpoint(tmp_path / "model.pt", config=cfg, G=G, G_ema=G, D=D)
