@@ -48,7 +48,7 @@ class DiscriminatorBlock(nn.Module):
         super().__init__()
         self.res_log2 = res_log2
         ch0, ch1 = cfg.nf(res_log2 - 1), cfg.nf(res_log2 - 2)
-        fused = cfg.fused_updown == "always" or (cfg.fused_updown == "auto" and 2 ** res_log2 >= 64)
+        fused = cfg.fused_updown in ("auto", "always")
         self.conv0 = EqualConv2d(ch0, ch0, 3)
         self.blur = Blur(ch0)
         self.conv1 = EqualConv2d(ch0, ch1, 3, down=2 if fused else 1)

@@ -51,17 +51,25 @@ class LayerEpilogue(nn.Module):
         self.register_buffer("noise_const", torch.randn([1, 1, resolution, resolution], generator=g))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, generator: Generators) -> torch.Tensor:
+        # Written for few memory passes (the convolutions should be nearly all the time):
+        # noise and bias in one add, leaky ReLU, one statistics pass, then instance norm and
+        # AdaIN folded into a single x * a + b with per-sample, per-channel a and b.
         n = x.shape[0]
+        strength, bias = self.noise_strength.view(1, -1, 1, 1), self.bias.view(1, -1, 1, 1)
         if noise_mode == "random":
             noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=n)
-            x = x + noise.to(x.dtype) * self.noise_strength.view(1, -1, 1, 1)
+            x = torch.addcmul(x + bias.to(x.dtype), noise.to(x.dtype), strength.to(x.dtype))
         elif noise_mode == "const":
-            x = x + self.noise_const.to(x.dtype) * self.noise_strength.view(1, -1, 1, 1)
-        x = torch.nn.functional.leaky_relu(x + self.bias.view(1, -1, 1, 1), 0.2)
-        x = instance_norm(x)
-        style = self.affine(w)                           # [N, 2C]
-        scale, shift = style.unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
-        return x * scale + shift
+            x = x + (self.noise_const * strength + bias).to(x.dtype)
+        else:
+            x = x + bias.to(x.dtype)
+        x = torch.nn.functional.leaky_relu(x, 0.2)
+        var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, unbiased=False)
+        style = self.affine(w).float()                   # [N, 2C]: scale (bias-initialised to 1), shift
+        scale, shift = style.view(n, 2, -1, 1, 1).unbind(1)
+        a = scale * torch.rsqrt(var + 1e-8)              # instance norm then AdaIN: (x - mean) / std * scale + shift
+        b = shift - mean * a
+        return torch.addcmul(b.to(x.dtype), x, a.to(x.dtype))
 
 
 class SynthesisBlock(nn.Module):
@@ -77,7 +85,7 @@ class SynthesisBlock(nn.Module):
             self.const = nn.Parameter(torch.ones(1, out_ch, 4, 4))
             self.conv0 = None
         else:
-            fused = cfg.fused_updown == "always" or (cfg.fused_updown == "auto" and resolution >= 64)
+            fused = cfg.fused_updown in ("auto", "always")
             self.conv0 = EqualConv2d(in_ch, out_ch, 3, bias=False, up=2 if fused else 1)
             self.fused_up = fused
             self.blur = Blur(out_ch)

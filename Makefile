@@ -1,0 +1,33 @@
+# Two commands do all the set-up:  `make demo` (the main job)  and  `make test`.
+# Both create .venv on first use. torch: a torch already importable in the venv is kept (a CUDA
+# build stays); otherwise TORCH_SPEC is installed (on the development machines: the CPU wheel on disk).
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+SGAN := $(VENV)/bin/sgan
+
+.PHONY: setup demo test clean-demo
+
+setup: $(VENV)/.sgan-installed
+
+$(VENV)/.sgan-installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: setup
+	$(SGAN) prepare-dataset builtin:shapes data/shapes.lmdb --max-size 32 --count 20000 --overwrite
+	$(SGAN) train data/shapes.lmdb --out runs/shapes --preset cpu --resume auto
+	$(SGAN) generate runs/shapes --seeds 0-31 --grid --outdir out/samples
+	$(SGAN) mix runs/shapes --rows 0-4 --cols 5-10 --styles coarse --out out/mix-coarse.png
+	$(SGAN) mix runs/shapes --rows 0-4 --cols 5-10 --styles middle --out out/mix-middle.png
+	@echo "Samples: out/samples/grid.png; style mixing: out/mix-coarse.png, out/mix-middle.png; run: runs/shapes/"
+
+test: setup
+	$(PY) -m pytest
+
+clean-demo:
+	rm -rf data/shapes.lmdb runs/shapes out
