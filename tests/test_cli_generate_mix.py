@@ -133,3 +133,15 @@ def test_mix_bad_latents(tiny_checkpoint, tmp_path):
         assert result.exit_code == 1 and message in result.output, (name, result.output)
     result = invoke("mix", tiny_checkpoint, "--out", tmp_path / "m.png")
     assert result.exit_code == 2 and "either latent files" in result.output
+
+
+def test_python_dash_m_and_console_script_errors(tmp_path):
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "sgan", "--version"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("sgan ")
+    bad = subprocess.run([sys.executable, "-m", "sgan", "generate", str(tmp_path / "none.pt")], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().startswith("Error: ") and len(bad.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in bad.stderr
