@@ -9,3 +9,12 @@ from sgan.cli.app import app, main  # noqa: F401
 
 from sgan.cli import generate  # noqa: F401,E402
 from sgan.cli import mix  # noqa: F401,E402
+from sgan.cli import dataset  # noqa: F401,E402
+from sgan.cli import prepare  # noqa: F401,E402
+from sgan.cli import train  # noqa: F401,E402
+from sgan.cli import project  # noqa: F401,E402
+from sgan.cli import video  # noqa: F401,E402
+from sgan.cli import figure  # noqa: F401,E402
+from sgan.cli import edit  # noqa: F401,E402
+from sgan.cli import metrics  # noqa: F401,E402
+from sgan.cli import detector  # noqa: F401,E402

@@ -69,7 +69,7 @@ class ModelConfig:
             return cls(resolution=resolution)
         if name == "cpu":
             return cls(resolution=resolution, z_dim=128, w_dim=128, mapping_layers=2, mapping_fmaps=128,
-                       mapping_lrmul=0.1, fmap_base=32 * resolution, fmap_max=64, fmap_min=32)
+                       mapping_lrmul=0.1, fmap_base=32 * resolution, fmap_max=32, fmap_min=32)
         if name == "tiny":
             return cls(resolution=resolution, z_dim=32, w_dim=32, mapping_layers=2, mapping_fmaps=32,
                        mapping_lrmul=0.1, fmap_base=64, fmap_max=16, fmap_min=8)

@@ -1,0 +1,117 @@
+"""Train-step speed: images/s of one full step (G and D forward and backward, the regulariser,
+Adam, EMA) and the GFLOP/s it achieves as a fraction of a bare 3x3 conv2d forward+backward at the
+top resolution's shape, measured in the same run.
+
+    python benchmarks/train.py                                # everything (slow for paper widths on a CPU)
+    python benchmarks/train.py --res 8,16,32 --presets cpu --losses logistic --amp none,bf16
+
+Each row trains at that resolution with lod 0 (the whole network), batch 16 by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from sgan import distributed as dist_utils
+from sgan.data.prepare import prepare_dataset
+from sgan.train import Hooks, preset_config
+from sgan.train.loop import Trainer
+
+
+def make_trainer(data: Path, out: Path, preset: str, res: int, loss: str, amp: str, batch: int) -> Trainer:
+    cfg = preset_config("tiny" if preset == "tiny" else preset)
+    cfg.preset = preset
+    cfg.resolution = res
+    cfg.start_resolution = res
+    cfg.minutes = None
+    cfg.loss, cfg.amp = loss, amp
+    cfg.batch_base, cfg.batch_dict = batch, {}
+    cfg.minibatch_repeats = 1
+    return Trainer(cfg, data, out, device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks())
+
+
+def step_flops(tr: Trainer) -> float:
+    """FLOPs of one step without its gradient penalty (FlopCounterMode cannot follow the
+    penalty's autograd.grad), so the achieved GFLOP/s below is a lower bound."""
+    gamma, lam = tr.cfg.r1_gamma, tr.cfg.wgan_lambda
+    tr.cfg.r1_gamma, tr.cfg.wgan_lambda = 0.0, 0.0
+    try:
+        with FlopCounterMode(display=False) as counter:
+            tr.step(False)
+    finally:
+        tr.cfg.r1_gamma, tr.cfg.wgan_lambda = gamma, lam
+    return float(counter.get_total_flops())
+
+
+def time_steps(tr: Trainer, seconds: float, min_steps: int) -> float:
+    tr.step(False)  # warm-up (and the lazy regulariser's phase)
+    n, t0 = 0, time.perf_counter()
+    while n < min_steps or time.perf_counter() - t0 < seconds:
+        tr.step(False)
+        n += 1
+    return (time.perf_counter() - t0) / n
+
+
+def conv_reference(batch: int, channels: int, res: int, amp: str, seconds: float) -> float:
+    """GFLOP/s of a bare 3x3 conv2d forward + backward (input and weight grads)."""
+    x = torch.randn(batch, channels, res, res, requires_grad=True)
+    w = torch.randn(channels, channels, 3, 3, requires_grad=True)
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if amp == "bf16" else torch.autocast("cpu", enabled=False)
+
+    def once() -> None:
+        with ctx:
+            y = F.conv2d(x, w, padding=1)
+        y.float().sum().backward()
+
+    once()
+    n, t0 = 0, time.perf_counter()
+    while n < 3 or time.perf_counter() - t0 < seconds:
+        once()
+        n += 1
+    dt = (time.perf_counter() - t0) / n
+    flops = 3 * 2 * batch * channels * channels * 9 * res * res  # forward + 2 backward convs
+    return flops / dt / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--res", default="8,16,32,64")
+    ap.add_argument("--presets", default="cpu,paper")
+    ap.add_argument("--losses", default="logistic,wgan-gp,hinge")
+    ap.add_argument("--amp", default="none,bf16")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=3.0, help="time each row at least this long")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    resolutions = [int(r) for r in args.res.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "shapes.lmdb"
+        prepare_dataset("builtin:shapes", data, max_size=max(resolutions), min_size=4, count=256, workers=1)
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
+        print(f"{'preset':6s} {'res':>4s} {'loss':9s} {'amp':5s} {'img/s':>8s} {'ms/step':>8s} {'GFLOP/step':>10s} "
+              f"{'GFLOP/s':>8s} {'conv GFLOP/s':>12s} {'fraction':>8s}")
+        for preset in args.presets.split(","):
+            for res in resolutions:
+                for amp in args.amp.split(","):
+                    for loss in args.losses.split(","):
+                        tr = make_trainer(data, Path(tmp) / "run", preset, res, loss, amp, args.batch)
+                        flops = step_flops(tr)
+                        dt = time_steps(tr, args.seconds, 3)
+                        ref = conv_reference(args.batch, tr.model_cfg.nf(tr.model_cfg.resolution_log2 - 1), res, amp,
+                                             args.seconds / 2)
+                        gflops = flops / dt / 1e9
+                        print(f"{preset:6s} {res:4d} {loss:9s} {amp:5s} {args.batch / dt:8.1f} {dt * 1000:8.1f} "
+                              f"{flops / 1e9:10.3f} {gflops:8.1f} {ref:12.1f} {gflops / ref:8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

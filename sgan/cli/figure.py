@@ -1,0 +1,134 @@
+"""`sgan figure truncation|variation|noise`: the StyleGAN paper's figures 8, 4 and 5 as labelled grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from sgan.cli._common import console, parse_int_list, progress_bar
+from sgan.cli.app import app
+from sgan.errors import UsageError
+
+figure_app = typer.Typer(
+    name="figure", no_args_is_help=True, rich_markup_mode="rich",
+    help=("The paper's figures as labelled grids: truncation sweep (Fig. 8), stochastic variation (Fig. 4), "
+          "noise in all/no/fine/coarse layers (Fig. 5).\n\nExample: sgan figure truncation runs/shapes --seeds 0-5 --out trunc.png"),
+)
+app.add_typer(figure_app, name="figure")
+
+
+def _parse_floats(text: str, option: str) -> list[float]:
+    try:
+        values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: give numbers separated by commas, e.g. 1,0.7,0.5,0,-0.5,-1.") from None
+    if not values:
+        raise UsageError(f"{option} is empty.")
+    return values
+
+
+def _save(figure, out: Path, scale: int) -> None:
+    from sgan.fileio import atomic_write_json
+    from sgan.viz import save_png
+
+    image = figure.render(scale=scale)
+    save_png(out, image)
+    atomic_write_json(out.with_suffix(".json"), figure.info)
+    console.print(f"Wrote {out} ({image.shape[1]}x{image.shape[0]}) and {out.with_suffix('.json').name}.")
+
+
+def _load(ckpt: Path, device: str):
+    from sgan.checkpoint import load_generator
+    from sgan.device import resolve_device
+
+    return load_generator(ckpt, device=resolve_device(device))
+
+
+CKPT = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder.")
+SCALE = typer.Option(0, "--scale", min=0, help="Enlarge each image N times (0: small images up to 128 px).")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
+
+
+@figure_app.command("truncation", epilog="Example: sgan figure truncation runs/shapes --seeds 0-5 --psi 1,0.7,0.5,0,-0.5,-1 --out trunc.png")
+def truncation_command(
+    ckpt: Path = CKPT,
+    seeds: str = typer.Option("0-5", "--seeds", help="One row per seed."),
+    psi: str = typer.Option("1,0.7,0.5,0,-0.5,-1", "--psi", help="One column per psi (the paper's Figure 8 values)."),
+    trunc_cutoff: Optional[int] = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N styles (the paper: 8)."),
+    noise_mode: str = typer.Option("const", "--noise-mode", help="const, random (from the seed) or none."),
+    out: Path = typer.Option(Path("truncation.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
+    scale: int = SCALE,
+    device: str = DEVICE,
+) -> None:
+    """Truncation sweep: rows are seeds, columns psi (w' = w_avg + psi (w - w_avg)).
+
+    Example: sgan figure truncation runs/shapes --seeds 0-5 --out trunc.png
+    """
+    from sgan.figures import truncation_figure
+    from sgan.generate import check_render_options
+
+    G = _load(ckpt, device)
+    check_render_options(G, truncation_psi=1.0, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)
+    fig = truncation_figure(G, parse_int_list(seeds), psis=_parse_floats(psi, "--psi"),
+                            truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)
+    _save(fig, out, scale)
+
+
+@figure_app.command("variation", epilog="Example: sgan figure variation runs/shapes --seeds 3,7 --samples 100 --show 4 --out variation.png")
+def variation_command(
+    ckpt: Path = CKPT,
+    seeds: str = typer.Option("0", "--seeds", help="One row per seed."),
+    samples: int = typer.Option(100, "--samples", min=2, help="Noise draws behind the standard-deviation image (the paper: 100)."),
+    show: int = typer.Option(4, "--show", min=1, help="Noise draws shown as pictures."),
+    trunc: float = typer.Option(0.7, "--trunc", help="Truncation psi of the seeds' w."),
+    trunc_cutoff: Optional[int] = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N styles."),
+    noise_seed: int = typer.Option(0, "--noise-seed", min=0, help="Seed of the noise draws."),
+    out: Path = typer.Option(Path("variation.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
+    batch: int = typer.Option(16, "--batch", min=1, help="Images per forward pass."),
+    scale: int = SCALE,
+    device: str = DEVICE,
+) -> None:
+    """Stochastic variation: one w under several noise draws, and the per-pixel standard deviation.
+
+    Example: sgan figure variation runs/shapes --seeds 3 --out variation.png
+    """
+    import torch
+
+    from sgan.figures import variation_figure
+
+    G = _load(ckpt, device)
+    seed_list = parse_int_list(seeds)
+    gen = torch.Generator().manual_seed(noise_seed)
+    with progress_bar("Noise draws", samples * len(seed_list)) as report:
+        fig = variation_figure(G, seed_list, generator=gen, shown=show, samples=samples, truncation_psi=trunc,
+                               truncation_cutoff=trunc_cutoff, batch=batch, progress=report)
+    fig.info["noise_seed"] = noise_seed
+    _save(fig, out, scale)
+
+
+@figure_app.command("noise", epilog="Example: sgan figure noise runs/shapes --seeds 0-3 --out noise.png")
+def noise_command(
+    ckpt: Path = CKPT,
+    seeds: str = typer.Option("0-3", "--seeds", help="One row per seed (its noise maps are drawn from the seed)."),
+    fine_from: Optional[int] = typer.Option(None, "--fine-from", help="First resolution of the fine layers (default: 64, or half a smaller model's resolution)."),
+    columns: str = typer.Option("all,none,fine,coarse", "--columns", help="Which columns, in order: all, none, fine, coarse."),
+    trunc: float = typer.Option(0.7, "--trunc", help="Truncation psi of the seeds' w."),
+    trunc_cutoff: Optional[int] = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N styles."),
+    out: Path = typer.Option(Path("noise.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
+    scale: int = SCALE,
+    device: str = DEVICE,
+) -> None:
+    """Noise in all layers, no layers, fine layers only, coarse layers only (the same noise maps).
+
+    Example: sgan figure noise runs/shapes --seeds 0-3 --out noise.png
+    """
+    from sgan.figures import noise_figure
+
+    G = _load(ckpt, device)
+    cols = [c.strip().lower() for c in columns.split(",") if c.strip()]
+    fig = noise_figure(G, parse_int_list(seeds), fine_from=fine_from, truncation_psi=trunc,
+                       truncation_cutoff=trunc_cutoff, columns=cols)
+    _save(fig, out, scale)
+

@@ -1,0 +1,229 @@
+"""`sgan train`: StyleGAN with progressive growing (the library is sgan.train)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from sgan.cli._common import console
+from sgan.cli.app import app
+from sgan.errors import UsageError
+
+EXAMPLE = (
+    "Example: sgan prepare-dataset builtin:shapes data/shapes.lmdb --max-size 32 --count 20000 && "
+    "sgan train data/shapes.lmdb --out runs/shapes --preset cpu"
+)
+
+# CLI option name -> TrainConfig field, for the options that override a preset.
+FIELDS = {
+    "resolution": "resolution", "start_resolution": "start_resolution", "kimg": "total_kimg",
+    "minutes": "minutes", "lod_training_kimg": "lod_training_kimg", "lod_transition_kimg": "lod_transition_kimg",
+    "batch": "batch", "lr": "lr", "loss": "loss", "r1_gamma": "r1_gamma", "r1_interval": "r1_interval",
+    "mixing": "style_mixing_prob", "ema_kimg": "ema_kimg", "ema_rampup": "ema_rampup", "mirror": "mirror",
+    "amp": "amp", "seed": "seed", "snap": "snap_kimg", "keep": "keep", "reset_optimizer": "reset_optimizer",
+    "fresh_g_latents": "fresh_g_latents", "tick": "tick_kimg_base",
+}
+
+
+def build_config(preset: str, world_size: int, options: dict[str, Any]):
+    """The preset's TrainConfig with the options that were given (not None) applied."""
+    from sgan.train.config import preset_config
+
+    cfg = preset_config(preset, world_size=world_size)
+    given: dict[str, Any] = {}
+    for opt, value in options.items():
+        if value is None:
+            continue
+        name = FIELDS[opt]
+        if name == "batch":  # one minibatch for every resolution
+            cfg.batch_base, cfg.batch_dict = int(value), {}
+            given["batch_base"] = int(value)
+        elif name == "lr":
+            cfg.lr_base, cfg.lr_dict = float(value), {}
+            given["lr_base"] = float(value)
+        elif name == "tick_kimg_base":
+            cfg.tick_kimg_base, cfg.tick_kimg_dict = float(value), {}
+            given[name] = float(value)
+        else:
+            setattr(cfg, name, value)
+            given[name] = value
+    if options.get("kimg") is not None and options.get("minutes") is None and cfg.minutes is not None:
+        cfg.minutes = None  # --kimg switches a time-based preset to the kimg schedule
+        given["minutes"] = None
+        if options.get("lod_training_kimg") is None and options.get("lod_transition_kimg") is None:
+            share = cfg.total_kimg / 5.0  # five phases up to 32 px; the rest stabilises the last resolution
+            cfg.lod_training_kimg = cfg.lod_transition_kimg = share
+    cfg.validate()
+    return cfg, given
+
+
+def _dry_run(cfg, data: Path) -> None:
+    from sgan.train.reals import _sizes
+    from sgan.train.schedule import build_phases
+
+    if cfg.resolution is None:
+        try:
+            cfg.resolution = max(_sizes(data)) if data.exists() else None
+        except Exception:  # noqa: BLE001 - a dry run reports what it can
+            cfg.resolution = None
+    out: dict[str, Any] = {"train": cfg.to_dict()}
+    if cfg.resolution is not None:
+        model = cfg.model_config()
+        out["model"] = model.to_dict()
+        training, transition = cfg.phase_lengths()
+        unit = "s" if cfg.by_time else "kimg"
+        out["schedule"] = [f"{ph.kind} {ph.resolution}px from {ph.start:g} {unit}"
+                           + ("" if ph.length == float("inf") else f" for {ph.length:g} {unit}")
+                           for ph in build_phases(cfg.start_resolution, cfg.resolution, training, transition)]
+        res, tables = cfg.start_resolution, {}
+        while res <= cfg.resolution:
+            tables[str(res)] = {"batch": cfg.batch_at(res), "lr": cfg.lr_at(res), "tick_kimg": cfg.tick_kimg_at(res)}
+            res *= 2
+        out["per_resolution"] = tables
+    typer.echo(json.dumps(out, indent=2))
+
+
+class _Bar:
+    """Rich progress bar on a terminal; tick lines go above it (and alone when not a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.progress: Progress | None = None
+        self.task = None
+        self.enabled = enabled
+
+    def __enter__(self) -> "_Bar":
+        if console.is_terminal and self.enabled:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+            self.progress.__enter__()
+            self.task = self.progress.add_task("train", total=1.0, info="")
+        return self
+
+    def report(self, s: dict[str, Any]) -> None:
+        if self.progress is None:
+            return
+        desc = f"{s['phase']} {s['resolution']}px"
+        info = (f"alpha {s['alpha']:.2f} kimg {s['kimg']:.1f} {s['images_per_s']:.0f} img/s "
+                + (f"{s['done'] / 60:.1f}/{s['total'] / 60:g} min" if s["unit"] == "s"
+                   else f"{s['done']:.1f}/{s['total']:g} kimg"))
+        self.progress.update(self.task, description=desc, completed=min(s["done"] / max(s["total"], 1e-9), 1.0),
+                             info=info)
+
+    def log(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+
+def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device: str):
+    """At each snapshot: compute the metrics with sgan.metrics and append them to metric-<name>.jsonl."""
+    try:
+        from sgan.metrics import compute_metric, parse_metric_list
+    except ImportError:
+        raise UsageError("--metrics needs sgan's metrics package, which this installation lacks; drop --metrics.") from None
+    from sgan.checkpoint import load_generator
+    from sgan.device import resolve_device
+    from sgan.fileio import append_jsonl
+
+    parse_metric_list(text)  # bad names fail now, not after the first snapshot
+    names = [n.strip() for n in text.split(",") if n.strip()]
+
+    def hook(snapshot: Path, kimg: float) -> None:
+        dev = resolve_device(device)
+        G = load_generator(snapshot, device=dev)
+        for name in names:
+            result = compute_metric(name, G=G, data_path=data, detector=detector, device=dev)
+            record = {"kimg": kimg, "snapshot": snapshot.name, **{k: v for k, v in result.items()
+                                                                  if isinstance(v, (int, float, str, bool))}}
+            append_jsonl(out / f"metric-{name}.jsonl", record)
+            console.print(f"{name} at {kimg:.1f} kimg: {record}", markup=False, highlight=False)
+
+    return hook
+
+
+@app.command("train", help=f"Train StyleGAN with progressive growing on a prepared LMDB.\n\n{EXAMPLE}")
+def train_command(
+    data: Path = typer.Argument(..., help="Dataset LMDB made by `sgan prepare-dataset`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder (config, logs, grids, snapshots)."),
+    preset: str = typer.Option("auto", "--preset", help="paper (official, GPUs), cpu (2 cores, ~10 min at 32 px), tiny, or auto: paper on CUDA, cpu otherwise."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Final resolution (default: the dataset's largest)."),
+    start_resolution: Optional[int] = typer.Option(None, "--start-resolution", help="First resolution (preset: 8)."),
+    kimg: Optional[float] = typer.Option(None, "--kimg", help="Train this many thousand real images (kimg schedule)."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Train this long; phases set by wall time (cpu: 10)."),
+    lod_training_kimg: Optional[float] = typer.Option(None, "--phase-kimg", help="kimg to stabilise each resolution (paper: 600)."),
+    lod_transition_kimg: Optional[float] = typer.Option(None, "--fade-kimg", help="kimg to fade each resolution in (paper: 600)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Global minibatch at every resolution (preset table)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate at every resolution (preset table)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="logistic (+R1), wgan-gp or hinge (logistic)."),
+    r1_gamma: Optional[float] = typer.Option(None, "--r1-gamma", help="R1 weight gamma (paper 10, cpu 1)."),
+    r1_interval: Optional[int] = typer.Option(None, "--r1-interval", help="Lazy R1: every N steps, scaled by N (paper 1, cpu 4)."),
+    mixing: Optional[float] = typer.Option(None, "--mixing", help="Style-mixing probability (0.9)."),
+    ema_kimg: Optional[float] = typer.Option(None, "--ema-kimg", help="G_ema half-life in kimg (paper 10, cpu 5)."),
+    ema_rampup: Optional[float] = typer.Option(None, "--ema-rampup", help="Cap the EMA half-life at this x images seen."),
+    mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror", help="Mirror augmentation (x-flips) (off)."),
+    amp: Optional[str] = typer.Option(None, "--amp", help="none or bf16 (bfloat16 autocast) (none)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the initialisation, data order and latents (0)."),
+    snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot every N kimg (paper 1000, cpu 20)."),
+    keep: Optional[int] = typer.Option(None, "--keep", help="Keep the last N snapshots (0: all) (paper 5, cpu 3)."),
+    tick: Optional[float] = typer.Option(None, "--tick", help="One stats line every N kimg (paper table, cpu 4)."),
+    reset_optimizer: Optional[bool] = typer.Option(None, "--reset-optimizer/--keep-optimizer",
+                                                   help="New Adam state at each new lod (official) (reset)."),
+    fresh_g_latents: Optional[bool] = typer.Option(None, "--fresh-g-latents/--reuse-fakes",
+                                                   help="G step draws new z (official) or reuses the D step's fakes (faster) (paper fresh, cpu reuse)."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="auto (latest snapshot of --out, else fresh) or a snapshot/run folder."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Metrics at each snapshot, e.g. fid5k,kid5k (see sgan metrics)."),
+    detector: Optional[str] = typer.Option(None, "--detector", help="Detector name or file for --metrics (default: the metric's own)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (torch's default)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and schedule, then exit."),
+) -> None:
+    import torch
+
+    from sgan.distributed import env_info
+    from sgan.train import Hooks, TrainingInterrupted, train
+
+    options = {"resolution": resolution, "start_resolution": start_resolution, "kimg": kimg, "minutes": minutes,
+               "lod_training_kimg": lod_training_kimg, "lod_transition_kimg": lod_transition_kimg, "batch": batch,
+               "lr": lr, "loss": loss, "r1_gamma": r1_gamma, "r1_interval": r1_interval, "mixing": mixing,
+               "ema_kimg": ema_kimg, "ema_rampup": ema_rampup, "mirror": mirror, "amp": amp, "seed": seed,
+               "snap": snap, "keep": keep, "reset_optimizer": reset_optimizer, "fresh_g_latents": fresh_g_latents,
+               "tick": tick}
+    from sgan.device import resolve_device
+
+    info = env_info()
+    if preset == "auto":
+        preset = "paper" if resolve_device(device).type == "cuda" else "cpu"
+    cfg, given = build_config(preset, info.world_size, options)
+    if dry_run:
+        _dry_run(cfg, data)
+        return
+    if threads is not None:
+        if threads < 1:
+            raise UsageError("--threads must be at least 1.")
+        torch.set_num_threads(threads)
+    if not data.exists():
+        raise UsageError(f"{data}: no such dataset; make one with `sgan prepare-dataset SOURCE {data}`.")
+    given["preset"] = preset
+    with _Bar(info.is_main) as bar:
+        hooks = Hooks(report=bar.report, log=bar.log)
+        if metrics:
+            hooks.on_snapshot.append(_metrics_hook(metrics, data, out, detector, device))
+        try:
+            result = train(cfg, data, out, resume=resume, device=device, hooks=hooks,
+                           command_line=["sgan"] + sys.argv[1:], resume_overrides=given)
+        except TrainingInterrupted as stop:
+            bar.log(f"{stop}")
+            raise typer.Exit(stop.exit_code) from None
+    if info.is_main:
+        console.print(f"done: {result.kimg:.1f} kimg in {result.seconds / 60:.1f} min; latest snapshot "
+                      f"{result.snapshot}; try `sgan generate {out} --seeds 0-31 --grid`.", markup=False, highlight=False)

@@ -1,0 +1,148 @@
+"""`sgan video`: latent walks through seeds or latent files, noise and truncation animations (mp4)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from sgan.cli._common import console, parse_int_list, progress_bar
+from sgan.cli.app import app
+from sgan.errors import UsageError
+
+EPILOG = """[b]Examples[/b]
+
+  sgan video runs/shapes --seeds 0,1,2,3 --out walk.mp4
+  sgan video runs/shapes --seeds 0-15 --grid 2x2 --loop --space z --seconds-per-seed 1.5 --out grid.mp4
+  sgan video runs/shapes --latents proj/a.npy proj/b.npy proj/c.npy --out morph.mp4 --frames frames/
+  sgan video runs/shapes --mode noise --seeds 0-3 --seconds 4 --loop --out noise.mp4
+  sgan video runs/shapes --mode truncation --seeds 5 --psi-from 1 --psi-to -1 --out trunc.mp4
+
+Walks: --space w lerps truncated W+ keyframes, --space z slerps z then maps and truncates.
+Grid: the seeds (or latents) are split into COLSxROWS cells, each cell walking through its share.
+--loop closes the path (back to the first keyframe) and plays seamlessly on repeat.
+"""
+
+MODES = ("walk", "noise", "truncation")
+
+
+def _latent_paths(latents: List[str], extra: List[Path]) -> list[Path]:
+    """--latents values (each a file, a comma list or a folder of .npy) plus extra positional files."""
+    paths: list[Path] = []
+    for value in latents:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            p = Path(part)
+            if p.is_dir():
+                found = sorted(p.glob("*.npy"))
+                if not found:
+                    raise UsageError(f"--latents {p}: the folder holds no .npy latents.")
+                paths.extend(found)
+            else:
+                paths.append(p)
+    return paths + list(extra)
+
+
+@app.command("video", epilog=EPILOG)
+def video_command(
+    ckpt: Path = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder."),
+    extra: Optional[List[Path]] = typer.Argument(None, metavar="[LATENT.npy ...]", help="More latent files (as --latents)."),
+    out: Path = typer.Option(..., "--out", help="Output .mp4 (written atomically)."),
+    mode: str = typer.Option("walk", "--mode", help="walk (interpolate keyframes), noise (fixed w, moving noise) or truncation (psi sweep)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds, e.g. 0,1,2,3 or 0-15 (default 0-3)."),
+    latents: Optional[List[str]] = typer.Option(None, "--latents", help="Latent .npy files (W or W+), a comma list or a folder; walk mode."),
+    space: str = typer.Option("w", "--space", help="w: lerp in W+ (after truncation); z: slerp in Z, then map and truncate."),
+    seconds_per_seed: float = typer.Option(2.0, "--seconds-per-seed", help="Seconds from one keyframe to the next (walk and noise modes)."),
+    seconds: float = typer.Option(4.0, "--seconds", help="Length of a noise or truncation animation."),
+    fps: float = typer.Option(30.0, "--fps", help="Frames per second."),
+    loop: bool = typer.Option(False, "--loop", help="Close the path so the video loops seamlessly."),
+    easing: str = typer.Option("linear", "--easing", help="linear (constant speed) or cosine (pause at keyframes)."),
+    grid: Optional[str] = typer.Option(None, "--grid", help="COLSxROWS cells, e.g. 2x2."),
+    trunc: float = typer.Option(1.0, "--trunc", help="Truncation psi for seed keyframes (1 = none)."),
+    trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="Truncate only the first N styles (default all)."),
+    psi_from: float = typer.Option(1.0, "--psi-from", help="Truncation mode: psi at the start."),
+    psi_to: float = typer.Option(-1.0, "--psi-to", help="Truncation mode: psi at the end (with --loop it returns)."),
+    noise_mode: str = typer.Option("const", "--noise-mode", help="Walks: const (stored noise maps) or none."),
+    crf: int = typer.Option(18, "--crf", help="x264 quality: 0 lossless, 18 visually lossless, 23 default, 51 worst."),
+    scale: int = typer.Option(0, "--scale", min=0, help="Nearest-neighbour enlargement (0: until the frame is 256 px or more)."),
+    frames: Optional[Path] = typer.Option(None, "--frames", help="Also write every frame as DIR/frameNNNNNN.png."),
+    batch: int = typer.Option(8, "--batch", min=1, help="Frames rendered per forward pass (memory stays flat)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """Render an mp4: a walk through seeds or latents, a noise animation or a truncation sweep."""
+    import torch
+
+    from sgan.checkpoint import load_generator
+    from sgan.device import resolve_device
+    from sgan.latent import load_latent
+    from sgan.video import (auto_scale, ffmpeg_exe, frame_count, noise_animation, parse_grid, seed_keys,
+                            truncation_animation, walk_animation, write_video)
+
+    mode = mode.lower()
+    if mode not in MODES:
+        raise UsageError(f"--mode {mode!r}: choose walk, noise or truncation.")
+    if not (math.isfinite(fps) and fps > 0):
+        raise UsageError(f"--fps must be a positive number, got {fps}.")
+    grid_shape = parse_grid(grid)
+    latent_files = _latent_paths(latents or [], extra or [])
+    if latent_files and mode != "walk":
+        raise UsageError("--latents work with --mode walk; noise and truncation animations take --seeds.")
+    if latent_files and seeds is not None:
+        raise UsageError("give --seeds or --latents, not both.")
+    if latent_files and space == "z":
+        raise UsageError("latent files are in W; use --space w with --latents.")
+    ffmpeg_exe()                                            # a missing binary fails before any rendering
+    dev = resolve_device(device)
+    G = load_generator(ckpt, device=dev)
+    seed_list = parse_int_list(seeds or "0-3", option="--seeds") if not latent_files else []
+
+    if mode == "walk":
+        frames_per_key = int(round(seconds_per_seed * fps))
+        if latent_files:
+            keys = torch.stack([load_latent(p, num_ws=G.num_ws, w_dim=G.w_dim) for p in latent_files]).to(dev)
+        else:
+            keys = seed_keys(G, seed_list, space=space, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
+        cols, rows = grid_shape or (1, 1)
+        anim = walk_animation(G, keys, space=space if not latent_files else "w", cells=cols * rows, cols=cols,
+                              frames_per_key=frames_per_key, loop=loop, easing=easing, truncation_psi=trunc,
+                              truncation_cutoff=trunc_cutoff)
+    else:
+        n = len(seed_list)
+        if grid_shape is None:
+            cols = math.ceil(math.sqrt(n))
+            rows = math.ceil(n / cols)
+        else:
+            cols, rows = grid_shape
+        if grid_shape is not None and cols * rows != n:
+            raise UsageError(f"--grid {grid} has {cols * rows} cells but {n} seeds were given; one seed per cell.")
+        if mode == "noise":
+            from sgan.nn.generator import truncate
+
+            total = frame_count(seconds, fps)
+            frames_per_key = min(int(round(seconds_per_seed * fps)), total)
+            if frames_per_key < 1:
+                raise UsageError("the video would have zero frames: raise --seconds-per-seed or --fps.")
+            segments = max(1, int(round(total / frames_per_key)))
+            if loop and segments < 2:                       # a closed path needs two noise keyframes
+                frames_per_key, segments = max(1, total // 2), 2
+            num_keys = segments if loop else segments + 1
+            z = torch.stack([seed_keys(G, [s], space="z", truncation_psi=1, truncation_cutoff=None)[0] for s in seed_list])
+            with torch.no_grad():
+                ws = truncate(G.map(z), G.w_avg, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
+            anim = noise_animation(G, ws, seed_list, cols=cols, frames_per_key=frames_per_key, num_keys=num_keys, loop=loop)
+        else:
+            if not (math.isfinite(psi_from) and math.isfinite(psi_to)):
+                raise UsageError("--psi-from and --psi-to must be finite numbers.")
+            anim = truncation_animation(G, seed_list, cols=cols, psi_from=psi_from, psi_to=psi_to,
+                                        num_frames=frame_count(seconds, fps), loop=loop, truncation_cutoff=trunc_cutoff)
+    scale = scale or auto_scale(G.resolution, anim.cols, math.ceil(anim.cells / anim.cols))
+    with progress_bar(f"Rendering {out.name}", anim.num_frames, unit="frame") as report:
+        info = write_video(G, anim, out, fps=fps, crf=crf, scale=scale, batch=batch, noise_mode=noise_mode,
+                           frames_dir=frames, progress=report)
+    extra_note = f" and {info['frames']} PNGs in {frames}/" if frames else ""
+    console.print(f"Wrote {out}: {anim.description}, {info['frames']} frames {info['width']}x{info['height']} "
+                  f"at {fps:g} fps ({info['seconds']:.1f} s){extra_note}.")

@@ -1,0 +1,162 @@
+"""Looking at a dataset LMDB: `dataset_info`, `preview_grid`, `verify_dataset`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PIL import Image
+
+from sgan.data import images, layout
+from sgan.errors import DataError, UsageError
+
+ProgressFn = Callable[[int, int], None]
+
+
+def dataset_info(path: str | Path) -> dict[str, Any]:
+    """Sizes, count, image format, channels, labels, source and bytes on disk of a dataset LMDB."""
+    path = Path(path)
+    env = layout.shared_env(path)
+    header = layout.read_header(env, path)
+    with env.begin(write=False) as txn:
+        first = txn.get(layout.image_key(header["sizes"][-1], 0))
+        entries = txn.stat()["entries"]
+    meta = header["metadata"] or {}
+    labels = meta.get("labels") or {}
+    return {
+        "path": str(path),
+        "layout": header["layout"],
+        "count": header["length"],
+        "sizes": sorted(header["sizes"]),
+        "channels": meta.get("channels", 3),
+        "image_format": meta.get("image_format") or (images.record_format(first) if first else "unknown"),
+        "quality": meta.get("quality"),
+        "resample": meta.get("resample"),
+        "labels": labels.get("names", []),
+        "source": meta.get("source"),
+        "builtin": meta.get("builtin"),
+        "format_version": meta.get("format_version"),
+        "sgan_version": meta.get("sgan_version"),
+        "created": meta.get("created"),
+        "records": entries,
+        "bytes_on_disk": layout.disk_bytes(path),
+    }
+
+
+def preview_grid(path: str | Path, *, size: int = 64, count: int = 64, start: int = 0,
+                 columns: int | None = None) -> np.ndarray:
+    """A grid of images `start .. start+count-1` at `size` px as RGB uint8 [H, W, 3] (2 px gaps)."""
+    from sgan.data.lmdb_dataset import MultiResolutionDataset
+
+    if count < 1:
+        raise UsageError(f"--count {count} must be 1 or more.")
+    if columns is not None and columns < 1:
+        raise UsageError(f"--columns {columns} must be 1 or more.")
+    dataset = MultiResolutionDataset(path, resolution=_pick_size(path, size))
+    n = min(count, dataset.num_images - start)
+    if start < 0 or n <= 0:
+        raise UsageError(f"--start {start} is past the end of {path} ({dataset.num_images} images).")
+    cols = columns or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    r, gap = dataset.resolution, 2
+    grid = np.full((rows * (r + gap) - gap, cols * (r + gap) - gap, 3), 255, dtype=np.uint8)
+    for k in range(n):
+        y, x = divmod(k, cols)
+        grid[y * (r + gap):y * (r + gap) + r, x * (r + gap):x * (r + gap) + r] = dataset.image(start + k)
+    return grid
+
+
+def _pick_size(path: str | Path, size: int) -> int:
+    sizes = layout.read_header(layout.shared_env(path), path)["sizes"]
+    if size not in sizes:
+        raise UsageError(f"{path} has no {size}x{size} images; choose --size from {', '.join(map(str, sorted(sizes)))}.")
+    return size
+
+
+def save_grid(grid: np.ndarray, out: str | Path) -> Path:
+    out = Path(out)
+    if not out.parent.exists():
+        raise DataError(f"the folder {out.parent} does not exist; create it first.")
+    try:
+        Image.fromarray(grid).save(out)
+    except (ValueError, KeyError):
+        raise UsageError(f"{out}: unknown image extension; use .png or .jpg.") from None
+    return out
+
+
+@dataclass
+class VerifyReport:
+    path: Path
+    layout: str
+    count: int
+    sizes: list[int]
+    records: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+MAX_PROBLEMS_LISTED = 1000
+
+
+def verify_dataset(path: str | Path, *, progress: ProgressFn | None = None) -> VerifyReport:
+    """Decode every record of a dataset and report what is missing, broken or inconsistent."""
+    path = Path(path)
+    env = layout.shared_env(path)
+    header = layout.read_header(env, path)
+    meta = header["metadata"]
+    sizes = sorted(header["sizes"])
+    report = VerifyReport(path=path, layout=header["layout"], count=header["length"], sizes=sizes)
+    labels = (meta or {}).get("labels") or {}
+    dim = len(labels.get("names", []))
+    problems = report.problems
+
+    def problem(text: str) -> None:
+        if len(problems) < MAX_PROBLEMS_LISTED:
+            problems.append(text)
+        elif len(problems) == MAX_PROBLEMS_LISTED:
+            problems.append("... more problems not listed")
+
+    with env.begin(write=False) as txn:
+        length_raw = txn.get(layout.LENGTH_KEY)
+        if meta is not None and (length_raw is None or int(length_raw) != header["length"]):
+            problem(f"`length` is {length_raw!r} but __meta__ says count {header['length']}")
+        expected_format = (meta or {}).get("image_format")
+        for i in range(header["length"]):
+            for s in sizes:
+                key = layout.image_key(s, i)
+                data = txn.get(key)
+                if data is None:
+                    problem(f"{key.decode()}: missing")
+                    continue
+                report.records += 1
+                fmt = images.record_format(data)
+                if expected_format and fmt != expected_format:
+                    problem(f"{key.decode()}: stored as {fmt}, metadata says {expected_format}")
+                try:
+                    arr = images.decode_record(data)
+                except Exception as err:  # noqa: BLE001 - any decode failure is a problem to report
+                    problem(f"{key.decode()}: does not decode ({type(err).__name__}: {err})")
+                    continue
+                if arr.shape != (s, s, 3):
+                    problem(f"{key.decode()}: is {arr.shape[1]}x{arr.shape[0]}, expected {s}x{s}")
+            if dim:
+                raw = txn.get(layout.label_key(i))
+                if raw is None or len(raw) != 4 * dim:
+                    problem(f"{layout.label_key(i).decode()}: missing or not {dim} float32 values")
+                elif not np.isfinite(layout.decode_label(raw)).all():
+                    problem(f"{layout.label_key(i).decode()}: holds NaN or infinity")
+                attrs = txn.get(layout.attrs_key(i))
+                if attrs is not None:
+                    try:
+                        json.loads(attrs.decode("utf-8"))
+                    except (UnicodeDecodeError, json.JSONDecodeError):
+                        problem(f"{layout.attrs_key(i).decode()}: not valid JSON")
+            if progress is not None and (i % 256 == 255 or i == header["length"] - 1):
+                progress(i + 1, header["length"])
+    return report

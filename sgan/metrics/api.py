@@ -1,0 +1,256 @@
+"""The metrics as library calls: `fid`, `kid`, `pr`, `ppl`, `ls` on a generator, and `compute_metric`
+by name (`fid50k`, `kid10k`, `pr5k`, `ppl2k_wend`, `ls10k`) for the training loop.
+
+`progress(stage, done, total)` reports each stage (reals, generated images, ...). Results are
+plain dicts of numbers and strings; each names the detector it used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from sgan.errors import DataError, UsageError
+
+StageProgress = Callable[[str, int, int], None]
+METRICS = ("fid", "kid", "pr", "ppl", "ls")
+DEFAULT_NUM = {"fid": 50000, "kid": 50000, "pr": 50000, "ppl": 50000, "ls": 200000}
+DEFAULT_DETECTOR = {"fid": "inception", "kid": "inception", "pr": "vgg16", "ppl": "lpips", "ls": None}
+PR_MAX_REAL = 200000
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    metric: str
+    num: int | None
+    space: str = "w"
+    sampling: str = "end"
+
+
+_NAME = re.compile(r"^(fid|kid|pr|ppl|ls)(?:(\d+)(k?))?(?:_(full|[zw](?:full|end)))?$")
+
+
+def parse_metric_name(name: str) -> MetricSpec:
+    """`fid50k`, `fid5k_full`, `kid10k`, `pr5k`, `ppl_wend`, `ppl2k_zfull`, `ls10k`, `fid` -> MetricSpec."""
+    m = _NAME.match(name.strip().lower())
+    if not m:
+        raise UsageError(f"unknown metric {name!r}; use names such as fid50k, kid10k, pr10k, ppl2k_wend or ls10k.")
+    metric, digits, k, suffix = m.groups()
+    num = int(digits) * (1000 if k else 1) if digits else None
+    if num is not None and num < 2:
+        raise UsageError(f"metric {name!r}: the sample count must be at least 2.")
+    space, sampling = "w", "end"
+    if suffix and suffix != "full":
+        if metric != "ppl":
+            raise UsageError(f"metric {name!r}: _{suffix} applies to ppl only (ppl_zfull, ppl_wend, ...).")
+        space, sampling = suffix[0], suffix[1:]
+    return MetricSpec(metric, num, space, sampling)
+
+
+def parse_metric_list(text: str) -> list[MetricSpec]:
+    return [parse_metric_name(part) for part in text.split(",") if part.strip()]
+
+
+def _stage(progress: StageProgress | None, stage: str):
+    return (lambda done, total: progress(stage, done, total)) if progress else None
+
+
+def _common(G, seed: int, trunc: float, num: int, batch: int) -> dict:
+    if num < 2:
+        raise UsageError(f"--num {num}: at least 2 generated images are needed.")
+    if batch < 1:
+        raise UsageError("--batch must be at least 1.")
+    if not 0.0 <= trunc <= 1.0 and trunc != 1.0:
+        raise UsageError(f"--trunc {trunc}: use a value between 0 and 1 (1 = no truncation, the standard protocol).")
+    return {"num_gen": num, "seed": seed, "trunc": trunc, "resolution": int(G.resolution)}
+
+
+def _real_count(ds, num_real: int | None, cap: int | None = None) -> int:
+    if num_real is None:
+        return ds.num_images if cap is None else min(ds.num_images, cap)
+    if num_real < 2:
+        raise UsageError(f"--num-real {num_real}: at least 2 real images are needed.")
+    if num_real > ds.num_images:
+        raise DataError(f"--num-real {num_real} is more than the {ds.num_images} images in {ds.path}; "
+                        f"use --num-real {ds.num_images} or less (or leave it out to use them all).")
+    return num_real
+
+
+def _check_data(data_path, G, num_real) -> None:
+    """Refuse a bad dataset or count before loading a detector (cheap checks first)."""
+    from sgan.metrics.features import open_dataset
+
+    _real_count(open_dataset(data_path, int(G.resolution)), num_real)
+
+
+def _features_pair(G, detector, *, data_path, num, num_real, cap, batch, seed, trunc, device, cache_dir, use_cache,
+                   progress) -> tuple[np.ndarray, np.ndarray, dict]:
+    from sgan.metrics.features import cached_real_features, generated_features, open_dataset
+
+    ds = open_dataset(data_path, int(G.resolution))
+    n_real = _real_count(ds, num_real, cap)
+    real, cache = cached_real_features(ds, detector, num=n_real, batch=max(batch, 16), device=device,
+                                       cache_dir=cache_dir, use_cache=use_cache, progress=_stage(progress, "reals"))
+    fake = generated_features(G, detector, num=num, batch=batch, seed=seed, trunc=trunc, device=device,
+                              progress=_stage(progress, "generated"))
+    return real, fake, {"num_real": n_real, "data": str(data_path), "cache": cache.get("cache")}
+
+
+def _feature_detector(detector: Any, weights, device, inception_mode: str):
+    from sgan.metrics.detectors import FeatureDetector, load_feature_detector
+
+    if isinstance(detector, FeatureDetector):
+        return detector
+    return load_feature_detector(detector, weights=weights, device=device, inception_mode=inception_mode)
+
+
+def fid(G, *, data_path, detector: Any = "inception", detector_weights=None, num: int = 50000,
+        num_real: int | None = None, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
+        cache_dir=None, use_cache: bool = True, inception_mode: str = "tf", ddof: int = 1,
+        progress: StageProgress | None = None) -> dict:
+    """FID of `num` generated images against the dataset (all of it by default)."""
+    from sgan.metrics.fid import fid_from_features
+
+    t0 = time.perf_counter()
+    info = _common(G, seed, trunc, num, batch)
+    _check_data(data_path, G, num_real)
+    det = _feature_detector(detector, detector_weights, device, inception_mode)
+    real, fake, more = _features_pair(G, det, data_path=data_path, num=num, num_real=num_real, cap=None, batch=batch,
+                                      seed=seed, trunc=trunc, device=device, cache_dir=cache_dir, use_cache=use_cache,
+                                      progress=progress)
+    value = fid_from_features(real, fake, ddof=ddof)
+    return {"metric": "fid", "value": value, "fid": value, "detector": det.name, "detector_sha256": det.sha256,
+            **info, **more, "ddof": ddof, "time_s": round(time.perf_counter() - t0, 2)}
+
+
+def kid(G, *, data_path, detector: Any = "inception", detector_weights=None, num: int = 50000,
+        num_real: int | None = None, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
+        cache_dir=None, use_cache: bool = True, inception_mode: str = "tf", num_subsets: int = 100,
+        max_subset_size: int = 1000, progress: StageProgress | None = None) -> dict:
+    """KID (cubic kernel, 100 subsets of up to 1000) of generated images against the dataset."""
+    from sgan.metrics.kid import kid as kid_fn
+
+    t0 = time.perf_counter()
+    info = _common(G, seed, trunc, num, batch)
+    _check_data(data_path, G, num_real)
+    det = _feature_detector(detector, detector_weights, device, inception_mode)
+    real, fake, more = _features_pair(G, det, data_path=data_path, num=num, num_real=num_real, cap=None, batch=batch,
+                                      seed=seed, trunc=trunc, device=device, cache_dir=cache_dir, use_cache=use_cache,
+                                      progress=progress)
+    res = kid_fn(real, fake, num_subsets=num_subsets, max_subset_size=max_subset_size,
+                 rng=np.random.default_rng(np.random.SeedSequence([seed, 5])))
+    return {"metric": "kid", "value": res["kid"], **res, "detector": det.name, "detector_sha256": det.sha256,
+            **info, **more, "time_s": round(time.perf_counter() - t0, 2)}
+
+
+def pr(G, *, data_path, detector: Any = "vgg16", detector_weights=None, num: int = 50000,
+       num_real: int | None = None, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
+       cache_dir=None, use_cache: bool = True, k: int = 3, progress: StageProgress | None = None) -> dict:
+    """Improved precision and recall (k = 3) against up to 200k reals."""
+    from sgan.metrics.pr import precision_recall
+
+    t0 = time.perf_counter()
+    info = _common(G, seed, trunc, num, batch)
+    if num <= k:
+        raise UsageError(f"--num {num}: precision/recall with k={k} needs more than {k} generated images.")
+    _check_data(data_path, G, num_real)
+    det = _feature_detector(detector, detector_weights, device, "tf")
+    real, fake, more = _features_pair(G, det, data_path=data_path, num=num, num_real=num_real, cap=PR_MAX_REAL,
+                                      batch=batch, seed=seed, trunc=trunc, device=device, cache_dir=cache_dir,
+                                      use_cache=use_cache, progress=progress)
+    res = precision_recall(real, fake, k=k, device=device)
+    return {"metric": "pr", "value": res["precision"], **res, "detector": det.name, "detector_sha256": det.sha256,
+            **info, **more, "time_s": round(time.perf_counter() - t0, 2)}
+
+
+def ppl(G, *, detector: Any = "lpips", detector_weights=None, num: int = 50000, batch: int = 16, seed: int = 0,
+        trunc: float = 1.0, device="cpu", space: str = "w", sampling: str = "end", epsilon: float = 1e-4,
+        crop: bool = False, progress: StageProgress | None = None, **_unused) -> dict:
+    """Perceptual path length in Z or W, full or end sampling."""
+    from sgan.metrics.detectors import load_distance
+    from sgan.metrics.ppl import ppl as ppl_fn
+
+    t0 = time.perf_counter()
+    info = _common(G, seed, trunc, num, batch)
+    dist = detector if isinstance(detector, torch.nn.Module) and hasattr(detector, "name") else \
+        load_distance(detector, weights=detector_weights, device=device)
+    res = ppl_fn(G, dist, space=space, sampling=sampling, num=num, batch=batch, seed=seed, epsilon=epsilon,
+                 crop=crop, trunc=trunc, device=device, progress=_stage(progress, f"ppl {space}{sampling}"))
+    return {"metric": f"ppl_{space}{sampling}", "value": res["ppl"], **res, "detector": dist.name,
+            "detector_sha256": dist.sha256, **info, "time_s": round(time.perf_counter() - t0, 2)}
+
+
+def ls(G, *, detector: Any, num: int = 200000, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
+       num_keep: int | None = None, progress: StageProgress | None = None, **_unused) -> dict:
+    """Linear separability in Z and W with the offline detector's attributes (`ls_custom`)."""
+    from sgan.metrics.detectors import load_attribute_detector
+    from sgan.metrics.ls import ls_scores, sample_for_ls
+
+    t0 = time.perf_counter()
+    info = _common(G, seed, trunc, num, batch)
+    if detector is None:
+        raise UsageError("linear separability needs attribute classifiers: pass --detector shapes-detector.pt "
+                         "(train it with `sgan detector train DATA.lmdb --out shapes-detector.pt`).")
+    net, name, sha = load_attribute_detector(detector, device=device)
+    keep = num // 2 if num_keep is None else num_keep
+    if not 2 <= keep <= num:
+        raise UsageError(f"--num-keep {keep} must lie between 2 and --num ({num}).")
+    z, w, probs = sample_for_ls(G, net, num=num, batch=batch, seed=seed, trunc=trunc, device=device,
+                                progress=_stage(progress, "generated"))
+    cols = net.ls_attributes
+    names = [net.attribute_names[i] for i in cols]
+    stage = _stage(progress, "svm")
+    if stage:
+        stage(0, 1)
+    res = ls_scores(z, w, probs[:, cols], names, num_keep=keep)
+    if stage:
+        stage(1, 1)
+    k = len(net.class_names)
+    cls = probs[:, :k]
+    counts = np.bincount(cls.argmax(1), minlength=k) / num
+    return {"metric": "ls", "value": res["ls_w"], "ls_z": res["ls_z"], "ls_w": res["ls_w"], "label": "ls_custom",
+            "attributes": res["attributes"], "num_keep": keep,
+            "class_confidence": float(cls.max(1).mean()),
+            "class_histogram": {c: round(float(v), 4) for c, v in zip(net.class_names, counts)},
+            "detector_heldout": net.config.get("heldout"), "detector": name, "detector_sha256": sha, **info,
+            "time_s": round(time.perf_counter() - t0, 2)}
+
+
+FUNCTIONS = {"fid": fid, "kid": kid, "pr": pr, "ppl": ppl, "ls": ls}
+
+
+def compute_metric(name: str, *, G, data_path: str | os.PathLike | None = None, detector: Any = None,
+                   detector_weights=None, num: int | None = None, batch: int = 32, device="cpu", seed: int = 0,
+                   cache_dir=None, progress: StageProgress | None = None, **options) -> dict:
+    """Compute the metric called `name` (see `parse_metric_name`) of generator G.
+
+    `detector` None picks the standard one (inception, vgg16, lpips); an offline detector file works
+    for every metric and is required by ls. `num` overrides the count in the name. The result dict
+    gains `"name": name`."""
+    spec = parse_metric_name(name)
+    count = num or spec.num or DEFAULT_NUM[spec.metric]
+    det = detector if detector is not None else DEFAULT_DETECTOR[spec.metric]
+    fn = FUNCTIONS[spec.metric]
+    kwargs: dict[str, Any] = dict(detector=det, num=count, batch=batch, device=device, seed=seed, progress=progress,
+                                  **options)
+    if spec.metric in ("fid", "kid", "pr"):
+        if data_path is None:
+            raise UsageError(f"metric {name}: needs the dataset (data_path / --data).")
+        kwargs.update(data_path=data_path, cache_dir=cache_dir, detector_weights=detector_weights)
+    elif spec.metric == "ppl":
+        kwargs.update(space=spec.space, sampling=spec.sampling, detector_weights=detector_weights)
+    was_training = getattr(G, "training", False)
+    G.eval() if hasattr(G, "eval") else None
+    try:
+        result = fn(G, **kwargs)
+    finally:
+        if was_training:
+            G.train()
+    result["name"] = name
+    return result

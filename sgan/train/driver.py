@@ -1,0 +1,207 @@
+"""Driving a Trainer: set-up, resume, ticks, snapshots, rollbacks, signals, the end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sgan import __version__
+from sgan import distributed as dist_utils
+from sgan.checkpoint import load_checkpoint
+from sgan.device import describe_device
+from sgan.errors import CheckpointError, UsageError
+from sgan.train.config import TrainConfig
+from sgan.train.loop import Hooks, Trainer, TrainResult, resolve_resume
+from sgan.train.run import StopSignals, TrainingDiverged, TrainingInterrupted
+from sgan.train.state import unpack
+
+RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks")
+
+
+def _status_line(rec: dict[str, Any]) -> str:
+    losses = " ".join(f"{k}={v:.4g}" for k, v in rec.items() if k.startswith(("G_", "D_")))
+    return (f"tick {rec['tick']:<4d} kimg {rec['kimg']:<8.1f} res {rec['resolution']:<4d} {rec['phase']:<9s} "
+            f"alpha {rec['alpha']:.3f} {rec['images_per_s']:.0f} img/s {rec['sec_per_kimg']:.1f} s/kimg {losses}")
+
+
+def run_training(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device: torch.device,
+                 hooks: Hooks, command_line: list[str], resume_overrides: dict[str, Any]) -> TrainResult:
+    info = dist_utils.init(device)
+    device = dist_utils.device_for(device, info)
+    try:
+        return _run(cfg, data, out, resume=resume, device=device, info=info, hooks=hooks,
+                    command_line=command_line, resume_overrides=resume_overrides)
+    finally:
+        dist_utils.shutdown()
+
+
+def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device: torch.device,
+         info: dist_utils.DistInfo, hooks: Hooks, command_line: list[str],
+         resume_overrides: dict[str, Any]) -> TrainResult:
+    main = info.is_main
+    say = (hooks.log or (lambda s: None)) if main else (lambda s: None)
+    ckpt_path = resolve_resume(resume, out)
+    if ckpt_path is None and resume not in (None, "", "auto"):
+        raise CheckpointError(f"--resume {resume}: nothing to resume from.")
+    if ckpt_path is not None:
+        saved = unpack(load_checkpoint(ckpt_path).extra, ckpt_path)
+        cfg = TrainConfig.from_dict(saved.config)
+        ignored = []
+        for key, value in resume_overrides.items():
+            if key in RESUMABLE_OVERRIDES:
+                setattr(cfg, key, value)
+            elif getattr(cfg, key, value) != value:
+                ignored.append(key.replace("_", "-"))
+        if ignored:
+            say(f"note: resuming keeps the run's own settings; ignored --{', --'.join(ignored)} "
+                f"(only {', '.join(k.replace('_', '-') for k in RESUMABLE_OVERRIDES)} can change).")
+        if saved.world_size != info.world_size:
+            say(f"note: the snapshot was written by {saved.world_size} process(es), this run has {info.world_size}; "
+                "the continuation is not bit-identical.")
+    cfg = TrainConfig.from_dict(cfg.to_dict())  # a private copy
+    cfg.validate()
+    if main:
+        from sgan.train.run import RunFolder
+
+        folder = RunFolder(out)
+        folder.create()
+        if ckpt_path is None and folder.has_run():
+            raise UsageError(f"{out} already holds a training run; continue it with --resume auto or choose "
+                             "another --out folder.")
+    dist_utils.barrier(info)
+    tr = Trainer(cfg, data, out, device=device, info=info, hooks=hooks)
+    if ckpt_path is not None:
+        tr.load_state(ckpt_path)
+        say(f"resuming from {ckpt_path} at {tr.c.cur_nimg / 1000:.1f} kimg (step {tr.c.step}, "
+            f"resolution {tr.point.resolution}, alpha {tr.point.alpha:.3f})")
+    if main:
+        _write_config(tr, command_line, device, info, ckpt_path)
+        if ckpt_path is None:
+            reals = tr.stream.batch(0, min(cfg.grid_size, tr.stream.length), cfg.resolution)
+            tr.run.save_grid("reals.png", reals.permute(0, 2, 3, 1).numpy(), final_resolution=cfg.resolution)
+    last_snapshot = ckpt_path
+    if ckpt_path is None and main:
+        last_snapshot = tr.write_snapshot()  # kimg 0: a pointer and a grid from the start
+    dist_utils.barrier(info)
+    say(f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
+        f"{f' x {info.world_size} processes' if info.enabled else ''}; "
+        + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}")
+
+    t_start = time.perf_counter()
+    wall0 = tr.c.wall_seconds
+    with StopSignals() as signals:
+        while not tr.done():
+            for hook in hooks.on_step:
+                hook(tr)
+            t0 = time.perf_counter()
+            stop = tr.step(signals.requested)
+            tr.c.train_seconds += time.perf_counter() - t0
+            tr.c.wall_seconds = wall0 + time.perf_counter() - t_start
+            if tr._bad_streak >= cfg.max_bad_steps:
+                last_snapshot = _rollback(tr, last_snapshot, say)
+                continue
+            if hooks.report is not None and main:
+                hooks.report(_live(tr))
+            tick = tr.tick_due() or tr.done() or stop
+            if tick:
+                rec = tr.end_tick()
+                if main:
+                    tr.run.append_stats(rec)
+                    line = _status_line(rec)
+                    tr.run.log(line)
+                    say(line)
+            snap = stop or tr.done() or tr.c.cur_nimg - tr.c.last_snap_nimg >= cfg.snap_kimg * 1000
+            if snap:
+                last_snapshot = _snapshot(tr, info, say) or last_snapshot
+            if stop:
+                signum = signals.signum or 2
+                name = "SIGINT" if signum == 2 else ("SIGTERM" if signum == 15 else f"signal {signum}")
+                raise TrainingInterrupted(f"stopped by {name} at {tr.c.cur_nimg / 1000:.1f} kimg; the snapshot "
+                                          f"{last_snapshot} is complete; continue with --resume auto.",
+                                          signum if signals.signum else 2, last_snapshot)
+    tr.stream.close()
+    return TrainResult(run_dir=out, snapshot=last_snapshot, kimg=tr.c.cur_nimg / 1000.0, steps=tr.c.step,
+                       seconds=tr.c.wall_seconds)
+
+
+def _snapshot(tr: Trainer, info: dist_utils.DistInfo, say) -> Path | None:
+    tr.c.last_snap_nimg = tr.c.cur_nimg
+    finite = tr.params_finite()
+    if not finite:
+        say("not writing a snapshot: some parameters are not finite.")
+        tr._bad_streak = tr.cfg.max_bad_steps
+        return None
+    if info.enabled:
+        _check_ranks_agree(tr, info)
+    path = tr.write_snapshot() if info.is_main else None
+    dist_utils.barrier(info)
+    return path
+
+
+def _check_ranks_agree(tr: Trainer, info: dist_utils.DistInfo) -> None:
+    """Every rank must hold the same G, D and G_ema (stylegan2-ada check_ddp_consistency)."""
+    import torch.distributed as dist
+
+    with torch.no_grad():
+        tensors = [t.detach().double() for m in (tr.G, tr.D, tr.G_ema) for t in m.state_dict().values()]
+        sums = torch.stack([t.sum() for t in tensors] + [t.abs().sum() for t in tensors])
+    lo, hi = sums.clone(), sums.clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    if not torch.equal(lo, hi):
+        raise RuntimeError("the ranks' networks differ; this is a bug in sgan's distributed training")
+
+
+def _rollback(tr: Trainer, last_snapshot: Path | None, say) -> Path | None:
+    cfg = tr.cfg
+    if tr.c.rollbacks >= cfg.max_rollbacks or last_snapshot is None:
+        raise TrainingDiverged(
+            f"training diverged: losses or gradients stayed non-finite for {cfg.max_bad_steps} steps after "
+            f"{tr.c.rollbacks} rollback(s); the last good snapshot {last_snapshot} is kept. Try a lower --lr, "
+            "a larger --r1-gamma, or --amp none.")
+    rollbacks, skipped = tr.c.rollbacks + 1, tr.c.skipped_steps
+    say(f"non-finite losses or gradients for {cfg.max_bad_steps} steps at {tr.c.cur_nimg / 1000:.1f} kimg: "
+        f"rolling back to {last_snapshot.name} with fresh random draws (rollback {rollbacks} of {cfg.max_rollbacks}).")
+    tr.load_state(last_snapshot)
+    tr.c.rollbacks, tr.c.reseed, tr.c.skipped_steps = rollbacks, tr.c.reseed + rollbacks, skipped
+    tr._bad_streak = 0
+    return last_snapshot
+
+
+def _live(tr: Trainer) -> dict[str, Any]:
+    c, cfg, pt = tr.c, tr.cfg, tr.point
+    if cfg.by_time:
+        done, total = c.train_seconds, cfg.minutes * 60.0
+    else:
+        done, total = c.cur_nimg / 1000.0, cfg.total_kimg
+    return {"kimg": c.cur_nimg / 1000.0, "resolution": pt.resolution, "phase": pt.phase, "alpha": pt.alpha,
+            "lod": pt.lod, "done": done, "total": total, "unit": "s" if cfg.by_time else "kimg",
+            "train_seconds": c.train_seconds, "step": c.step,
+            "images_per_s": (c.cur_nimg - c.tick_start_nimg) / max(c.train_seconds - tr._tick_train_s0, 1e-9)}
+
+
+def _write_config(tr: Trainer, command_line: list[str], device: torch.device, info: dist_utils.DistInfo,
+                  resumed_from: Path | None) -> None:
+    previous: dict[str, Any] = {}
+    p = tr.run.path / "config.json"
+    if p.is_file():
+        try:
+            previous = json.loads(p.read_text())
+        except ValueError:
+            previous = {}
+    starts = list(previous.get("starts", []))
+    starts.append({"command_line": command_line, "resumed_from": str(resumed_from) if resumed_from else None,
+                   "kimg": tr.c.cur_nimg / 1000.0, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    tr.run.write_json("config.json", {
+        "train": tr.cfg.to_dict(), "model": tr.model_cfg.to_dict(), "data": str(tr.data),
+        "schedule": [dataclasses.asdict(ph) | {"length": None if ph.length == float("inf") else ph.length}
+                     for ph in tr.phases],
+        "schedule_unit": "seconds" if tr.cfg.by_time else "kimg",
+        "command_line": command_line, "sgan_version": __version__, "torch_version": torch.__version__,
+        "device": describe_device(device), "world_size": info.world_size, "starts": starts,
+    })

@@ -1,0 +1,397 @@
+"""The training loop: `train(config, data, out)`.
+
+One step = one D step and one G step on a global minibatch (official D_repeats 1). All the
+randomness of step k (z, style-mixing choices, noise maps, gradient-penalty mixing factors) comes
+from generators seeded by (seed, rollbacks, k), drawn for the global minibatch and sliced by rank,
+so a run is a function of its counters: resuming from a snapshot continues bit-identically on the
+same machine, and N ranks compute what one process computes for the same global minibatch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from sgan import __version__
+from sgan import distributed as dist_utils
+from sgan.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint, write_latest_pointer
+from sgan.device import describe_device, resolve_device
+from sgan.errors import CheckpointError, UsageError
+from sgan.latent import z_from_seed
+from sgan.nn import Discriminator, Generator
+from sgan.nn.generator import mix_styles
+from sgan.train import losses
+from sgan.train.config import TrainConfig
+from sgan.train.ema import ema_beta, update_ema
+from sgan.train.reals import RealStream, _mix, fade_reals, to_float
+from sgan.train.run import RunFolder, StopSignals, TrainingDiverged, TrainingInterrupted, output_error
+from sgan.train.schedule import Point, build_phases, optimizer_reset_needed, point_at
+from sgan.train.state import Counters, pack, restore_rng, unpack
+from sgan.viz import to_uint8
+
+SnapshotHook = Callable[[Path, float], None]
+StepHook = Callable[["Trainer"], None]
+
+
+@dataclass
+class Hooks:
+    on_snapshot: list[SnapshotHook] = field(default_factory=list)   # (snapshot path, kimg), rank 0
+    on_step: list[StepHook] = field(default_factory=list)           # before each step (tests, fault injection)
+    report: Callable[[dict[str, Any]], None] | None = None           # live status (progress bar), rank 0
+    log: Callable[[str], None] | None = None                         # messages for the user, rank 0
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    snapshot: Path | None
+    kimg: float
+    steps: int
+    seconds: float
+
+
+class Trainer:
+    """Holds the networks, optimizers and counters of one run."""
+
+    def __init__(self, cfg: TrainConfig, data: Path, out: Path, *, device: torch.device,
+                 info: dist_utils.DistInfo, hooks: Hooks) -> None:
+        self.cfg, self.data, self.info, self.hooks, self.device = cfg, data, info, hooks, device
+        self.run = RunFolder(out)
+        self.stream = RealStream(data, mirror=cfg.mirror, seed=cfg.seed, rank=info.rank, world_size=info.world_size)
+        if cfg.resolution is None:
+            cfg.resolution = max(self.stream.sizes)
+        cfg.validate()
+        self.model_cfg = cfg.model_config()
+        res = cfg.start_resolution
+        needed = []
+        while res <= cfg.resolution:
+            needed.append(res)
+            res *= 2
+        self.stream.check_sizes(needed)
+        training, transition = cfg.phase_lengths()
+        self.phases = build_phases(cfg.start_resolution, cfg.resolution, training, transition)
+        torch.manual_seed(cfg.seed)  # network initialisation only; training draws from step generators
+        self.G = Generator(self.model_cfg).to(device)
+        self.D = Discriminator(self.model_cfg).to(device)
+        dist_utils.broadcast_module_(self.G, info)
+        dist_utils.broadcast_module_(self.D, info)
+        self._D_params = list(self.D.parameters())
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_G = self._adam(self.G)
+        self.opt_D = self._adam(self.D)
+        self.c = Counters()
+        self.point = self._point(0.0)
+        self._tick_sums: dict[str, float] = {}
+        self._tick_count = 0
+        self._bad_streak = 0
+        self._tick_t0 = time.perf_counter()
+        self._tick_train_s0 = 0.0
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _adam(self, module: torch.nn.Module) -> torch.optim.Adam:
+        return torch.optim.Adam(module.parameters(), lr=self.cfg.lr_base, betas=tuple(self.cfg.adam_betas),
+                                eps=self.cfg.adam_eps, foreach=True)
+
+    def _progress(self) -> float:
+        return self.c.train_seconds if self.cfg.by_time else self.c.cur_nimg / 1000.0
+
+    def _point(self, progress: float) -> Point:
+        return point_at(progress, self.phases, self.cfg.resolution)
+
+    def done(self) -> bool:
+        if self.cfg.by_time:
+            return self.c.train_seconds >= self.cfg.minutes * 60.0
+        return self.c.cur_nimg >= self.cfg.total_kimg * 1000.0
+
+    def load_state(self, ckpt_path: Path) -> None:
+        ckpt = load_checkpoint(ckpt_path)
+        st = unpack(ckpt.extra, ckpt.path)
+        if ckpt.config != self.model_cfg:
+            raise CheckpointError(f"{ckpt.path}: its model config differs from this run's; resume it with its own "
+                                  "options (see config.json) or start a new --out folder.")
+        try:
+            self.G.load_state_dict(ckpt.G)
+            self.G_ema.load_state_dict(ckpt.G_ema)
+            self.D.load_state_dict(ckpt.D)
+            self.opt_G.load_state_dict(st.opt_G)
+            self.opt_D.load_state_dict(st.opt_D)
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise CheckpointError(f"{ckpt.path}: the weights do not fit this run ({str(err).splitlines()[0]}).") from None
+        self.c = st.counters
+        self.point = self._point(self.c.sched_progress)
+        restore_rng(st.rng)
+
+    # -- randomness --------------------------------------------------------------------------
+
+    def _step_generator(self, purpose: int) -> torch.Generator:
+        return torch.Generator().manual_seed(_mix(self.cfg.seed, self.c.reseed, self.c.step, purpose))
+
+    def _latents(self, gen: torch.Generator, batch: int, cur_layers: int) -> dict[str, Any]:
+        """z, z2, crossover and noise generators of this rank's share of a global minibatch."""
+        sl = slice(self.info.rank, batch, self.info.world_size)
+        z = torch.randn([batch, self.model_cfg.z_dim], generator=gen)[sl]
+        z2 = torch.randn([batch, self.model_cfg.z_dim], generator=gen)[sl]
+        mix = torch.rand([batch], generator=gen)[sl] < self.cfg.style_mixing_prob
+        cut = torch.randint(1, max(cur_layers, 2), [batch], generator=gen)[sl]
+        crossover = torch.where(mix & (cur_layers > 1), cut, torch.full_like(cut, self.model_cfg.num_ws))
+        noise_seeds = torch.randint(0, 2 ** 62, [batch], generator=gen)[sl].tolist()
+        noise = [torch.Generator(device=self.device).manual_seed(s) for s in noise_seeds]
+        u = torch.rand([batch], generator=gen)[sl]
+        return {"z": z.to(self.device), "z2": z2.to(self.device), "crossover": crossover.to(self.device),
+                "noise": noise, "u": u.to(self.device)}
+
+    # -- forward passes ----------------------------------------------------------------------
+
+    def _autocast(self):
+        if self.cfg.amp == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _generate(self, lat: dict[str, Any], lod: float) -> tuple[torch.Tensor, torch.Tensor]:
+        with self._autocast():
+            w = self.G.mapping(lat["z"])
+            ws = w.unsqueeze(1).expand(-1, self.model_cfg.num_ws, -1)
+            if self.cfg.style_mixing_prob > 0:
+                w2 = self.G.mapping(lat["z2"]).unsqueeze(1).expand(-1, self.model_cfg.num_ws, -1)
+                ws = mix_styles(ws, w2, lat["crossover"])
+            img = self.G.synthesis(ws, lod=lod, noise_mode="random", generator=lat["noise"])
+        return img, w
+
+    def _d_pair(self, reals: torch.Tensor, fakes: torch.Tensor, lod: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """D on reals and fakes in one batch, interleaved so every minibatch-stddev group holds
+        only reals or only fakes (exactly the groups of two separate calls)."""
+        n = reals.shape[0]
+        g = min(self.model_cfg.mbstd_group_size, n) if self.model_cfg.mbstd_group_size > 1 else 1
+        if n % g:
+            return self.D(reals, lod=lod), self.D(fakes, lod=lod)
+        shape = reals.shape[1:]
+        both = torch.stack([reals.reshape(g, n // g, *shape), fakes.reshape(g, n // g, *shape)], dim=1)
+        logits = self.D(both.reshape(2 * n, *shape), lod=lod).reshape(g, 2, n // g)
+        return logits[:, 0].reshape(n, 1), logits[:, 1].reshape(n, 1)
+
+    # -- gradients ---------------------------------------------------------------------------
+
+    def _reduce_grads(self, module: torch.nn.Module, extra: torch.Tensor | None = None) -> tuple[bool, torch.Tensor | None]:
+        """Average gradients over ranks (with `extra` values riding along); True if all finite."""
+        params = [p for p in module.parameters() if p.grad is not None]
+        grads = [p.grad for p in params]
+        if self.info.enabled:
+            parts = [g.reshape(-1) for g in grads] + ([extra.reshape(-1).float()] if extra is not None else [])
+            flat = torch.cat(parts)
+            dist_utils.all_reduce_mean_(flat, self.info)
+            offset = 0
+            for g in grads:
+                g.copy_(flat[offset:offset + g.numel()].view_as(g))
+                offset += g.numel()
+            extra = flat[offset:] if extra is not None else None
+            finite = bool(torch.isfinite(flat).all())
+        else:
+            finite = bool(torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum())) if grads else True
+        return finite, extra
+
+    # -- one step ----------------------------------------------------------------------------
+
+    def step(self, stop_requested: bool) -> bool:
+        """One D + one G step. Returns True when any rank asked to stop."""
+        cfg, c = self.cfg, self.c
+        if c.step % cfg.minibatch_repeats == 0:
+            c.sched_progress = self._progress()
+            self.point = self._point(c.sched_progress)
+        pt = self.point
+        if optimizer_reset_needed(None if c.prev_lod < 0 else c.prev_lod, pt.lod) and cfg.reset_optimizer:
+            self.opt_G, self.opt_D = self._adam(self.G), self._adam(self.D)
+        c.prev_lod = pt.lod
+        res, lod = pt.resolution, pt.lod
+        batch = cfg.batch_at(res, self.info.world_size)
+        lr = cfg.lr_at(res)
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        cur_layers = self.model_cfg.num_ws - 2 * int(math.floor(lod))
+
+        reals_u8 = self.stream.batch(c.data_position, batch, res)
+        if c.step % cfg.minibatch_repeats != cfg.minibatch_repeats - 1:
+            self.stream.prefetch(c.data_position + batch, batch, res)
+        reals = fade_reals(to_float(reals_u8, self.device), lod)
+        lat = self._latents(self._step_generator(1), batch, cur_layers)
+        fakes, w = self._generate(lat, lod)
+
+        # D step.
+        _set_requires_grad(self._D_params, True)
+        terms: dict[str, torch.Tensor] = {}
+        r1_now = cfg.loss != "wgan-gp" and cfg.r1_gamma > 0 and c.step % cfg.r1_interval == 0
+        with self._autocast():
+            if r1_now:
+                reals.requires_grad_(True)
+                real_logits = self.D(reals, lod=lod)
+                fake_logits = self.D(fakes.detach(), lod=lod)
+            else:
+                real_logits, fake_logits = self._d_pair(reals, fakes.detach(), lod)
+            terms.update(losses.d_loss_terms(cfg.loss, real_logits, fake_logits, wgan_drift=cfg.wgan_drift))
+            if r1_now:
+                terms["D_r1"] = losses.r1_penalty(real_logits, reals, cfg.r1_gamma) * cfg.r1_interval
+            if cfg.loss == "wgan-gp" and cfg.wgan_lambda > 0:
+                mixed = losses.interpolate(reals, fakes.detach().to(reals.dtype), lat["u"]).requires_grad_(True)
+                terms["D_gp"] = losses.wgan_gp_penalty(self.D(mixed, lod=lod), mixed, lam=cfg.wgan_lambda,
+                                                       target=cfg.wgan_target)
+        loss_D = sum(terms.values())
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        ok_D, _ = self._reduce_grads(self.D)
+        ok_D = ok_D and bool(torch.isfinite(loss_D))
+        if ok_D:
+            self.opt_D.step()
+
+        # G step.
+        _set_requires_grad(self._D_params, False)
+        if cfg.fresh_g_latents:
+            lat = self._latents(self._step_generator(2), batch, cur_layers)
+            fakes, w = self._generate(lat, lod)
+        with self._autocast():
+            terms["G_loss"] = losses.g_loss(cfg.loss, self.D(fakes, lod=lod))
+        self.opt_G.zero_grad(set_to_none=True)
+        terms["G_loss"].backward()
+        riders = torch.cat([w.detach().float().mean(dim=0), torch.tensor([1.0 if stop_requested else 0.0], device=self.device)])
+        ok_G, riders = self._reduce_grads(self.G, riders)
+        ok_G = ok_G and bool(torch.isfinite(terms["G_loss"]))
+        if ok_G:
+            self.opt_G.step()
+            self.G.mapping.w_avg.copy_(riders[:-1].lerp(self.G.mapping.w_avg, self.model_cfg.w_avg_beta))
+        stop = bool(riders[-1] > 0) if self.info.enabled else stop_requested
+
+        update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
+        c.cur_nimg += batch
+        c.data_position += batch
+        c.step += 1
+        if not (ok_D and ok_G):
+            c.skipped_steps += 1
+            self._bad_streak += 1
+        else:
+            self._bad_streak = 0
+        for k, v in terms.items():
+            self._tick_sums[k] = self._tick_sums.get(k, 0.0) + float(v.detach())
+        self._tick_count += 1
+        return stop
+
+    # -- grids and snapshots -----------------------------------------------------------------
+
+    @torch.no_grad()
+    def fakes_grid(self) -> Any:
+        seeds = list(range(self.cfg.grid_size))
+        z = torch.stack([z_from_seed(s, self.model_cfg.z_dim) for s in seeds]).to(self.device)
+        out = []
+        for i in range(0, len(seeds), 16):
+            ws = self.G_ema.map(z[i:i + 16])
+            out.append(to_uint8(self.G_ema.synthesis(ws, lod=self.point.lod, noise_mode="const").float()))
+        return np.concatenate(out)
+
+    def params_finite(self) -> bool:
+        tensors = list(self.G.parameters()) + list(self.D.parameters()) + list(self.G_ema.parameters())
+        return bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors)).sum()))
+
+    def write_snapshot(self) -> Path:
+        """Snapshot, fakes grid, loss plot, pointer, hooks (rank 0)."""
+        kimg = self.c.cur_nimg / 1000.0
+        path = self.run.snapshot_path(self.c.cur_nimg)
+        extra = pack(counters=self.c, config=self.cfg.to_dict(), opt_G=self.opt_G.state_dict(),
+                     opt_D=self.opt_D.state_dict(), world_size=self.info.world_size)
+        try:
+            save_checkpoint(path, config=self.model_cfg, G=self.G, G_ema=self.G_ema, D=self.D, extra=extra)
+            write_latest_pointer(self.run.path, path, kimg=kimg)
+        except OSError as err:
+            raise output_error(path, err) from None
+        self.run.prune(self.cfg.keep, path)
+        self.run.save_grid(f"fakes{self.c.cur_nimg // 1000:06d}.png", self.fakes_grid(),
+                           final_resolution=self.cfg.resolution)
+        from sgan.train.plot import plot_losses
+
+        records = self.run.read_stats()
+        if records:
+            try:
+                plot_losses(records, self.run.path / "losses.png")
+            except OSError as err:
+                raise output_error(self.run.path / "losses.png", err) from None
+        for hook in self.hooks.on_snapshot:
+            hook(path, kimg)
+        return path
+
+    # -- ticks -------------------------------------------------------------------------------
+
+    def tick_due(self) -> bool:
+        return self.c.cur_nimg - self.c.tick_start_nimg >= self.cfg.tick_kimg_at(self.point.resolution) * 1000
+
+    def end_tick(self) -> dict[str, Any]:
+        now = time.perf_counter()
+        c, pt = self.c, self.point
+        nimg = c.cur_nimg - c.tick_start_nimg
+        train_s = c.train_seconds - self._tick_train_s0
+        wall = now - self._tick_t0
+        record: dict[str, Any] = {
+            "tick": c.tick, "kimg": round(c.cur_nimg / 1000.0, 3), "step": c.step, "resolution": pt.resolution,
+            "lod": round(pt.lod, 5), "alpha": round(pt.alpha, 5), "phase": pt.phase,
+            "batch": self.cfg.batch_at(pt.resolution, self.info.world_size), "lr": self.cfg.lr_at(pt.resolution),
+            "sec_per_kimg": round(train_s / max(nimg / 1000.0, 1e-9), 3), "images_per_s": round(nimg / max(train_s, 1e-9), 2),
+            "tick_seconds": round(wall, 2), "train_seconds": round(c.train_seconds, 2),
+            "skipped_steps": c.skipped_steps, "rollbacks": c.rollbacks, "memory_mb": _memory_mb(self.device),
+        }
+        for k, v in self._tick_sums.items():
+            record[k] = round(v / max(self._tick_count, 1), 6)
+        self._tick_sums, self._tick_count = {}, 0
+        c.tick += 1
+        c.tick_start_nimg = c.cur_nimg
+        self._tick_t0, self._tick_train_s0 = now, c.train_seconds
+        return record
+
+
+def _set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
+    for p in params:
+        p.requires_grad_(flag)
+
+
+def _memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
+    try:
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+    except (ImportError, OSError):
+        return 0.0
+
+
+def resolve_resume(resume: str | None, out: Path) -> Path | None:
+    """`auto`: the run folder's latest complete snapshot (None when there is none); a path must exist."""
+    if resume is None or resume == "":
+        return None
+    if resume == "auto":
+        try:
+            return resolve_checkpoint(out) if (out / "latest.json").is_file() else None
+        except CheckpointError:
+            snaps = RunFolder(out).snapshots()
+            return snaps[-1] if snaps else None
+    p = Path(resume)
+    if not p.exists():
+        raise CheckpointError(f"--resume {resume}: no such file or folder; give a snapshot, a run folder, or `auto`.")
+    return resolve_checkpoint(p)
+
+
+def train(cfg: TrainConfig, data: str | Path, out: str | Path, *, resume: str | None = None,
+          device: str = "auto", hooks: Hooks | None = None, command_line: list[str] | None = None,
+          resume_overrides: dict[str, Any] | None = None) -> TrainResult:
+    """Train StyleGAN on the LMDB `data`, writing the run folder `out`; see docs/train.md."""
+    from sgan.train.driver import run_training
+
+    return run_training(cfg, Path(data), Path(out), resume=resume, device=resolve_device(device),
+                        hooks=hooks or Hooks(), command_line=command_line or list(sys.argv),
+                        resume_overrides=resume_overrides or {})
+

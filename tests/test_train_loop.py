@@ -1,0 +1,136 @@
+"""The training loop end to end on a tiny model: run folder, exact resume, style-mixing range."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sgan.checkpoint import load_checkpoint, load_generator
+from sgan.train import Hooks, preset_config, train
+from sgan.train.loop import Trainer
+from sgan import distributed as dist_utils
+from sgan.train.state import unpack
+
+
+@pytest.fixture(scope="module")
+def shapes16(tmp_path_factory) -> Path:
+    from sgan.data.prepare import prepare_dataset
+
+    out = tmp_path_factory.mktemp("data") / "shapes.lmdb"
+    prepare_dataset("builtin:shapes", out, max_size=16, min_size=4, count=96, workers=1)
+    return out
+
+
+def tiny(**changes):
+    cfg = preset_config("tiny")
+    cfg.model = {"fmap_max": 8, "fmap_min": 4, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}
+    cfg.minibatch_repeats = 4
+    for k, v in changes.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def test_run_folder_and_inference(shapes16, tmp_path):
+    out = tmp_path / "run"
+    lines: list[str] = []
+    result = train(tiny(total_kimg=0.16, snap_kimg=0.08, tick_kimg_base=0.04), shapes16, out, device="cpu",
+                   hooks=Hooks(log=lines.append))
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "stats.jsonl", "log.txt", "reals.png", "latest.json", "losses.png"} <= names
+    assert any(n.startswith("fakes") and n.endswith(".png") for n in names)
+    config = json.loads((out / "config.json").read_text())
+    assert config["world_size"] == 1 and config["train"]["preset"] == "tiny" and config["model"]["resolution"] == 16
+    assert "torch_version" in config and config["command_line"]
+    stats = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert len(stats) >= 4 and all({"kimg", "resolution", "alpha", "G_loss", "D_real", "images_per_s"} <= set(s) for s in stats)
+    assert stats[-1]["kimg"] == pytest.approx(0.16)
+    assert result.steps == 20 and result.snapshot.is_file()
+    G = load_generator(out)  # the run folder works wherever a snapshot does
+    assert G(torch.randn(2, 16), lod=1.0).shape == (2, 3, 8, 8)
+    assert any(line.startswith("tick") for line in lines)
+    with pytest.raises(Exception, match="already holds a training run"):
+        train(tiny(total_kimg=0.16), shapes16, out, device="cpu")
+
+
+def _state(path):
+    ckpt = load_checkpoint(path)
+    st = unpack(ckpt.extra, ckpt.path)
+    return ckpt, st
+
+
+def _assert_same(a, b):
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _assert_same(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    else:
+        assert a == b
+
+
+def test_resume_is_bit_identical_mid_fade(shapes16, tmp_path):
+    # 8 px for 0.08 kimg, fade to 16 px over 0.08 kimg, batch 8 -> the fade spans steps 10..20.
+    # Stop after 14 steps (inside the fade, mid minibatch_repeats group), resume, run to 28 steps.
+    n = 14
+    phases = {"lod_training_kimg": 0.08, "lod_transition_kimg": 0.08, "mirror": True}
+    straight = train(tiny(total_kimg=2 * n * 8 / 1000, **phases), shapes16, tmp_path / "a", device="cpu")
+    half = train(tiny(total_kimg=n * 8 / 1000, **phases), shapes16, tmp_path / "b", device="cpu")
+    _, st_half = _state(half.snapshot)
+    assert st_half.counters.step == n and 0.0 < st_half.counters.prev_lod % 1 < 1.0  # inside the fade-in
+    resumed = train(tiny(), shapes16, tmp_path / "b", device="cpu", resume="auto",
+                    resume_overrides={"total_kimg": 2 * n * 8 / 1000})
+    a, st_a = _state(straight.snapshot)
+    b, st_b = _state(resumed.snapshot)
+    assert st_a.counters.step == st_b.counters.step == 2 * n
+    for name in ("G", "G_ema", "D"):
+        _assert_same(getattr(a, name), getattr(b, name))
+    _assert_same(st_a.opt_G, st_b.opt_G)
+    _assert_same(st_a.opt_D, st_b.opt_D)
+    assert st_a.counters.cur_nimg == st_b.counters.cur_nimg and st_a.counters.data_position == st_b.counters.data_position
+
+
+def test_resume_errors(shapes16, tmp_path):
+    from sgan.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="no such file"):
+        train(tiny(), shapes16, tmp_path / "r", device="cpu", resume=str(tmp_path / "missing.pt"))
+    # auto without a run starts fresh
+    res = train(tiny(total_kimg=0.016), shapes16, tmp_path / "r", device="cpu", resume="auto")
+    assert res.steps == 2
+
+
+def test_style_mixing_crossover_range(shapes16, tmp_path):
+    cfg = tiny()
+    cfg.resolution = 16
+    tr = Trainer(cfg, shapes16, tmp_path / "m", device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks())
+    num_ws = tr.model_cfg.num_ws
+    assert num_ws == 6
+    for lod, cur_layers in ((1.0, 4), (0.5, 6), (0.0, 6)):
+        cuts = []
+        for step in range(40):
+            tr.c.step = step
+            cuts.append(tr._latents(tr._step_generator(1), 64, num_ws - 2 * int(lod // 1))["crossover"])
+        cuts = torch.cat(cuts)
+        mixed = cuts[cuts < num_ws]
+        assert 0.85 < len(mixed) / len(cuts) < 0.95                # mixing probability 0.9
+        assert mixed.min() == 1 and mixed.max() == cur_layers - 1  # crossover uniform in [1, cur_layers)
+
+
+def test_real_and_fake_in_one_batch_equals_two_calls(shapes16, tmp_path):
+    cfg = tiny()
+    cfg.resolution = 16
+    tr = Trainer(cfg, shapes16, tmp_path / "p", device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks())
+    g = torch.Generator().manual_seed(3)
+    reals, fakes = torch.randn(8, 3, 16, 16, generator=g), torch.randn(8, 3, 16, 16, generator=g) * 0.3
+    for lod in (0.0, 0.4):
+        joint_r, joint_f = tr._d_pair(reals, fakes, lod)
+        assert torch.allclose(joint_r, tr.D(reals, lod=lod), atol=1e-5)
+        assert torch.allclose(joint_f, tr.D(fakes, lod=lod), atol=1e-5)
