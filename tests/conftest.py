@@ -14,10 +14,17 @@ torch.set_num_threads(2)
 def _no_network(monkeypatch):
     """Tests must never reach the network (weights and data are local files)."""
 
+    real_connect = socket.socket.connect
+
     def refuse(*args, **kwargs):
         raise AssertionError("a test tried to open a network connection")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    def connect(sock, address):
+        if sock.family == getattr(socket, "AF_UNIX", None):  # worker processes talk over Unix sockets
+            return real_connect(sock, address)
+        refuse()
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 

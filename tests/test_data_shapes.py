@@ -63,7 +63,8 @@ def test_labels_match_the_pixels():
 
 
 def test_rotation_stays_inside_the_symmetry_period():
-    _, attrs = render_shapes(100, seed=2, size=16)
+    _, attrs = render_shapes(100, seed=2, size=16, variant="medium")
+    assert len({a["rotation"] for a in attrs}) > 50
     periods = {"circle": 0, "square": 90, "triangle": 120, "star": 72}
     for a in attrs:
         p = periods[a["shape"]]

@@ -49,9 +49,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default": {
         "classes": ["circle", "square", "triangle", "star"],
         "shapes_per_image": [1, 1],
-        "size": [0.22, 0.34],          # circumradius as a fraction of the image side (coarse)
+        "size": [0.26, 0.36],          # circumradius as a fraction of the image side (coarse)
         "jitter": 0.14,                # largest offset of the centre from the image centre (coarse)
-        "rotation": 1.0,               # fraction of the class's symmetry period drawn (coarse)
+        "rotation": 0.0,               # fraction of the class's symmetry period drawn (coarse): upright
         "fg_hue": [0.0, 1.0],          # the shape's colour, HSV ranges (fine)
         "fg_saturation": [0.75, 1.0],
         "fg_value": [0.9, 1.0],

@@ -30,19 +30,20 @@ def _status_line(rec: dict[str, Any]) -> str:
 
 
 def run_training(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device: torch.device,
-                 hooks: Hooks, command_line: list[str], resume_overrides: dict[str, Any]) -> TrainResult:
+                 hooks: Hooks, command_line: list[str], resume_overrides: dict[str, Any],
+                 threads: int | None = None) -> TrainResult:
     info = dist_utils.init(device)
     device = dist_utils.device_for(device, info)
     try:
         return _run(cfg, data, out, resume=resume, device=device, info=info, hooks=hooks,
-                    command_line=command_line, resume_overrides=resume_overrides)
+                    command_line=command_line, resume_overrides=resume_overrides, threads=threads)
     finally:
         dist_utils.shutdown()
 
 
 def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device: torch.device,
          info: dist_utils.DistInfo, hooks: Hooks, command_line: list[str],
-         resume_overrides: dict[str, Any]) -> TrainResult:
+         resume_overrides: dict[str, Any], threads: int | None) -> TrainResult:
     main = info.is_main
     say = (hooks.log or (lambda s: None)) if main else (lambda s: None)
     ckpt_path = resolve_resume(resume, out)
@@ -74,7 +75,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             raise UsageError(f"{out} already holds a training run; continue it with --resume auto or choose "
                              "another --out folder.")
     dist_utils.barrier(info)
-    tr = Trainer(cfg, data, out, device=device, info=info, hooks=hooks)
+    tr = Trainer(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
     if ckpt_path is not None:
         tr.load_state(ckpt_path)
         say(f"resuming from {ckpt_path} at {tr.c.cur_nimg / 1000:.1f} kimg (step {tr.c.step}, "

@@ -63,7 +63,7 @@ class Trainer:
     """Holds the networks, optimizers and counters of one run."""
 
     def __init__(self, cfg: TrainConfig, data: Path, out: Path, *, device: torch.device,
-                 info: dist_utils.DistInfo, hooks: Hooks) -> None:
+                 info: dist_utils.DistInfo, hooks: Hooks, threads: int | None = None) -> None:
         self.cfg, self.data, self.info, self.hooks, self.device = cfg, data, info, hooks, device
         self.run = RunFolder(out)
         self.stream = RealStream(data, mirror=cfg.mirror, seed=cfg.seed, rank=info.rank, world_size=info.world_size)
@@ -95,6 +95,10 @@ class Trainer:
         self._bad_streak = 0
         self._tick_t0 = time.perf_counter()
         self._tick_train_s0 = 0.0
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self._max_threads = max(torch.get_num_threads(), _INITIAL_THREADS)
+        self.auto_threads = device.type == "cpu" and threads is None  # one thread for small convs
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -213,6 +217,11 @@ class Trainer:
         c.prev_lod = pt.lod
         res, lod = pt.resolution, pt.lod
         batch = cfg.batch_at(res, self.info.world_size)
+        if self.auto_threads:
+            threads = cpu_threads(batch=batch, channels=self.model_cfg.nf(int(math.log2(res)) - 1), resolution=res,
+                                  max_threads=self._max_threads)
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
         lr = cfg.lr_at(res)
         for opt in (self.opt_G, self.opt_D):
             for group in opt.param_groups:
@@ -353,6 +362,18 @@ class Trainer:
         return record
 
 
+_INITIAL_THREADS = torch.get_num_threads()
+SMALL_CONV_WORK = 8_000_000
+"""batch * channels^2 * pixels below which a 3x3 conv step runs faster on one CPU thread (measured:
+32 channels, batch 16 on 2 cores: 287 vs 217 img/s at 8 px, 143 vs 100 at 16 px, 40 vs 61 at 32 px)."""
+
+
+def cpu_threads(*, batch: int, channels: int, resolution: int, max_threads: int) -> int:
+    """Torch threads for a CPU training step: one for small convolutions, where thread hand-offs
+    cost more than they save, otherwise all of them."""
+    return 1 if batch * channels * channels * resolution * resolution < SMALL_CONV_WORK else max_threads
+
+
 def _set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
     for p in params:
         p.requires_grad_(flag)
@@ -387,11 +408,13 @@ def resolve_resume(resume: str | None, out: Path) -> Path | None:
 
 def train(cfg: TrainConfig, data: str | Path, out: str | Path, *, resume: str | None = None,
           device: str = "auto", hooks: Hooks | None = None, command_line: list[str] | None = None,
-          resume_overrides: dict[str, Any] | None = None) -> TrainResult:
-    """Train StyleGAN on the LMDB `data`, writing the run folder `out`; see docs/train.md."""
+          resume_overrides: dict[str, Any] | None = None, threads: int | None = None) -> TrainResult:
+    """Train StyleGAN on the LMDB `data`, writing the run folder `out`; see docs/train.md.
+
+    `threads`: torch CPU threads for every step; None picks per resolution (`cpu_threads`)."""
     from sgan.train.driver import run_training
 
     return run_training(cfg, Path(data), Path(out), resume=resume, device=resolve_device(device),
                         hooks=hooks or Hooks(), command_line=command_line or list(sys.argv),
-                        resume_overrides=resume_overrides or {})
+                        resume_overrides=resume_overrides or {}, threads=threads)
 
