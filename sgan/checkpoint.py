@@ -13,7 +13,6 @@ every loader accepts the folder wherever it accepts a snapshot.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import warnings

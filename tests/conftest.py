@@ -29,6 +29,25 @@ def _no_network(monkeypatch):
 
 
 @pytest.fixture
+def one_thread():
+    """Small models run faster (and no slower on a loaded machine) on one thread."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session")
+def shapes16(tmp_path_factory):
+    """A 96-image builtin:shapes database, 4-16 px, for the training tests."""
+    from sgan.data.prepare import prepare_dataset
+
+    out = tmp_path_factory.mktemp("data") / "shapes.lmdb"
+    prepare_dataset("builtin:shapes", out, max_size=16, min_size=4, count=96, workers=1)
+    return out
+
+
+@pytest.fixture
 def tiny_checkpoint(tmp_path):
     """A random-initialised 16 px model saved as an sgan checkpoint."""
     from sgan.checkpoint import save_checkpoint

@@ -7,21 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from sgan.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def shapes16(tmp_path_factory) -> Path:
-    from sgan.data.prepare import prepare_dataset
-
-    out = tmp_path_factory.mktemp("data") / "shapes.lmdb"
-    prepare_dataset("builtin:shapes", out, max_size=16, min_size=4, count=64, workers=1)
-    return out
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
@@ -44,9 +34,10 @@ def test_two_gloo_ranks_match_one_process(shapes16, tmp_path):
     assert a.extra["counters"]["step"] == b.extra["counters"]["step"] == 3
     assert 0 < a.extra["counters"]["prev_lod"] % 1 < 1  # inside the fade-in
     assert b.extra["world_size"] == 2
-    # The 4x4 block's first bias meets a spatially constant input followed by instance norm, so its
-    # gradient is zero up to rounding and Adam turns that rounding into +-lr steps: it is left out.
-    # Everything else agrees to well under one Adam step (lr 0.002) after summation in another order.
+    # Gradients summed in another order differ by rounding; where a gradient is ~0, Adam turns that
+    # rounding into +-lr steps (the 4x4 block's first bias meets a spatially constant input followed
+    # by instance norm, so its gradient is always ~0: it is left out). So: every tensor agrees to
+    # 1e-4 except for a few elements per tensor, and those are within three Adam steps (lr 0.002).
     chaotic = "synthesis.blocks.0.epi0.bias"
     diffs = []
     for name in ("G", "G_ema", "D"):
@@ -55,7 +46,8 @@ def test_two_gloo_ranks_match_one_process(shapes16, tmp_path):
             if key.endswith(chaotic):
                 continue
             d = (sa[key].float() - sb[key].float()).abs()
-            assert d.max() < 1e-3, (name, key, d.max())
+            assert d.max() < 3 * 0.002, (name, key, d.max())
+            assert int((d > 1e-4).sum()) <= max(2, d.numel() // 200), (name, key, int((d > 1e-4).sum()))
             diffs.append(d.flatten())
     assert torch.cat(diffs).median() < 1e-6
     # only rank 0 writes: one stats line per tick, one log line per tick

@@ -20,15 +20,6 @@ from sgan.train import Hooks, TrainingDiverged, preset_config, train
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def shapes16(tmp_path_factory) -> Path:
-    from sgan.data.prepare import prepare_dataset
-
-    out = tmp_path_factory.mktemp("data") / "shapes.lmdb"
-    prepare_dataset("builtin:shapes", out, max_size=16, min_size=4, count=64, workers=1)
-    return out
-
-
 def tiny(**changes):
     cfg = preset_config("tiny")
     cfg.model = {"fmap_max": 8, "fmap_min": 4, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}

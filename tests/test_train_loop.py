@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,15 +12,6 @@ from sgan.train import Hooks, preset_config, train
 from sgan.train.loop import Trainer
 from sgan import distributed as dist_utils
 from sgan.train.state import unpack
-
-
-@pytest.fixture(scope="module")
-def shapes16(tmp_path_factory) -> Path:
-    from sgan.data.prepare import prepare_dataset
-
-    out = tmp_path_factory.mktemp("data") / "shapes.lmdb"
-    prepare_dataset("builtin:shapes", out, max_size=16, min_size=4, count=96, workers=1)
-    return out
 
 
 def tiny(**changes):

@@ -187,8 +187,6 @@ def train_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch; default: one for small convolutions (8-16 px at CPU widths), all cores above."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and schedule, then exit."),
 ) -> None:
-    import torch
-
     from sgan.distributed import env_info
     from sgan.train import Hooks, TrainingInterrupted, train
 

@@ -11,11 +11,12 @@ rotation) and fine (the shape's colour, the background's tint, gradient and text
 
 Difficulty lives in `VARIANTS`, plain values only: edit an entry to make a variant easier or harder.
 The `default` variant is meant to be learnable by a narrow StyleGAN at 32 px in about ten minutes on
-a 2-core CPU (reference/cpu-budget.md: random-colour shapes on random-colour backgrounds failed,
-MNIST-like dark backgrounds worked), so it draws one bright shape from 4 classes on a near-black
-background whose faint gradient only tints it. `medium` puts the shape on random-colour gradients
-(the configuration that failed in that budget); `hard` adds textures, up to three shapes, more
-classes, two-tone fills and a wider range of sizes.
+a 2-core CPU, so it is drawn like MNIST digits: one bright, upright, near-centred shape from 4
+classes on a near-black background whose faint gradient only tints it. Measured (docs/train.md):
+random-colour backgrounds failed in that budget, and so did shapes jittered over the image and
+rotated at random, where the generator collapsed to one centred blob. `medium` puts rotated,
+jittered shapes on random-colour gradients; `hard` adds textures, up to three shapes, more classes,
+two-tone fills and a wider range of sizes.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "classes": ["circle", "square", "triangle", "star"],
         "shapes_per_image": [1, 1],
         "size": [0.26, 0.36],          # circumradius as a fraction of the image side (coarse)
-        "jitter": 0.14,                # largest offset of the centre from the image centre (coarse)
+        "jitter": 0.05,                # largest offset of the centre from the image centre (coarse): near-centred
         "rotation": 0.0,               # fraction of the class's symmetry period drawn (coarse): upright
         "fg_hue": [0.0, 1.0],          # the shape's colour, HSV ranges (fine)
         "fg_saturation": [0.75, 1.0],

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from sgan.errors import DetectorError, UsageError
+from sgan.errors import UsageError
 from sgan.metrics import inception as inc
 from sgan.metrics.lpips import LPIPS
 from sgan.metrics.shapes_detector import ShapesNet, load_detector_file

@@ -29,6 +29,7 @@ class ModelConfig:
     w_avg_beta: float = 0.995       # decay of the tracked average of w
     mbstd_group_size: int = 4       # minibatch standard deviation group (D)
     mbstd_num_features: int = 1
+    const_init: str = "ones"        # the learned 4x4 input starts as ones (official StyleGAN) or 'randn' (StyleGAN2)
     fused_updown: str = "auto"      # 'auto'/'always': upsample+conv as one transposed conv, conv+downsample as one strided conv (exactly equal, measured faster); 'never': separate ops
 
     def __post_init__(self) -> None:
@@ -37,6 +38,8 @@ class ModelConfig:
             raise ValueError(f"resolution must be a power of two of at least 8, got {r}")
         if self.fused_updown not in ("auto", "always", "never"):
             raise ValueError(f"fused_updown must be auto, always or never, got {self.fused_updown!r}")
+        if self.const_init not in ("ones", "randn"):
+            raise ValueError(f"const_init must be ones or randn, got {self.const_init!r}")
 
     @property
     def resolution_log2(self) -> int:
@@ -64,12 +67,13 @@ class ModelConfig:
 
     @classmethod
     def preset(cls, name: str, resolution: int) -> "ModelConfig":
-        """`paper`: the official widths; `cpu`: narrow widths and a small mapping net for CPUs."""
+        """`paper`: the official widths; `cpu`: narrow widths, a small mapping net and a random constant
+        input (a spatial pattern from the first step, so styles shape the layout early) for CPUs."""
         if name == "paper":
             return cls(resolution=resolution)
         if name == "cpu":
             return cls(resolution=resolution, z_dim=128, w_dim=128, mapping_layers=2, mapping_fmaps=128,
-                       mapping_lrmul=0.1, fmap_base=32 * resolution, fmap_max=32, fmap_min=32)
+                       mapping_lrmul=0.1, fmap_base=32 * resolution, fmap_max=32, fmap_min=32, const_init="randn")
         if name == "tiny":
             return cls(resolution=resolution, z_dim=32, w_dim=32, mapping_layers=2, mapping_fmaps=32,
                        mapping_lrmul=0.1, fmap_base=64, fmap_max=16, fmap_min=8)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from sgan.nn.config import ModelConfig
-from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, SQRT2, instance_norm, upscale2d
+from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, upscale2d
 
 NOISE_MODES = ("random", "const", "none")
 Generators = torch.Generator | Sequence[torch.Generator] | None
@@ -82,7 +82,8 @@ class SynthesisBlock(nn.Module):
         first = 2 * (res_log2 - 2)                       # index of this block's first style input
         self.res_log2, self.resolution = res_log2, resolution
         if res_log2 == 2:
-            self.const = nn.Parameter(torch.ones(1, out_ch, 4, 4))
+            init = torch.ones if cfg.const_init == "ones" else torch.randn
+            self.const = nn.Parameter(init(1, out_ch, 4, 4))
             self.conv0 = None
         else:
             fused = cfg.fused_updown in ("auto", "always")

@@ -8,8 +8,9 @@ Presets
   reset at each new lod, 25000 kimg.
 - `cpu`: a recipe for 2 CPU cores and ~10 minutes at 32 px (see docs/train.md for the
   measurements behind it): 32 channels, a 2-layer 128-d mapping network, batch 16, lr 5e-3,
-  lazy R1 with a small gamma, fp32 (bfloat16 autocast is 4-6x slower on CPUs without native
-  bf16), phases set by wall time (`minutes`).
+  lazy R1 with a small gamma, no style-mixing regularisation (it kept the generator on one blob
+  shape in this budget), fp32 (bfloat16 autocast is 4-6x slower on CPUs without native bf16),
+  phases set by wall time (`minutes`).
 - `tiny`: the smallest model, for tests and smoke runs.
 """
 
@@ -207,7 +208,7 @@ def preset_config(name: str, *, world_size: int = 1) -> TrainConfig:
             time_transition={16: 0.10, 32: 0.15},
             lod_training_kimg=20.0, lod_transition_kimg=20.0,
             batch_base=16, lr_base=0.005, loss="logistic", r1_gamma=1.0, r1_interval=4,
-            ema_kimg=5.0, ema_rampup=None, amp="none", fresh_g_latents=False,
+            ema_kimg=5.0, ema_rampup=None, amp="none", fresh_g_latents=False, style_mixing_prob=0.0,
             tick_kimg_base=4.0, snap_kimg=20.0, keep=3, grid_size=64,
         )
     if name == "tiny":

@@ -21,11 +21,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from sgan import __version__
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint, write_latest_pointer
-from sgan.device import describe_device, resolve_device
-from sgan.errors import CheckpointError, UsageError
+from sgan.device import resolve_device
+from sgan.errors import CheckpointError
 from sgan.latent import z_from_seed
 from sgan.nn import Discriminator, Generator
 from sgan.nn.generator import mix_styles
@@ -33,7 +32,7 @@ from sgan.train import losses
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
 from sgan.train.reals import RealStream, _mix, fade_reals, to_float
-from sgan.train.run import RunFolder, StopSignals, TrainingDiverged, TrainingInterrupted, output_error
+from sgan.train.run import RunFolder, output_error
 from sgan.train.schedule import Point, build_phases, optimizer_reset_needed, point_at
 from sgan.train.state import Counters, pack, restore_rng, unpack
 from sgan.viz import to_uint8
