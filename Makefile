@@ -20,7 +20,7 @@ $(VENV)/.sgan-installed: pyproject.toml
 
 demo: setup
 	$(SGAN) prepare-dataset builtin:shapes data/shapes.lmdb --max-size 32 --count 20000 --overwrite
-	$(SGAN) train data/shapes.lmdb --out runs/shapes --preset cpu --resume auto
+	$(SGAN) train data/shapes.lmdb --out runs/shapes --preset cpu --minutes 20 --resume auto
 	$(SGAN) generate runs/shapes --seeds 0-31 --grid --outdir out/samples
 	$(SGAN) mix runs/shapes --rows 0-4 --cols 5-10 --styles coarse --out out/mix-coarse.png
 	$(SGAN) mix runs/shapes --rows 0-4 --cols 5-10 --styles middle --out out/mix-middle.png

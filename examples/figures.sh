@@ -24,4 +24,7 @@ sgan video "$CKPT" --mode noise --seeds 0-3 --seconds 4 --loop --out "$OUT/noise
 sgan video "$CKPT" --mode truncation --seeds 0-3 --psi-from 1 --psi-to -1 --seconds 4 --loop --out "$OUT/truncation.mp4"
 sgan video "$CKPT" --latents "$OUT/gen/seed0011.npy" "$OUT/proj/seed0011.npy" "$OUT/gen/seed0012.npy" \
     --seconds-per-seed 1 --out "$OUT/latents.mp4"
+
+# keep what the docs show; latents, noise maps and the projection's progress video are left out
+rm -f "$OUT"/gen/*.npy "$OUT"/edit/*.npy "$OUT"/edit/sweep-*.png "$OUT"/proj/*.npy "$OUT"/proj/*.npz "$OUT"/proj/*.mp4
 echo "wrote $OUT/"
