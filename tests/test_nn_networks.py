@@ -119,3 +119,13 @@ def test_shape_errors_at_the_door(nets):
         G.synthesis(torch.randn(2, 3, cfg.w_dim))
     with pytest.raises(ValueError, match="img must have shape"):
         D(torch.randn(2, 3, 16, 16), lod=0.0)
+
+
+def test_constant_input_starts_as_ones_or_randn():
+    official = Generator(ModelConfig.preset("tiny", 16))
+    assert torch.equal(official.synthesis.blocks[0].const, torch.ones_like(official.synthesis.blocks[0].const))
+    cpu = Generator(ModelConfig.preset("cpu", 16))
+    const = cpu.synthesis.blocks[0].const
+    assert cpu.cfg.const_init == "randn" and abs(float(const.std()) - 1.0) < 0.2
+    with pytest.raises(ValueError, match="const_init"):
+        ModelConfig(resolution=16, const_init="zeros")

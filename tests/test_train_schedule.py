@@ -97,3 +97,14 @@ def test_gradient_penalties_on_a_linear_critic():
     u = torch.tensor([0.0, 1.0])
     mixed = losses.interpolate(torch.zeros(2, 1, 1, 1), torch.ones(2, 1, 1, 1), u)
     assert mixed.flatten().tolist() == [0.0, 1.0]
+
+
+def test_cpu_threads_one_for_small_convolutions_all_for_large():
+    from sgan.train.loop import cpu_threads
+
+    # cpu preset (32 channels, batch 16): one thread at 8 and 16 px, all at 32 px
+    assert cpu_threads(batch=16, channels=32, resolution=8, max_threads=2) == 1
+    assert cpu_threads(batch=16, channels=32, resolution=16, max_threads=2) == 1
+    assert cpu_threads(batch=16, channels=32, resolution=32, max_threads=2) == 2
+    # paper widths are large at every resolution
+    assert cpu_threads(batch=128, channels=512, resolution=8, max_threads=8) == 8

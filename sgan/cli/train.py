@@ -155,11 +155,11 @@ def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device
 def train_command(
     data: Path = typer.Argument(..., help="Dataset LMDB made by `sgan prepare-dataset`."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (config, logs, grids, snapshots)."),
-    preset: str = typer.Option("auto", "--preset", help="paper (official, GPUs), cpu (2 cores, ~10 min at 32 px), tiny, or auto: paper on CUDA, cpu otherwise."),
+    preset: str = typer.Option("auto", "--preset", help="paper (official, GPUs), cpu (2 cores, 20 min at 32 px), tiny, or auto: paper on CUDA, cpu otherwise."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Final resolution (default: the dataset's largest)."),
     start_resolution: Optional[int] = typer.Option(None, "--start-resolution", help="First resolution (preset: 8)."),
     kimg: Optional[float] = typer.Option(None, "--kimg", help="Train this many thousand real images (kimg schedule)."),
-    minutes: Optional[float] = typer.Option(None, "--minutes", help="Train this long; phases set by wall time (cpu: 10)."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Train this long; phases set by wall time (cpu: 20)."),
     lod_training_kimg: Optional[float] = typer.Option(None, "--phase-kimg", help="kimg to stabilise each resolution (paper: 600)."),
     lod_transition_kimg: Optional[float] = typer.Option(None, "--fade-kimg", help="kimg to fade each resolution in (paper: 600)."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Global minibatch at every resolution (preset table)."),

@@ -10,7 +10,7 @@ The factors are split the way style mixing separates them: coarse (shape class, 
 rotation) and fine (the shape's colour, the background's tint, gradient and texture).
 
 Difficulty lives in `VARIANTS`, plain values only: edit an entry to make a variant easier or harder.
-The `default` variant is meant to be learnable by a narrow StyleGAN at 32 px in about ten minutes on
+The `default` variant is meant to be learnable by a narrow StyleGAN at 32 px in twenty minutes on
 a 2-core CPU, so it is drawn like MNIST digits: one bright, upright, near-centred shape from 4
 classes on a near-black background whose faint gradient only tints it. Measured (docs/train.md):
 random-colour backgrounds failed in that budget, and so did shapes jittered over the image and

@@ -6,7 +6,7 @@ Presets
   of GPUs (1, 2, 4 or 8), learning rate 0.001 raised from 128 px, Adam (0, 0.99, 1e-8),
   non-saturating logistic + R1 gamma 10, G_ema half-life 10 kimg, style mixing 0.9, optimizer
   reset at each new lod, 25000 kimg.
-- `cpu`: a recipe for 2 CPU cores and ~10 minutes at 32 px (see docs/train.md for the
+- `cpu`: a recipe for 2 CPU cores and 20 minutes at 32 px (see docs/train.md for the
   measurements behind it): 32 channels, a 2-layer 128-d mapping network, batch 16, lr 5e-3,
   lazy R1 with a small gamma, no style-mixing regularisation (it kept the generator on one blob
   shape in this budget), fp32 (bfloat16 autocast is 4-6x slower on CPUs without native bf16),
@@ -203,7 +203,7 @@ def preset_config(name: str, *, world_size: int = 1) -> TrainConfig:
                            tick_kimg_dict=dict(PAPER_TICK_KIMG), snap_kimg=1000.0)
     if name == "cpu":
         return TrainConfig(
-            preset="cpu", start_resolution=8, minutes=10.0, total_kimg=100000.0,
+            preset="cpu", start_resolution=8, minutes=20.0, total_kimg=100000.0,
             time_training={8: 0.10, 16: 0.25, 32: 0.0},
             time_transition={16: 0.10, 32: 0.15},
             lod_training_kimg=20.0, lod_transition_kimg=20.0,
