@@ -9,7 +9,7 @@ Presets
 - `cpu`: a recipe for 2 CPU cores and 20 minutes at 32 px (see docs/train.md for the
   measurements behind it): 32 channels, a 2-layer 128-d mapping network, batch 16, lr 5e-3,
   lazy R1 with a small gamma, no style-mixing regularisation (it kept the generator on one blob
-  shape in this budget), fp32 (bfloat16 autocast is 4-6x slower on CPUs without native bf16),
+  shape in this budget), fp32 (bfloat16 autocast is 4-9x slower on CPUs without native bf16),
   phases set by wall time (`minutes`).
 - `tiny`: the smallest model, for tests and smoke runs.
 """
