@@ -25,7 +25,8 @@ from sgan.train import Hooks, preset_config
 from sgan.train.loop import Trainer
 
 
-def make_trainer(data: Path, out: Path, preset: str, res: int, loss: str, amp: str, batch: int) -> Trainer:
+def make_trainer(data: Path, out: Path, preset: str, res: int, loss: str, amp: str, batch: int,
+                 threads: int | None = None) -> Trainer:
     cfg = preset_config("tiny" if preset == "tiny" else preset)
     cfg.preset = preset
     cfg.resolution = res
@@ -34,7 +35,9 @@ def make_trainer(data: Path, out: Path, preset: str, res: int, loss: str, amp: s
     cfg.loss, cfg.amp = loss, amp
     cfg.batch_base, cfg.batch_dict = batch, {}
     cfg.minibatch_repeats = 1
-    return Trainer(cfg, data, out, device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks())
+    # threads None: the trainer's own per-resolution choice (one thread for small convolutions)
+    return Trainer(cfg, data, out, device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks(),
+                   threads=threads)
 
 
 def step_flops(tr: Trainer) -> float:
@@ -88,10 +91,11 @@ def main() -> None:
     ap.add_argument("--amp", default="none,bf16")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=3.0, help="time each row at least this long")
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="fix torch's threads (default: the trainer's choice)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
     resolutions = [int(r) for r in args.res.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "shapes.lmdb"
@@ -103,9 +107,11 @@ def main() -> None:
             for res in resolutions:
                 for amp in args.amp.split(","):
                     for loss in args.losses.split(","):
-                        tr = make_trainer(data, Path(tmp) / "run", preset, res, loss, amp, args.batch)
+                        torch.set_num_threads(threads)  # the conv reference below always runs on these
+                        tr = make_trainer(data, Path(tmp) / "run", preset, res, loss, amp, args.batch, args.threads)
                         flops = step_flops(tr)
                         dt = time_steps(tr, args.seconds, 3)
+                        torch.set_num_threads(threads)
                         ref = conv_reference(args.batch, tr.model_cfg.nf(tr.model_cfg.resolution_log2 - 1), res, amp,
                                              args.seconds / 2)
                         gflops = flops / dt / 1e9

@@ -363,8 +363,9 @@ class Trainer:
 
 _INITIAL_THREADS = torch.get_num_threads()
 SMALL_CONV_WORK = 8_000_000
-"""batch * channels^2 * pixels below which a 3x3 conv step runs faster on one CPU thread (measured:
-32 channels, batch 16 on 2 cores: 287 vs 217 img/s at 8 px, 143 vs 100 at 16 px, 40 vs 61 at 32 px)."""
+"""batch * channels^2 * pixels below which a training step uses one CPU thread: in training runs
+(32 channels, batch 16, 2 cores, data loader threads beside) one thread was faster at 8 and 16 px;
+two threads win clearly at 32 px. docs/train.md has the measurements and their noise."""
 
 
 def cpu_threads(*, batch: int, channels: int, resolution: int, max_threads: int) -> int:
