@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from sgan.generate import autocast_context
+from sgan.play.generate import autocast_context
 from sgan.nn import Generator, ModelConfig
 
 

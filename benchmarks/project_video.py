@@ -3,7 +3,7 @@
     python benchmarks/project_video.py                       # cpu preset, 32 and 64 px
     python benchmarks/project_video.py --res 256 --preset paper --device cuda
 
-Projection: `steps` steps of sgan.project.project (W+, pixel-gradient loss, noise maps optimised).
+Projection: `steps` steps of sgan.play.project.project (W+, pixel-gradient loss, noise maps optimised).
 Video: a 2-seed walk rendered and encoded to mp4 at --batch frames per pass (frames/s of the whole
 pipeline: mapping, synthesis, uint8 conversion, ffmpeg libx264 crf 18), and rendering alone.
 """
@@ -18,9 +18,9 @@ import time
 import torch
 
 from sgan.nn import Generator, ModelConfig
-from sgan.project import ProjectConfig, project, w_statistics
-from sgan.project_loss import PixelGradientLoss
-from sgan.video import auto_scale, iter_frames, seed_keys, walk_animation, write_video
+from sgan.play.project import ProjectConfig, project, w_statistics
+from sgan.play.project_loss import PixelGradientLoss
+from sgan.play.video import auto_scale, iter_frames, seed_keys, walk_animation, write_video
 from sgan.viz import to_uint8
 
 

@@ -26,7 +26,7 @@ import torch
 from sgan import __version__
 from sgan.errors import CheckpointError
 from sgan.fileio import atomic_write, atomic_write_json
-from sgan.nn import Discriminator, Generator, ModelConfig
+from sgan.nn import Discriminator, Generator, ModelConfig, make_discriminator, make_generator
 
 FORMAT = "sgan-checkpoint"
 FORMAT_VERSION = 1
@@ -158,7 +158,7 @@ def _describe_dict(data: Any) -> str:
 
 def build_generator(ckpt: Checkpoint, *, ema: bool = True, device: torch.device | str = "cpu") -> Generator:
     """The generator of a checkpoint in eval mode without gradients (G_ema by default)."""
-    G = Generator(ckpt.config)
+    G = make_generator(ckpt.config)
     _load_state(G, ckpt.G_ema if ema else ckpt.G, ckpt.path, "G_ema" if ema else "G")
     return G.eval().requires_grad_(False).to(device)
 
@@ -166,7 +166,7 @@ def build_generator(ckpt: Checkpoint, *, ema: bool = True, device: torch.device 
 def build_discriminator(ckpt: Checkpoint, *, device: torch.device | str = "cpu") -> Discriminator:
     if ckpt.D is None:
         raise CheckpointError(f"{ckpt.path}: this checkpoint holds no discriminator (an exported generator).")
-    D = Discriminator(ckpt.config)
+    D = make_discriminator(ckpt.config)
     _load_state(D, ckpt.D, ckpt.path, "D")
     return D.to(device)
 

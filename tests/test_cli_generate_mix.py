@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from sgan.checkpoint import load_generator
 from sgan.cli import app
-from sgan.generate import render_seeds
+from sgan.play.generate import render_seeds
 from sgan.latent import load_latent, parse_styles, save_latent, style_groups
-from sgan.mixing import mix_by_groups, mix_rows_cols
+from sgan.play.mixing import mix_by_groups, mix_rows_cols
 
 runner = CliRunner()
 
@@ -60,7 +60,7 @@ def test_generate_latent_reproduces_image(tiny_checkpoint, tmp_path):
     rendered = render_seeds(G, [3], truncation_psi=0.7, truncation_cutoff=8)
     save_latent(tmp_path / "w.npy", rendered.ws[0])
     ws = load_latent(tmp_path / "w.npy", num_ws=G.num_ws, w_dim=G.w_dim)
-    from sgan.generate import synthesize
+    from sgan.play.generate import synthesize
     from sgan.viz import to_uint8
     assert np.array_equal(to_uint8(synthesize(G, ws[None])), rendered.images)
 

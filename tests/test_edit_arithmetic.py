@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from sgan.checkpoint import load_generator
 from sgan.cli import app
-from sgan.edit import edit_latent, edit_sweep, parse_sweep
+from sgan.play.edit import edit_latent, edit_sweep, parse_sweep
 from sgan.errors import UsageError
-from sgan.generate import synthesize
+from sgan.play.generate import synthesize
 from sgan.latent import load_latent
 from sgan.viz import to_uint8
 

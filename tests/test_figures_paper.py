@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from sgan.checkpoint import load_generator
 from sgan.cli import app
-from sgan.figures import (labelled_grid, noise_figure, noise_layer_masks, truncation_figure, variation_figure)
-from sgan.generate import render_seeds
+from sgan.play.figures import (labelled_grid, noise_figure, noise_layer_masks, truncation_figure, variation_figure)
+from sgan.play.generate import render_seeds
 
 runner = CliRunner()
 

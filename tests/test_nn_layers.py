@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from sgan.nn.config import ModelConfig
-from sgan.nn.discriminator import minibatch_stddev
+from sgan.nn.stylegan1.discriminator import minibatch_stddev
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, downscale2d, instance_norm, upscale2d
-from sgan.nn.synthesis import LayerEpilogue
+from sgan.nn.stylegan1.synthesis import LayerEpilogue
 
 
 def test_equal_linear_runtime_scale_and_init():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sgan.generate import render_seeds
+from sgan.play.generate import render_seeds
 from sgan.nn import Discriminator, Generator, ModelConfig, mix_styles, truncate
 from sgan.nn.layers import upscale2d
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from sgan.checkpoint import load_generator
 from sgan.cli import app
-from sgan.generate import render_seeds
+from sgan.play.generate import render_seeds
 from sgan.latent import load_latent
 
 runner = CliRunner()
@@ -42,7 +42,7 @@ def test_project_writes_latent_images_json_and_video(tiny_checkpoint, tmp_path):
     assert Image.open(out / "photo-compare.png").size == (3 * 16 + 4, 16)
     noise = np.load(out / "photo-noise.npz", allow_pickle=False)
     assert sorted(noise.files) == [f"layer{i:02d}" for i in range(G.num_ws)]
-    from sgan.video import read_video_frames
+    from sgan.play.video import read_video_frames
     assert sum(1 for _ in read_video_frames(out / "photo-progress.mp4")) == 6
 
 

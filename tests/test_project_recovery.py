@@ -7,10 +7,10 @@ from PIL import Image
 
 from sgan.errors import DataError
 from sgan.nn import Generator, ModelConfig
-from sgan.noise_maps import const_noise_maps, noise_layers, random_noise_maps, use_noise_maps
-from sgan.project import (ProjectConfig, learning_rate, latent_noise_scale, load_target, noise_regularizer, project,
+from sgan.play.noise_maps import const_noise_maps, noise_layers, random_noise_maps, use_noise_maps
+from sgan.play.project import (ProjectConfig, learning_rate, latent_noise_scale, load_target, noise_regularizer, project,
                           psnr, w_statistics)
-from sgan.project_loss import PixelGradientLoss, perceptual_loss
+from sgan.play.project_loss import PixelGradientLoss, perceptual_loss
 from sgan.viz import to_uint8
 
 

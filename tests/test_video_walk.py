@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from sgan.checkpoint import load_generator
 from sgan.cli import app
-from sgan.generate import render_seeds
-from sgan.video import read_video_frames, segment_positions, walk_animation, seed_keys, iter_frames
+from sgan.play.generate import render_seeds
+from sgan.play.video import read_video_frames, segment_positions, walk_animation, seed_keys, iter_frames
 
 runner = CliRunner()
 

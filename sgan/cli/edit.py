@@ -42,10 +42,10 @@ def edit_command(
 
     from sgan.checkpoint import load_generator
     from sgan.device import resolve_device
-    from sgan.edit import edit_latent, edit_sweep, parse_sweep, strength_label
-    from sgan.figures import labelled_grid
+    from sgan.play.edit import edit_latent, edit_sweep, parse_sweep, strength_label
+    from sgan.play.figures import labelled_grid
     from sgan.fileio import atomic_write_json
-    from sgan.generate import check_render_options, synthesize
+    from sgan.play.generate import check_render_options, synthesize
     from sgan.latent import load_latent, parse_styles, save_latent
     from sgan.viz import save_png, to_uint8
 

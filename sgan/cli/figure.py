@@ -66,8 +66,8 @@ def truncation_command(
 
     Example: sgan figure truncation runs/shapes --seeds 0-5 --out trunc.png
     """
-    from sgan.figures import truncation_figure
-    from sgan.generate import check_render_options
+    from sgan.play.figures import truncation_figure
+    from sgan.play.generate import check_render_options
 
     G = _load(ckpt, device)
     check_render_options(G, truncation_psi=1.0, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)
@@ -96,7 +96,7 @@ def variation_command(
     """
     import torch
 
-    from sgan.figures import variation_figure
+    from sgan.play.figures import variation_figure
 
     G = _load(ckpt, device)
     seed_list = parse_int_list(seeds)
@@ -124,7 +124,7 @@ def noise_command(
 
     Example: sgan figure noise runs/shapes --seeds 0-3 --out noise.png
     """
-    from sgan.figures import noise_figure
+    from sgan.play.figures import noise_figure
 
     G = _load(ckpt, device)
     cols = [c.strip().lower() for c in columns.split(",") if c.strip()]

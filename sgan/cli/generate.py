@@ -36,7 +36,7 @@ def generate_command(
     """Generate images from seeds with truncation, writing seedNNNN.png per seed."""
     from sgan.checkpoint import load_generator
     from sgan.device import resolve_device
-    from sgan.generate import render_seeds
+    from sgan.play.generate import render_seeds
     from sgan.latent import save_latent
     from sgan.viz import image_grid, save_png
 

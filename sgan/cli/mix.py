@@ -42,9 +42,9 @@ def mix_command(
 
     from sgan.checkpoint import load_generator
     from sgan.device import resolve_device
-    from sgan.generate import check_render_options, synthesize
+    from sgan.play.generate import check_render_options, synthesize
     from sgan.latent import load_latent, parse_styles, z_from_seed
-    from sgan.mixing import assemble_mix_grid, mix_by_groups, mix_rows_cols
+    from sgan.play.mixing import assemble_mix_grid, mix_by_groups, mix_rows_cols
     from sgan.viz import image_grid, save_png, to_uint8
 
     file_mode = any(p is not None for p in (coarse, middle, fine))

@@ -68,9 +68,9 @@ def project_command(
     from sgan.device import resolve_device
     from sgan.fileio import atomic_write_bytes, atomic_write_json
     from sgan.latent import save_latent
-    from sgan.project import ProjectConfig, load_target, project, side_by_side, w_statistics
-    from sgan.project_loss import perceptual_loss
-    from sgan.video import VideoWriter, auto_scale, ffmpeg_exe
+    from sgan.play.project import ProjectConfig, load_target, project, side_by_side, w_statistics
+    from sgan.play.project_loss import perceptual_loss
+    from sgan.play.video import VideoWriter, auto_scale, ffmpeg_exe
     from sgan.viz import save_png, to_uint8, upscale_nearest
 
     cfg = ProjectConfig(space=space.lower(), steps=steps, lr=lr, mse_weight=mse, noise_reg=noise_reg,

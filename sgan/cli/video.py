@@ -79,7 +79,7 @@ def video_command(
     from sgan.checkpoint import load_generator
     from sgan.device import resolve_device
     from sgan.latent import load_latent
-    from sgan.video import (auto_scale, ffmpeg_exe, frame_count, noise_animation, parse_grid, seed_keys,
+    from sgan.play.video import (auto_scale, ffmpeg_exe, frame_count, noise_animation, parse_grid, seed_keys,
                             truncation_animation, walk_animation, write_video)
 
     mode = mode.lower()
@@ -120,7 +120,7 @@ def video_command(
         if grid_shape is not None and cols * rows != n:
             raise UsageError(f"--grid {grid} has {cols * rows} cells but {n} seeds were given; one seed per cell.")
         if mode == "noise":
-            from sgan.nn.generator import truncate
+            from sgan.nn.stylegan1.generator import truncate
 
             total = frame_count(seconds, fps)
             frames_per_key = min(int(round(seconds_per_seed * fps)), total)

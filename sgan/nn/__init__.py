@@ -1,7 +1,8 @@
-"""StyleGAN networks (Karras et al. 2019). This package imports nothing else of sgan."""
+"""StyleGAN networks: shared layers, one sub-package per architecture, one factory. This package imports nothing else of sgan."""
 
-from sgan.nn.config import ModelConfig
-from sgan.nn.discriminator import Discriminator
-from sgan.nn.generator import Generator, mix_styles, truncate
+from sgan.nn.config import ARCHITECTURES, ModelConfig
+from sgan.nn.factory import make_discriminator, make_generator
+from sgan.nn.stylegan1.discriminator import Discriminator
+from sgan.nn.stylegan1.generator import Generator, mix_styles, truncate
 
-__all__ = ["ModelConfig", "Generator", "Discriminator", "truncate", "mix_styles"]
+__all__ = ["ARCHITECTURES", "ModelConfig", "make_generator", "make_discriminator", "Generator", "Discriminator", "truncate", "mix_styles"]

@@ -13,9 +13,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+ARCHITECTURES = ("stylegan1",)
+
 
 @dataclass(frozen=True)
 class ModelConfig:
+    arch: str = "stylegan1"         # network family: 'stylegan1' (Karras et al. 2019); see ARCHITECTURES
     resolution: int = 1024          # output resolution R (a power of two, 8 or more)
     num_channels: int = 3           # image channels (RGB)
     z_dim: int = 512                # input latent size
@@ -33,6 +36,8 @@ class ModelConfig:
     fused_updown: str = "auto"      # 'auto'/'always': upsample+conv as one transposed conv, conv+downsample as one strided conv (exactly equal, measured faster); 'never': separate ops
 
     def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
         r = self.resolution
         if r < 8 or r & (r - 1):
             raise ValueError(f"resolution must be a power of two of at least 8, got {r}")

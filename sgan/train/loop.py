@@ -26,8 +26,8 @@ from sgan.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from sgan.device import resolve_device
 from sgan.errors import CheckpointError
 from sgan.latent import z_from_seed
-from sgan.nn import Discriminator, Generator
-from sgan.nn.generator import mix_styles
+from sgan.nn import make_discriminator, make_generator
+from sgan.nn.stylegan1.generator import mix_styles
 from sgan.train import losses
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
@@ -79,8 +79,8 @@ class Trainer:
         training, transition = cfg.phase_lengths()
         self.phases = build_phases(cfg.start_resolution, cfg.resolution, training, transition)
         torch.manual_seed(cfg.seed)  # network initialisation only; training draws from step generators
-        self.G = Generator(self.model_cfg).to(device)
-        self.D = Discriminator(self.model_cfg).to(device)
+        self.G = make_generator(self.model_cfg).to(device)
+        self.D = make_discriminator(self.model_cfg).to(device)
         dist_utils.broadcast_module_(self.G, info)
         dist_utils.broadcast_module_(self.D, info)
         self._D_params = list(self.D.parameters())

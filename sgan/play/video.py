@@ -24,7 +24,7 @@ import torch
 from sgan.errors import SganError, UsageError
 from sgan.latent import lerp, noise_generator, slerp, z_from_seed
 from sgan.nn import Generator
-from sgan.noise_maps import noise_resolutions, use_noise_maps
+from sgan.play.noise_maps import noise_resolutions, use_noise_maps
 from sgan.viz import image_grid, save_png, to_uint8, upscale_nearest
 
 SPACES = ("z", "w")

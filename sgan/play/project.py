@@ -33,7 +33,7 @@ from PIL import Image
 
 from sgan.errors import DataError, UsageError
 from sgan.nn import Generator
-from sgan.noise_maps import noise_resolutions, use_noise_maps
+from sgan.play.noise_maps import noise_resolutions, use_noise_maps
 from sgan.viz import to_uint8
 
 SPACES = ("w", "w+")

@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import torch
 
 from sgan.nn import Generator
-from sgan.nn.synthesis import LayerEpilogue
+from sgan.nn.stylegan1.synthesis import LayerEpilogue
 
 
 def noise_layers(G: Generator) -> list[LayerEpilogue]:

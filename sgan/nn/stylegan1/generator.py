@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from sgan.nn.config import ModelConfig
-from sgan.nn.mapping import MappingNetwork
-from sgan.nn.synthesis import Generators, SynthesisNetwork
+from sgan.nn.stylegan1.mapping import MappingNetwork
+from sgan.nn.stylegan1.synthesis import Generators, SynthesisNetwork
 
 
 def truncate(ws: torch.Tensor, w_avg: torch.Tensor, *, truncation_psi: float = 0.7,

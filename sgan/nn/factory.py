@@ -1,0 +1,25 @@
+"""One place that turns a ModelConfig into networks, whatever its architecture."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from sgan.nn.config import ARCHITECTURES, ModelConfig
+
+
+def make_generator(cfg: ModelConfig) -> nn.Module:
+    """The generator of `cfg.arch` (randomly initialised from the global torch RNG)."""
+    if cfg.arch == "stylegan1":
+        from sgan.nn.stylegan1 import Generator
+
+        return Generator(cfg)
+    raise ValueError(f"unknown architecture {cfg.arch!r}; known: {', '.join(ARCHITECTURES)}")
+
+
+def make_discriminator(cfg: ModelConfig) -> nn.Module:
+    """The discriminator of `cfg.arch`."""
+    if cfg.arch == "stylegan1":
+        from sgan.nn.stylegan1 import Discriminator
+
+        return Discriminator(cfg)
+    raise ValueError(f"unknown architecture {cfg.arch!r}; known: {', '.join(ARCHITECTURES)}")
