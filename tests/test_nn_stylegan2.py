@@ -223,3 +223,22 @@ def test_fused_setting_gives_the_same_generator_output():
     b.load_state_dict(a.state_dict())
     ws = a.map(torch.randn(3, 32))
     assert torch.allclose(a.synthesis(ws, noise_mode="const"), b.synthesis(ws, noise_mode="const"), atol=1e-5)
+
+
+def test_synthesis_layer_is_the_official_order_of_operations():
+    """modconv -> + noise * strength -> + bias -> lrelu * sqrt 2 (the folded gain changes nothing),
+    with and without autograd (the in-place inference path)."""
+    torch.manual_seed(12)
+    G = make_generator(tiny())
+    layer = G.synthesis.b8.conv0
+    with torch.no_grad():
+        layer.noise_strength.fill_(0.7)
+        layer.bias.normal_()
+    x, w = torch.randn(2, 16, 4, 4), torch.randn(2, 32)
+    styles = layer.affine(w)
+    ref = modulated_conv2d(x, layer.weight, styles, up=2, padding=1, resample_filter=layer.resample_filter)
+    ref = ref + layer.noise_const * 0.7 + layer.bias.view(1, -1, 1, 1)
+    ref = torch.nn.functional.leaky_relu(ref, 0.2) * math.sqrt(2)
+    assert torch.allclose(layer(x, w, noise_mode="const"), ref, atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(layer(x, w, noise_mode="const"), ref, atol=1e-5)
