@@ -242,3 +242,15 @@ def test_synthesis_layer_is_the_official_order_of_operations():
     assert torch.allclose(layer(x, w, noise_mode="const"), ref, atol=1e-5)
     with torch.no_grad():
         assert torch.allclose(layer(x, w, noise_mode="const"), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("fused", ["never", "always"])
+def test_bf16_autocast_stays_close_to_fp32(fused):
+    torch.manual_seed(13)
+    G = make_generator(tiny(fused_modconv=fused)).eval()
+    ws = G.map(torch.randn(2, 32))
+    with torch.no_grad():
+        ref = G.synthesis(ws, noise_mode="const")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = G.synthesis(ws, noise_mode="const")
+    assert low.dtype == torch.bfloat16 and (low.float() - ref).abs().max().item() < 0.1 * ref.abs().max().item()
