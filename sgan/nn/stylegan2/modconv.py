@@ -23,10 +23,11 @@ FUSED_SETTINGS = ("auto", "always", "never")
 
 def demod_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
     """d [N, O] = rsqrt(sum_{i,k,k} (weight[o,i] * styles[n,i])^2 + 1e-8), without building the
-    per-sample weights: sum_i s[n,i]^2 * sum_k w[o,i,k]^2. Computed in float32 (also under autocast)
+    per-sample weights: sum_i s[n,i]^2 * sum_k w[o,i,k]^2. Computed in at least float32 (also under autocast)
     and returned in the dtype of `styles`."""
+    dt = torch.promote_types(styles.dtype, torch.float32)
     with torch.autocast(device_type=styles.device.type, enabled=False):
-        d = (styles.float().square() @ weight.float().square().sum(dim=(2, 3)).t() + DEMOD_EPS).rsqrt()
+        d = (styles.to(dt).square() @ weight.to(dt).square().sum(dim=(2, 3)).t() + DEMOD_EPS).rsqrt()
     return d.to(styles.dtype)
 
 
