@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from sgan.nn.config import ModelConfig
+from sgan.nn.inputs import check_labels
 from sgan.nn.layers import EqualLinear, pixel_norm
 
 
@@ -16,7 +17,7 @@ class MappingNetwork(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.z_dim, self.w_dim, self.w_avg_beta = cfg.z_dim, cfg.w_dim, cfg.w_avg_beta
+        self.z_dim, self.w_dim, self.w_avg_beta, self.c_dim = cfg.z_dim, cfg.w_dim, cfg.w_avg_beta, cfg.c_dim
         dims = [cfg.z_dim] + [cfg.mapping_fmaps] * (cfg.mapping_layers - 1) + [cfg.w_dim]
         self.layers = nn.ModuleList(
             EqualLinear(dims[i], dims[i + 1], lrmul=cfg.mapping_lrmul, activation=True)
@@ -24,10 +25,11 @@ class MappingNetwork(nn.Module):
         )
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """z [N, z_dim] -> w [N, w_dim]."""
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """z [N, z_dim] (c: None, the network is unconditional) -> w [N, w_dim]."""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        check_labels(c, c_dim=self.c_dim, n=z.shape[0])
         x = pixel_norm(z)
         for layer in self.layers:
             x = layer(x)
