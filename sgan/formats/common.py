@@ -55,7 +55,8 @@ FORMAT_TITLES = {
 
 
 def widths_text(cfg: ModelConfig) -> str:
-    return ", ".join(f"{2 ** r}:{cfg.nf(r - 1)}" for r in range(2, cfg.resolution_log2 + 1))
+    width = (lambda r: cfg.channels(2 ** r)) if cfg.arch == "stylegan2" else (lambda r: cfg.nf(r - 1))
+    return ", ".join(f"{2 ** r}:{width(r)}" for r in range(2, cfg.resolution_log2 + 1))
 
 
 def tensor(x: Any) -> torch.Tensor:
@@ -124,3 +125,23 @@ def mean_w(G: nn.Module, *, num: int = 10240, seed: int = 0, batch: int = 1024) 
         z = torch.randn([min(batch, num - start), G.z_dim], generator=gen)
         total += G.mapping(z).double().sum(0)
     return (total / num).float()
+
+
+def fit_channels(widths: Mapping[int, int], *, what: str) -> tuple[int, int]:
+    """(channel_base, channel_max) such that min(channel_base // res, channel_max) gives `widths`
+    ({resolution: channels}, StyleGAN2's rule); a clear error when none exists."""
+    cmax = max(widths.values())
+    candidates = sorted({w * r for r, w in widths.items()})
+    for base in candidates:
+        if all(min(base // r, cmax) == w for r, w in widths.items()):
+            return base, cmax
+    raise ImportFormatError(f"{what}: the channel widths {dict(sorted(widths.items()))} (per resolution) do not "
+                            "follow min(channel_base // res, channel_max); sgan cannot represent this network.")
+
+
+def check_fir(kernel: Any, *, what: str) -> None:
+    """A stored resampling filter must be the [1,3,3,1] outer product (any scale): sgan's StyleGAN2 uses that one."""
+    k = tensor(kernel)
+    ref = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1]))
+    if k.shape != (4, 4) or not torch.allclose(k / k.sum(), ref / ref.sum(), atol=1e-6):
+        raise ImportFormatError(f"{what}: its resampling filter is not [1,3,3,1]; sgan's StyleGAN2 uses only that one.")
