@@ -29,11 +29,13 @@ def invoke(*args):
 
 def _outputs(G, seed=3):
     z = torch.from_numpy(np.random.RandomState(seed).randn(2, G.z_dim)).float()
+    c = torch.eye(G.c_dim)[[0, G.c_dim - 1]] if getattr(G, "c_dim", 0) else None
     with torch.no_grad():
-        return G(z, truncation_psi=0.7, truncation_cutoff=8, noise_mode="const")
+        return G(z, c, truncation_psi=0.7, truncation_cutoff=8, noise_mode="const")
 
 
-@pytest.mark.parametrize("src", [TF32, ROS16])
+@pytest.mark.parametrize("src", [TF32, ROS16, FIX / "tf-sg2-32_stylegan2-tiny-32x32-config-f.pkl",
+                                 FIX / "ada-cond_network-snapshot-000100.pkl", FIX / "rosinality-sg2_010000.pt"])
 def test_import_writes_an_sgan_checkpoint_that_round_trips(src, tmp_path):
     out = tmp_path / "model.pt"
     result = invoke("import", src, "--out", out)
@@ -41,7 +43,7 @@ def test_import_writes_an_sgan_checkpoint_that_round_trips(src, tmp_path):
     assert "format: " in result.output and "left behind" in result.output and f"Wrote {out}" in result.output
     ckpt = load_checkpoint(out)                                   # torch.load(weights_only=True) inside
     rec = ckpt.extra["import"]
-    assert rec["source"] == src.name and len(rec["sha256"]) == 64 and rec["format"] in ("tf-stylegan", "rosinality-sg1")
+    assert rec["source"] == src.name and len(rec["sha256"]) == 64 and rec["format"] == import_file(src).format
     imp = import_file(src)
     G = sgan.load_generator(out)
     assert torch.equal(_outputs(G), _outputs(imp.G_ema))          # import -> save -> load: identical outputs
