@@ -25,7 +25,7 @@ def generate_command(
     seeds: str = typer.Option("0-7", "--seeds", help="Seeds, e.g. 0-15,42. Each seed gives the same image at any batch size."),
     trunc: float = typer.Option(0.7, "--trunc", help="Truncation psi in W (1 = none, 0 = the average image)."),
     trunc_cutoff: int = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N style layers (the paper: 8)."),
-    noise_mode: str = typer.Option("const", "--noise-mode", help="Noise inputs: const (stored maps), random (from the seed) or none."),
+    noise_mode: str = typer.Option("const", "--noise-mode", help="Noise inputs: const (stored maps), random (from the seed), none, or numpy (from numpy RandomState(seed) after z, as NVIDIA's StyleGAN2 run_generator.py)."),
     outdir: Path = typer.Option(Path("out"), "--outdir", help="Folder for seedNNNN.png files (created if needed)."),
     grid: bool = typer.Option(False, "--grid", help="Also write grid.png with every image."),
     save_latents: bool = typer.Option(False, "--save-latents", help="Also write each seed's W+ latent as seedNNNN.npy."),

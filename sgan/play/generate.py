@@ -17,6 +17,8 @@ from sgan.errors import UsageError
 from sgan.latent import noise_generator, z_from_seed
 from sgan.nn import Generator
 from sgan.nn.stylegan1.synthesis import NOISE_MODES
+from sgan.play.noise_maps import use_noise_maps
+from sgan.play.seed_noise import numpy_seed_noise
 from sgan.viz import to_uint8
 
 PRECISIONS = ("fp32", "bf16")
@@ -38,9 +40,12 @@ def autocast_context(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+SEED_NOISE_MODE = "numpy"   # the noise maps of a seed from numpy RandomState(seed) after z (NVIDIA StyleGAN2)
+
+
 def check_render_options(G: Generator, *, truncation_psi: float, truncation_cutoff: int | None, noise_mode: str) -> None:
-    if noise_mode not in NOISE_MODES:
-        raise UsageError(f"--noise-mode {noise_mode!r}: choose one of {', '.join(NOISE_MODES)}.")
+    if noise_mode not in NOISE_MODES + (SEED_NOISE_MODE,):
+        raise UsageError(f"--noise-mode {noise_mode!r}: choose one of {', '.join(NOISE_MODES + (SEED_NOISE_MODE,))}.")
     if not np.isfinite(truncation_psi):
         raise UsageError("--trunc must be a finite number (1 = no truncation, 0.7 = the paper's figures).")
     if truncation_cutoff is not None and truncation_cutoff < 0:
@@ -56,6 +61,11 @@ def synthesize(G: Generator, ws: torch.Tensor, *, noise_mode: str = "const", see
         raise ValueError(f"ws must be [N, {G.num_ws}, {G.w_dim}], got {list(ws.shape)}")
     device = device or next(G.parameters()).device
     generators = [noise_generator(s) for s in seeds] if (seeds is not None and noise_mode == "random") else None
+    if noise_mode == SEED_NOISE_MODE:
+        if seeds is None:
+            raise UsageError(f"noise mode {SEED_NOISE_MODE} needs seeds.")
+        with autocast_context(device, precision), use_noise_maps(G, numpy_seed_noise(G, seeds, device)):
+            return G.synthesis(ws.to(device), noise_mode="const").float()
     with autocast_context(device, precision):
         img = G.synthesis(ws.to(device), noise_mode=noise_mode, generator=generators)
     return img.float()
