@@ -122,3 +122,20 @@ def test_a_non_checkpoint_still_fails_with_the_old_message(tmp_path):
     torch.save({"a": torch.ones(1)}, bad)
     with pytest.raises(CheckpointError, match="state_dict"):
         sgan.load_generator(bad)
+
+
+def test_mix_takes_a_foreign_file(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="sgan.formats"):
+        result = invoke("mix", ROS16, "--rows", "1,2", "--cols", "3-4", "--styles", "coarse", "--out", tmp_path / "mix.png")
+    assert result.exit_code == 0, result.output
+    assert "converted in memory" in caplog.text and (tmp_path / "mix.png").is_file()
+
+
+def test_the_note_reaches_stderr_of_the_real_command(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "sgan", "generate", str(TF32), "--seeds", "0", "--outdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "converted in memory" in proc.stderr and (tmp_path / "seed0000.png").is_file()

@@ -57,3 +57,18 @@ def test_d_widen_first_moves_the_width_change():
     assert blk.conv0.weight.shape[:2] == (cfg.nf(2), cfg.nf(3)) and blk.conv1.weight.shape[:2] == (cfg.nf(2), cfg.nf(2))
     assert D(torch.randn(2, 3, 16, 16)).shape == (2, 1)
     F.mse_loss(D(torch.randn(2, 3, 16, 16)), torch.zeros(2, 1)).backward()
+
+
+def test_stylegan2_d_whole_batch_mbstd():
+    """StyleGAN2-ADA's mbstd_group_size=None (one group: the whole batch), kept as mbstd_whole_batch."""
+    cfg = dataclasses.replace(ModelConfig.preset("tiny", 16, arch="stylegan2"), mbstd_group_size=4)
+    torch.manual_seed(0)
+    D4 = make_discriminator(cfg).eval()
+    Dall = make_discriminator(dataclasses.replace(cfg, mbstd_whole_batch=True)).eval()
+    D8 = make_discriminator(dataclasses.replace(cfg, mbstd_group_size=8)).eval()
+    Dall.load_state_dict(D4.state_dict())
+    D8.load_state_dict(D4.state_dict())
+    img = torch.randn(8, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(Dall(img), D8(img))
+        assert (Dall(img) - D4(img)).abs().max() > 1e-6
