@@ -125,3 +125,61 @@ def test_rosinality_sg1_resolution_from_the_file_name_and_limits():
     assert full.config.resolution == 1024 and full.D is None and full.G is None
     with pytest.raises(Exception, match="power of two"):
         import_file(FIX / ROS["rosinality-sg1-cap8"][0], resolution=96)
+
+
+def _rosinality_sg1_state(widths, code=8, n_mlp=2, seed=0):
+    """Key names and shapes of rosinality's StyledGenerator / Discriminator (its 9 blocks) with the given
+    per-block widths (widths[i] = channels of block i, 4 px ... 1024 px), random values."""
+    g = torch.Generator().manual_seed(seed)
+    rnd = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    G = {}
+    for k in range(n_mlp):
+        G[f"style.{2 * k + 1}.linear.weight_orig"], G[f"style.{2 * k + 1}.linear.bias"] = rnd(code, code), rnd(code)
+    for i, c in enumerate(widths):
+        p, cin = f"generator.progression.{i}", widths[max(i - 1, 0)]
+        if i == 0:
+            G[f"{p}.conv1.input"] = rnd(1, c, 4, 4)
+        elif i <= 4:
+            G[f"{p}.conv1.1.conv.weight_orig"], G[f"{p}.conv1.1.conv.bias"] = rnd(c, cin, 3, 3), rnd(c)
+        else:
+            G[f"{p}.conv1.0.weight"], G[f"{p}.conv1.0.bias"] = rnd(cin, c, 3, 3), rnd(c)
+        for j in (1, 2):
+            G[f"{p}.noise{j}.weight_orig"] = rnd(1, c, 1, 1)
+            G[f"{p}.adain{j}.style.linear.weight_orig"] = rnd(2 * c, code)
+            G[f"{p}.adain{j}.style.linear.bias"] = 1 + 0.2 * rnd(2 * c)
+        G[f"{p}.conv2.conv.weight_orig"], G[f"{p}.conv2.conv.bias"] = rnd(c, c, 3, 3), rnd(c)
+        G[f"generator.to_rgb.{i}.conv.weight_orig"], G[f"generator.to_rgb.{i}.conv.bias"] = rnd(3, c, 1, 1), rnd(3)
+    D = {}
+    for j in range(9):                                     # progression j reads 2^(10-j) px: in -> out
+        cin, cout = widths[8 - j], widths[max(7 - j, 0)]
+        D[f"from_rgb.{j}.0.conv.weight_orig"], D[f"from_rgb.{j}.0.conv.bias"] = rnd(cin, 3, 1, 1), rnd(cin)
+        p = f"progression.{j}"
+        if j < 8:
+            D[f"{p}.conv1.0.conv.weight_orig"], D[f"{p}.conv1.0.conv.bias"] = rnd(cout, cin, 3, 3), rnd(cout)
+            key = f"{p}.conv2.1.weight" if j <= 3 else f"{p}.conv2.1.conv.weight_orig"
+            D[key], D[key.replace("weight_orig", "bias").replace(".weight", ".bias")] = rnd(cout, cout, 3, 3), rnd(cout)
+        else:
+            D[f"{p}.conv1.0.conv.weight_orig"], D[f"{p}.conv1.0.conv.bias"] = rnd(cin, cin + 1, 3, 3), rnd(cin)
+            D[f"{p}.conv2.0.conv.weight_orig"], D[f"{p}.conv2.0.conv.bias"] = rnd(cin, cin, 4, 4), rnd(cin)
+    D["linear.linear.weight_orig"], D["linear.linear.bias"] = rnd(1, widths[0]), rnd(1)
+    return G, D
+
+
+def test_rosinality_sg1_with_the_upstream_width_profile(tmp_path):
+    """Full-size files narrow the channels (512 ... 16, here / 16) and widen D in its first conv; the
+    widths must be found and every block, fused or not, must load and run."""
+    widths = [32, 32, 32, 32, 16, 8, 4, 2, 1]
+    G, D = _rosinality_sg1_state(widths)
+    path = tmp_path / "train_step-6.model"                 # trained up to step 5: 128 px
+    torch.save({"generator": G, "discriminator": D, "g_running": G, "g_optimizer": {}, "d_optimizer": {}}, path)
+    imp = import_file(path)
+    cfg = imp.config
+    assert cfg.resolution == 128 and (cfg.fmap_base, cfg.fmap_max) == (512, 32)
+    assert [cfg.nf(r - 1) for r in range(2, 8)] == widths[:6]
+    assert imp.D.blocks[-1].conv0.weight.shape[:2] == (16, 8)   # 128 px block: 8 -> 16 in its first conv
+    with torch.no_grad():
+        img = imp.G_ema(torch.randn(2, 8), noise_mode="const")
+        assert img.shape == (2, 3, 128, 128) and torch.isfinite(img).all()
+        assert imp.D(img).shape == (2, 1)
+    full = import_file(path, resolution=1024)
+    assert full.config.nf(9) == 1 and full.G_ema.synthesis.blocks[8].conv0.weight.shape == (1, 2, 3, 3)
