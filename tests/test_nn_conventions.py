@@ -72,3 +72,19 @@ def test_stylegan2_d_whole_batch_mbstd():
     with torch.no_grad():
         torch.testing.assert_close(Dall(img), D8(img))
         assert (Dall(img) - D4(img)).abs().max() > 1e-6
+
+
+def test_noise_shared_per_block_gives_both_layers_one_map():
+    seen = {}
+    for shared in (False, True):
+        torch.manual_seed(0)
+        G = make_generator(_tiny(noise_shared_per_block=shared))
+        blk = G.synthesis.blocks[1]
+        got = []
+        for epi in (blk.epi0, blk.epi1):
+            epi.register_forward_pre_hook(lambda m, args: got.append(args[4] if len(args) > 4 else None))
+        G.synthesis(torch.randn(2, G.num_ws, G.w_dim), noise_mode="random", generator=torch.Generator().manual_seed(1))
+        seen[shared] = got
+    assert seen[False] == [None, None]
+    a, b = seen[True]
+    assert a is b and a.shape == (2, 1, 8, 8)

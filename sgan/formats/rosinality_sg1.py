@@ -13,7 +13,7 @@ sgan's gain is 1: those weights are multiplied by sqrt(2)); noise strengths are 
 equalized (x sqrt(2/C)); the 4x4 constant layer has no bias; the mapping's 0.01 learning rate lives
 in the optimizer (mapping_lrmul 1); the fused up-conv (128 px and up) is stored [in, out, 3, 3] as a
 transposed-conv kernel divided by 4 on use (-> transposed, flipped, / 4). Both layers of a block add
-the same noise map, so the imported constant noise maps are shared per block.
+the same noise map (`noise_shared_per_block`), so the imported constant noise maps are shared too.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ def convert(data: Mapping[str, Any], *, path: Path, resolution: int | None = Non
         G_ema.mapping.w_avg.copy_(mean_w(G_ema))
     notes.append("w_avg (for truncation) = mean of mapping(z) over 10240 z (torch seed 0), as rosinality's "
                  "generate.py estimates mean_style from 10 x 1024 random z")
-    notes.append("rosinality draws fresh noise per call (one map per block, shared by its two layers); "
-                 "the imported constant noise maps are random (torch seed 0) and shared per block likewise")
+    notes.append("rosinality draws fresh noise per call, one map per block shared by its two layers "
+                 "(noise_shared_per_block: sgan's noise mode random does the same); the imported constant "
+                 "noise maps are random (torch seed 0) and shared per block likewise")
     G = D = None
     left: list[str] = []
     if not bare:
@@ -117,7 +118,7 @@ def infer_config(g: Mapping[str, Any], resolution: int, path: Path) -> ModelConf
     return ModelConfig(arch="stylegan1", resolution=resolution, z_dim=code, w_dim=code, mapping_layers=n_mlp,
                        mapping_fmaps=code, mapping_lrmul=1.0, fmap_base=base, fmap_max=fmax, fmap_min=fmin,
                        instance_norm_eps=1e-5, upconv_bias_before_blur=True, mbstd_whole_batch=True,
-                       d_widen_first=True)
+                       d_widen_first=True, noise_shared_per_block=True)
 
 
 def generator_state(g: Mapping[str, Any], cfg: ModelConfig) -> dict[str, torch.Tensor]:

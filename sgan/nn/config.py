@@ -38,6 +38,7 @@ class ModelConfig:
     upconv_bias_before_blur: bool = False  # rosinality's StyleGAN: a block's first conv adds its bias before the blur
     mbstd_whole_batch: bool = False        # rosinality's StyleGAN: minibatch stddev is one scalar over the whole batch
     d_widen_first: bool = False            # rosinality's StyleGAN: a D block changes width in its first conv, not in the down-conv
+    noise_shared_per_block: bool = False   # rosinality's StyleGAN: both layers of a block add the same noise map
     mbstd_group_size: int = 4       # minibatch standard deviation group (D)
     mbstd_num_features: int = 1
     const_init: str = "ones"        # the learned 4x4 input starts as ones (official StyleGAN) or 'randn' (StyleGAN2)

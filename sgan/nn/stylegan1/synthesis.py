@@ -37,7 +37,9 @@ class LayerEpilogue(nn.Module):
         g = torch.Generator().manual_seed(1000 + layer_idx)
         self.register_buffer("noise_const", torch.randn([1, 1, resolution, resolution], generator=g))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, generator: Generators) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, generator: Generators,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+        # `noise` [N, 1, r, r]: the map to use in noise mode `random` instead of a fresh draw.
         # Written for few memory passes (the convolutions should be nearly all the time):
         # noise and bias in one add, leaky ReLU, one statistics pass, then instance norm and
         # AdaIN folded into a single x * a + b with per-sample, per-channel a and b.
@@ -46,7 +48,8 @@ class LayerEpilogue(nn.Module):
         if not self.add_bias:
             bias = torch.zeros_like(bias)
         if noise_mode == "random":
-            noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=n)
+            if noise is None:
+                noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=n)
             x = torch.addcmul(x + bias.to(x.dtype), noise.to(x.dtype), strength.to(x.dtype))
         elif noise_mode == "const":
             x = x + (self.noise_const * strength + bias).to(x.dtype)
@@ -80,6 +83,7 @@ class SynthesisBlock(nn.Module):
             self.fused_up = fused
             self.blur = Blur(out_ch)
         self.bias_before_blur = cfg.upconv_bias_before_blur and res_log2 > 2
+        self.noise_shared = cfg.noise_shared_per_block
         self.epi0 = LayerEpilogue(out_ch, cfg.w_dim, resolution, first, eps=cfg.instance_norm_eps,
                                   add_bias=not self.bias_before_blur)
         self.conv1 = EqualConv2d(out_ch, out_ch, 3, bias=False)
@@ -94,9 +98,12 @@ class SynthesisBlock(nn.Module):
             if self.bias_before_blur:
                 x = x + self.epi0.bias.view(1, -1, 1, 1).to(x.dtype)
             x = self.blur(x)
-        x = self.epi0(x, w0, noise_mode, generator)
+        noise = None
+        if self.noise_shared and noise_mode == "random":  # one map for both layers (rosinality)
+            noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=x.shape[0])
+        x = self.epi0(x, w0, noise_mode, generator, noise)
         x = self.conv1(x)
-        return self.epi1(x, w1, noise_mode, generator)
+        return self.epi1(x, w1, noise_mode, generator, noise)
 
 
 class ToRGB(nn.Module):
