@@ -99,3 +99,32 @@ def test_rosinality_sg2_layouts_reproduce_g_ema(file, one_thread):
         assert imp.G is not None and imp.D is not None
         assert any("g_optim" in x for x in imp.left_behind) and any("ada_aug_p" in x for x in imp.left_behind)
         assert not torch.equal(imp.G.synthesis.b8.conv0.noise_const, G.synthesis.b8.conv0.noise_const)
+
+
+def test_what_sgan_cannot_reproduce_is_refused_with_a_sentence():
+    from sgan.formats import ImportFormatError, ada, tf_stylegan, tf_stylegan2
+    from sgan.formats.safe_pickle import load_foreign
+
+    G, D, Gs = load_foreign(TF2)
+    Gs["components"]["synthesis"]["static_kwargs"]["architecture"] = "resnet"
+    with pytest.raises(ImportFormatError, match="configs E and F"):
+        tf_stylegan2.convert((G, D, Gs), path=TF2)
+    Gs["components"]["synthesis"]["build_func_name"] = "G_synthesis"          # configs A-D / TF ADA
+    with pytest.raises(ImportFormatError, match="G_synthesis_stylegan2"):
+        tf_stylegan2.convert((G, D, Gs), path=TF2)
+    sg1 = FIX / "tf-sg1-32_karras2019stylegan-tiny-32x32.pkl"
+    G, D, Gs = load_foreign(sg1)
+    Gs["static_kwargs"]["label_size"] = 10
+    with pytest.raises(ImportFormatError, match="conditional"):
+        tf_stylegan.convert((G, D, Gs), path=sg1)
+    G, D, Gs = load_foreign(sg1)
+    Gs["components"]["synthesis"]["static_kwargs"]["use_instance_norm"] = False
+    with pytest.raises(ImportFormatError, match="use_instance_norm"):
+        tf_stylegan.convert((G, D, Gs), path=sg1)
+    data = load_foreign(FIX / ADA["ada-uncond"])
+    data["G_ema"]["state"]["_init_kwargs"]["synthesis_kwargs"]["use_gamma"] = True
+    with pytest.raises(ImportFormatError, match="use_gamma"):
+        ada.convert(data, path=FIX / ADA["ada-uncond"])
+    data["G_ema"]["class_name"] = "SomethingElse"
+    with pytest.raises(ImportFormatError, match="StyleGAN3"):
+        ada.convert(data, path=FIX / ADA["ada-uncond"])

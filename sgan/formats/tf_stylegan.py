@@ -50,6 +50,15 @@ def static_kwargs(net: TFNetworkState) -> dict[str, Any]:
     return kw
 
 
+def label_sizes(net: TFNetworkState) -> list[int]:
+    """label_size of the network and of each component (any of them says the model is conditional)."""
+    out = [int((net.get("static_kwargs") or {}).get("label_size", 0) or 0)]
+    for comp in (net.get("components") or {}).values():
+        if isinstance(comp, TFNetworkState):
+            out += label_sizes(comp)
+    return out
+
+
 def check_kwargs(kw: dict[str, Any], where: str) -> None:
     for key, want in _REQUIRED.items():
         if key in kw and kw[key] != want and not (isinstance(want, list) and list(kw[key]) == want):
@@ -63,10 +72,11 @@ def convert(data: tuple, *, path: Path) -> Imported:
                                 f"(build function {Gs_tf.get('build_func_name')!r}, version {Gs_tf.get('version')}).")
     kw = static_kwargs(Gs_tf)
     check_kwargs(kw, str(path))
-    if int(kw.get("label_size", 0)) > 0:
-        raise ImportFormatError(f"{path}: a conditional TensorFlow StyleGAN (label_size {kw['label_size']}); "
-                                "sgan's StyleGAN 1 networks take no labels yet.")
     gs = variables(Gs_tf)
+    labels = max(label_sizes(Gs_tf))
+    if labels > 0 or any("LabelConcat" in k for k in gs):
+        raise ImportFormatError(f"{path}: a conditional TensorFlow StyleGAN (label_size {labels}); "
+                                "sgan's StyleGAN 1 networks take no labels yet.")
     cfg = infer_config(gs, kw, path)
     found = ["Gs (the moving average) -> G_ema"]
     G_ema = build(new_generator(cfg), generator_state(gs, cfg, kw), what=f"{path} Gs")

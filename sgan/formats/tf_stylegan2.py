@@ -20,7 +20,7 @@ import torch
 from sgan.formats.common import (ImportFormatError, Imported, build, fit_channels, new_discriminator, new_generator,
                                  tensor)
 from sgan.formats.safe_pickle import TFNetworkState
-from sgan.formats.tf_stylegan import static_kwargs, variables
+from sgan.formats.tf_stylegan import label_sizes, static_kwargs, variables
 from sgan.nn import ModelConfig
 
 _REQUIRED = {"fmap_decay": 1.0, "fmap_min": 1, "nonlinearity": "lrelu", "mapping_nonlinearity": "lrelu",
@@ -54,10 +54,10 @@ def convert(data: tuple, *, path: Path) -> Imported:
                                 f"(build function {Gs_tf.get('build_func_name')!r}).")
     syn_net = (Gs_tf.get("components") or {}).get("synthesis")
     if not isinstance(syn_net, TFNetworkState) or syn_net.get("build_func_name") not in (None, "G_synthesis_stylegan2"):
-        raise ImportFormatError(f"{path}: the synthesis network is {syn_net.get('build_func_name')!r} (configs A-D); "
-                                "sgan imports the StyleGAN2 configs E and F (G_synthesis_stylegan2).")
+        raise ImportFormatError(f"{path}: the synthesis network is built by {syn_net.get('build_func_name')!r}; sgan "
+                                "imports the NVlabs/stylegan2 configs E and F (G_synthesis_stylegan2).")
     kw = static_kwargs(Gs_tf)
-    _check(kw, str(path))
+    _check({**kw, "label_size": max(label_sizes(Gs_tf))}, str(path))
     v = variables(Gs_tf)
     cfg = _config(v, kw, D_tf, path)
     G_ema = build(new_generator(cfg), generator_state(v, cfg), what=f"{path} Gs")
@@ -93,18 +93,22 @@ def _config(v: dict[str, Any], kw: dict[str, Any], D_tf: Any, path: Path) -> Mod
     w_dim = int(v[f"mapping/Dense{layers - 1}/weight"].shape[1])
     fmaps = int(v["mapping/Dense0/weight"].shape[1]) if layers > 1 else w_dim
     arch = str(kw.get("architecture", "skip"))
-    d = dict(mbstd_group_size=4, mbstd_num_features=1, d_architecture="resnet")
+    d = dict(mbstd_group_size=4, mbstd_num_features=1)
+    d_arch = "resnet"
     if isinstance(D_tf, TFNetworkState):
         dkw = static_kwargs(D_tf)
         _check(dkw, f"{path} D")
         d = dict(mbstd_group_size=int(dkw.get("mbstd_group_size", 4)),
-                 mbstd_num_features=int(dkw.get("mbstd_num_features", 1)),
-                 d_architecture=str(dkw.get("architecture", "resnet")))
+                 mbstd_num_features=int(dkw.get("mbstd_num_features", 1)))
+        d_arch = str(dkw.get("architecture", "resnet"))
+    if (arch, d_arch) != ("skip", "resnet"):
+        raise ImportFormatError(f"{path}: G architecture {arch!r} with D {d_arch!r}; sgan imports the published "
+                                "StyleGAN2 configs E and F (skip G, resnet D).")
     return ModelConfig(arch="stylegan2", resolution=2 ** res_log2, num_channels=int(kw.get("num_channels", 3)),
                        z_dim=int(v["mapping/Dense0/weight"].shape[0]), w_dim=w_dim, mapping_layers=layers,
                        mapping_fmaps=fmaps, mapping_lrmul=float(kw.get("mapping_lrmul", 0.01)),
                        w_avg_beta=float(kw.get("dlatent_avg_beta", 0.995)), const_init="randn",
-                       channel_base=base, channel_max=cmax, g_architecture=arch, **d)
+                       channel_base=base, channel_max=cmax, g_architecture="skip", d_architecture="resnet", **d)
 
 
 def generator_state(v: dict[str, Any], cfg: ModelConfig) -> dict[str, torch.Tensor]:
@@ -133,10 +137,7 @@ def generator_state(v: dict[str, Any], cfg: ModelConfig) -> dict[str, torch.Tens
         else:
             layer(f"{pre}.conv0", f"{r}x{r}/Conv0_up", 2 * r_log2 - 5, up=True)
             layer(f"{pre}.conv1", f"{r}x{r}/Conv1", 2 * r_log2 - 4)
-            if cfg.g_architecture == "resnet":
-                sd[f"{pre}.skip.weight"] = _conv(v[f"synthesis/{r}x{r}/Skip/weight"], flip=True)
-        if cfg.g_architecture == "skip" or r == cfg.resolution:
-            layer(f"{pre}.torgb", f"{r}x{r}/ToRGB", None)
+        layer(f"{pre}.torgb", f"{r}x{r}/ToRGB", None)                  # skip G: a ToRGB at every resolution
     return sd
 
 
@@ -148,16 +149,12 @@ def discriminator_state(v: dict[str, Any], cfg: ModelConfig) -> dict[str, torch.
         if bias:
             sd[f"{dst}.bias"] = tensor(v[f"{scope}/bias"])
 
+    copy(f"b{cfg.resolution}.fromrgb", f"{cfg.resolution}x{cfg.resolution}/FromRGB")   # resnet D: at the top only
     for r_log2 in range(cfg.resolution_log2, 2, -1):
         r = 2 ** r_log2
-        if r == cfg.resolution or cfg.d_architecture == "skip":
-            copy(f"b{r}.fromrgb", f"{r}x{r}/FromRGB")
         copy(f"b{r}.conv0", f"{r}x{r}/Conv0")
-        copy(f"b{r}.conv1", f"{r}x{r}/Conv1_down")
-        if cfg.d_architecture == "resnet":
-            copy(f"b{r}.skip", f"{r}x{r}/Skip", bias=False)
-    if cfg.d_architecture == "skip":
-        copy("b4.fromrgb", "4x4/FromRGB")
+        copy(f"b{r}.conv1", f"{r}x{r}/Conv1_down")                    # not flipped (a strided conv, as stored)
+        copy(f"b{r}.skip", f"{r}x{r}/Skip", bias=False)
     copy("b4.conv", "4x4/Conv")
     copy("b4.fc", "4x4/Dense0", dense=True)
     copy("b4.out", "Output", dense=True)
