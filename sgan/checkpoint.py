@@ -190,4 +190,8 @@ def load_generator(path: str | os.PathLike, *, device: torch.device | str = "cpu
         ckpt = checkpoint_in_memory(resolve_checkpoint(path))
         if ckpt is None:
             raise
-    return build_generator(ckpt, ema=ema, device=device)
+    G = build_generator(ckpt, ema=ema, device=device)
+    record = ckpt.extra.get("import") if isinstance(ckpt.extra, dict) else None
+    if isinstance(record, dict) and isinstance(record.get("defaults"), dict):
+        G.sampling_defaults = dict(record["defaults"])   # the original tool's psi, cutoff and noise (sgan generate)
+    return G

@@ -55,13 +55,29 @@ def test_ada_generate_py_seed_convention(one_thread):
     assert np.abs(out.images.astype(int) - to_uint8(case["images"]).astype(int)).max() <= 1
 
 
-def test_generate_cli_with_numpy_noise_on_a_tf_stylegan2_pickle(tmp_path, one_thread):
-    case = torch.load(FIX / "tf-sg2-32_expected.pt", weights_only=True)["cases"]["generate_images_seed0_psi0.5"]
-    result = CliRunner().invoke(app, ["generate", str(TF2), "--seeds", "0", "--trunc", "0.5", "--trunc-cutoff", "99",
-                                      "--noise-mode", "numpy", "--outdir", str(tmp_path)])
+@pytest.mark.parametrize("src,fixture,case,seeds", [
+    (TF2, "tf-sg2-32", "generate_images_seed0_psi0.5", [0]),   # run_generator.py generate-images --seeds=0 --truncation-psi=0.5
+    (ADA, "ada-uncond", "psi1_const", [0, 1, 2, 3]),           # generate.py --seeds=0-3 (its defaults: trunc 1, noise const)
+])
+def test_sgan_generate_without_options_gives_nvidias_images(src, fixture, case, seeds, tmp_path, one_thread):
+    """`sgan generate model.pt --seeds ...` after import: the source tool's sampling defaults come with the model."""
+    ref = torch.load(FIX / f"{fixture}_expected.pt", weights_only=True)["cases"][case]["images"]
+    model = tmp_path / "model.pt"
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", str(src), "--out", str(model)]).exit_code == 0
+    spec = f"{seeds[0]}-{seeds[-1]}"
+    result = runner.invoke(app, ["generate", str(model), "--seeds", spec, "--outdir", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    png = np.asarray(Image.open(tmp_path / "seed0000.png")).astype(int)
-    assert np.abs(png - to_uint8(case["images"])[0].astype(int)).max() <= 1
+    assert "original tool's sampling defaults" in result.output
+    want = to_uint8(ref)
+    for i, seed in enumerate(seeds):
+        png = np.asarray(Image.open(tmp_path / "out" / f"seed{seed:04d}.png")).astype(int)
+        assert np.abs(png - want[i].astype(int)).max() <= 1
+    # options still win: psi 1 changes the TF StyleGAN2 image
+    result = runner.invoke(app, ["generate", str(model), "--seeds", spec, "--trunc", "0.2", "--outdir", str(tmp_path / "o2")])
+    assert result.exit_code == 0
+    other = np.asarray(Image.open(tmp_path / "o2" / f"seed{seeds[0]:04d}.png")).astype(int)
+    assert np.abs(other - want[0].astype(int)).max() > 1
 
 
 def test_numpy_noise_needs_seeds():

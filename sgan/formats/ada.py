@@ -138,7 +138,7 @@ def convert(data: Mapping[str, Any], *, path: Path) -> Imported:
     left += [f"{k} (unknown key)" for k in data if k not in ("G", "D", "G_ema", "augment_pipe", "training_set_kwargs")]
     notes = ["runs in float32 (the pickle's code with force_fp32=True); on a GPU NVIDIA's generate.py runs the 4 "
              "highest resolutions in float16, which differs by about 1e-2",
-             "NVIDIA's generate.py: z = RandomState(seed).randn(1, z_dim), truncation psi 1, noise mode const "
-             "(sgan generate --trunc 1 --noise-mode const)"]
+             "NVIDIA's generate.py: z = RandomState(seed).randn(1, z_dim), truncation psi 1, noise mode const; "
+             "sgan generate uses these by default for this model, so it gives generate.py's images"]
     return Imported(format="ada", source=path, config=cfg, G_ema=G_ema, G=G, D=D, found=found, left_behind=left,
                     notes=notes, defaults={"truncation_psi": 1.0, "truncation_cutoff": None, "noise_mode": "const"})

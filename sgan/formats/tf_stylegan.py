@@ -96,10 +96,11 @@ def convert(data: tuple, *, path: Path) -> Imported:
         found.append("D")
     left = ["lod (the progressive-growing level: the imported model runs at full resolution)"]
     notes = ["NVIDIA's Gs.run defaults: truncation psi 0.7 on the first 8 layers (sgan generate's defaults too), "
-             "fresh random noise unless randomize_noise=False; sgan's noise mode const uses the pickled noise maps"]
+             "fresh random noise unless randomize_noise=False, which no tool can reproduce; sgan generate uses the "
+             "pickled noise maps (noise mode const, what randomize_noise=False uses)"]
     return Imported(format="tf-stylegan", source=path, config=cfg, G_ema=G_ema, G=G, D=D, found=found,
                     left_behind=left, notes=notes, defaults={"truncation_psi": 0.7, "truncation_cutoff": 8,
-                                                             "noise_mode": "random"})
+                                                             "noise_mode": "const"})
 
 
 def infer_config(v: dict[str, Any], kw: dict[str, Any], path: Path) -> ModelConfig:

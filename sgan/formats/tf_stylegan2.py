@@ -70,11 +70,11 @@ def convert(data: tuple, *, path: Path) -> Imported:
         D = build(new_discriminator(cfg), discriminator_state(variables(D_tf), cfg), what=f"{path} D")
         found.append("D")
     notes = ["NVIDIA's run_generator.py: z = RandomState(seed).randn(1, z_dim), then every noise map drawn from the "
-             "same RandomState, truncation psi 0.5 on all layers: sgan generate --trunc 0.5 --trunc-cutoff 99 "
-             "--noise-mode numpy gives its images; Gs.run's own default is fresh random noise"]
+             "same RandomState, truncation psi 0.5 on all layers; sgan generate uses these by default for this model "
+             "(--trunc 0.5, all layers, --noise-mode numpy), so it gives run_generator.py's images"]
     return Imported(format="tf-stylegan2", source=path, config=cfg, G_ema=G_ema, G=G, D=D, found=found,
                     left_behind=["lod (unused by StyleGAN2)"], notes=notes,
-                    defaults={"truncation_psi": 0.5, "truncation_cutoff": None, "noise_mode": "random"})
+                    defaults={"truncation_psi": 0.5, "truncation_cutoff": None, "noise_mode": "numpy"})
 
 
 def _config(v: dict[str, Any], kw: dict[str, Any], D_tf: Any, path: Path) -> ModelConfig:

@@ -43,6 +43,28 @@ def autocast_context(device: torch.device, precision: str):
 SEED_NOISE_MODE = "numpy"   # the noise maps of a seed from numpy RandomState(seed) after z (NVIDIA StyleGAN2)
 
 
+DEFAULT_SAMPLING = {"truncation_psi": 0.7, "truncation_cutoff": 8, "noise_mode": "const"}
+
+
+def sampling_options(G: Generator, *, truncation_psi: float | None = None, truncation_cutoff: int | None = None,
+                     noise_mode: str | None = None) -> tuple[float, int | None, str, dict]:
+    """Each option the caller gave (not None), else the sampling default of the tool an imported model
+    came from (`G.sampling_defaults`, from the checkpoint's import record: NVIDIA's generate scripts'
+    psi, cutoff and noise), else sgan's (psi 0.7 on 8 layers, const noise). Returns the three values and
+    the source defaults that were used. A resolved cutoff of None means every layer."""
+    source = dict(getattr(G, "sampling_defaults", None) or {})
+    given = {"truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff, "noise_mode": noise_mode}
+    used, out = {}, {}
+    for key, value in given.items():
+        if value is not None:
+            out[key] = value
+        elif key in source:
+            out[key] = used[key] = source[key]
+        else:
+            out[key] = DEFAULT_SAMPLING[key]
+    return out["truncation_psi"], out["truncation_cutoff"], out["noise_mode"], used
+
+
 def check_render_options(G: Generator, *, truncation_psi: float, truncation_cutoff: int | None, noise_mode: str) -> None:
     if noise_mode not in NOISE_MODES + (SEED_NOISE_MODE,):
         raise UsageError(f"--noise-mode {noise_mode!r}: choose one of {', '.join(NOISE_MODES + (SEED_NOISE_MODE,))}.")
