@@ -11,8 +11,8 @@ The filter is the normalised outer product of [1,3,3,1] (sum 1).
 - `conv2d_resample` (conv2d_resample.py): a k x k conv with up 2 is a stride-2 transposed conv
   followed by the FIR (gain 4); with down 2 the FIR comes first, then a stride-2 conv.
 
-Depthwise filtering runs as a single-channel conv over [N*C, 1, H, W] (the filter is the same for
-every channel), which is fast on CPU and CUDA and differentiable twice.
+Depthwise filtering runs as a grouped conv with groups = C (measured several times faster on CPU
+than a single-channel conv over [N*C, 1, H, W]); it is differentiable twice.
 """
 
 from __future__ import annotations
@@ -33,11 +33,9 @@ def setup_filter(taps: Sequence[float] = (1, 3, 3, 1)) -> torch.Tensor:
 def _depthwise(x: torch.Tensor, kernel: torch.Tensor, *, stride: int = 1, padding: int = 0,
                transpose: bool = False) -> torch.Tensor:
     """Apply the same 2-d `kernel` [kh, kw] to every channel of x [N, C, H, W] (correlation)."""
-    n, c, h, w = x.shape
-    k = kernel.to(dtype=x.dtype, device=x.device)[None, None]
-    y = x.reshape(n * c, 1, h, w)
-    y = (F.conv_transpose2d if transpose else F.conv2d)(y, k, stride=stride, padding=padding)
-    return y.reshape(n, c, y.shape[2], y.shape[3])
+    c = x.shape[1]
+    k = kernel.to(dtype=x.dtype, device=x.device)[None, None].expand(c, 1, *kernel.shape)
+    return (F.conv_transpose2d if transpose else F.conv2d)(x, k, stride=stride, padding=padding, groups=c)
 
 
 def filter2d(x: torch.Tensor, f: torch.Tensor, *, pad: Sequence[int] = (0, 0), gain: float = 1.0) -> torch.Tensor:
