@@ -84,3 +84,9 @@ def test_numpy_noise_needs_seeds():
     G = import_file(TF2).G_ema
     with pytest.raises(UsageError):
         synthesize(G, torch.zeros(1, G.num_ws, G.w_dim), noise_mode="numpy")
+
+
+def test_a_conditional_import_is_a_sentence_in_generate(tmp_path):
+    result = CliRunner().invoke(app, ["generate", str(FIX / "ada-cond_network-snapshot-000100.pkl"), "--seeds", "0",
+                                      "--outdir", str(tmp_path)])
+    assert result.exit_code == 1 and "conditional (4 classes)" in result.output and "Traceback" not in result.output

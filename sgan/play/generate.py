@@ -103,6 +103,9 @@ def render_seeds(G: Generator, seeds: Sequence[int], *, truncation_psi: float = 
     if batch_size < 1:
         raise UsageError("--batch must be at least 1.")
     check_render_options(G, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
+    if getattr(G, "c_dim", 0):  # until seeds come with class labels: a sentence rather than a traceback
+        raise UsageError(f"this model is conditional ({G.c_dim} classes) and rendering seeds takes no class label "
+                         "yet; from Python use G(z, c) with a one-hot c [N, c_dim].")
     device = device or next(G.parameters()).device
     images, all_ws = [], []
     for start in range(0, len(seeds), batch_size):
