@@ -89,4 +89,4 @@ def test_numpy_noise_needs_seeds():
 def test_a_conditional_import_is_a_sentence_in_generate(tmp_path):
     result = CliRunner().invoke(app, ["generate", str(FIX / "ada-cond_network-snapshot-000100.pkl"), "--seeds", "0",
                                       "--outdir", str(tmp_path)])
-    assert result.exit_code == 1 and "conditional (4 classes)" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "conditional (4 classes)" in result.output and "Traceback" not in result.output
