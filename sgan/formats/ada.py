@@ -70,8 +70,8 @@ def config_from_kwargs(gk: Mapping[str, Any], dk: Mapping[str, Any] | None, path
     syn, mp = dict(gk.get("synthesis_kwargs") or {}), dict(gk.get("mapping_kwargs") or {})
     unknown = (set(syn) - _G_SYN_OK) | (set(mp) - _MAP_OK)
     if unknown:
-        raise ImportFormatError(f"{path}: unknown StyleGAN2-ADA generator kwargs {sorted(unknown)}; sgan cannot "
-                                "reproduce this network.")
+        raise ImportFormatError(f"{path}: unknown StyleGAN2-ADA generator kwargs {sorted(unknown)} (a StyleGAN3 "
+                                "network or a modified one?); sgan cannot reproduce this network.")
     if syn.get("use_noise", True) is False or mp.get("activation", "lrelu") != "lrelu":
         raise ImportFormatError(f"{path}: use_noise=False or a non-lrelu mapping; sgan reproduces only the defaults.")
     w_dim = int(gk["w_dim"])
