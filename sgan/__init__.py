@@ -2,8 +2,17 @@
 
 The library is usable without the CLI::
 
-    from sgan.checkpoint import load_generator
-    G = load_generator("runs/shapes")          # a snapshot file or a training run folder
+    import sgan
+    G = sgan.load_generator("runs/shapes")     # a snapshot, a run folder, an imported model or a foreign file
+    img = G(z, truncation_psi=0.7, noise_mode="const")
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name == "load_generator":  # imported on first use, so `import sgan` stays light
+        from sgan.checkpoint import load_generator
+
+        return load_generator
+    raise AttributeError(f"module 'sgan' has no attribute {name!r}")

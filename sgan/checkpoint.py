@@ -180,5 +180,18 @@ def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: P
 
 
 def load_generator(path: str | os.PathLike, *, device: torch.device | str = "cpu", ema: bool = True) -> Generator:
-    """Load G_ema (or G) from a snapshot file or run folder, ready for inference."""
-    return build_generator(load_checkpoint(path), ema=ema, device=device)
+    """Load G_ema (or G) from a snapshot file or run folder, ready for inference. A foreign StyleGAN
+    checkpoint (NVIDIA pickle, rosinality file) is converted in memory by sgan.formats, with a note."""
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError:
+        from sgan.formats import checkpoint_in_memory  # imported only when a file is not sgan's own
+
+        ckpt = checkpoint_in_memory(resolve_checkpoint(path))
+        if ckpt is None:
+            raise
+    G = build_generator(ckpt, ema=ema, device=device)
+    record = ckpt.extra.get("import") if isinstance(ckpt.extra, dict) else None
+    if isinstance(record, dict) and isinstance(record.get("defaults"), dict):
+        G.sampling_defaults = dict(record["defaults"])   # the original tool's psi, cutoff and noise (sgan generate)
+    return G

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -23,9 +24,9 @@ Writes out/seed0000.png ... (and seed0000.npy with --save-latents: float32 \\[nu
 def generate_command(
     ckpt: Path = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder (its latest snapshot)."),
     seeds: str = typer.Option("0-7", "--seeds", help="Seeds, e.g. 0-15,42. Each seed gives the same image at any batch size."),
-    trunc: float = typer.Option(0.7, "--trunc", help="Truncation psi in W (1 = none, 0 = the average image)."),
-    trunc_cutoff: int = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N style layers (the paper: 8)."),
-    noise_mode: str = typer.Option("const", "--noise-mode", help="Noise inputs: const (stored maps), random (from the seed) or none."),
+    trunc: Optional[float] = typer.Option(None, "--trunc", help="Truncation psi in W (1 = none, 0 = the average image). Default 0.7; an imported model uses its original tool's default."),
+    trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="Truncate only the first N style layers. Default 8 (the paper); an imported model uses its original tool's default."),
+    noise_mode: Optional[str] = typer.Option(None, "--noise-mode", help="Noise inputs: const (stored maps), random (from the seed), none, or numpy (from numpy RandomState(seed) after z, as NVIDIA's StyleGAN2 run_generator.py). Default const; an imported model uses its original tool's."),
     outdir: Path = typer.Option(Path("out"), "--outdir", help="Folder for seedNNNN.png files (created if needed)."),
     grid: bool = typer.Option(False, "--grid", help="Also write grid.png with every image."),
     save_latents: bool = typer.Option(False, "--save-latents", help="Also write each seed's W+ latent as seedNNNN.npy."),
@@ -36,13 +37,20 @@ def generate_command(
     """Generate images from seeds with truncation, writing seedNNNN.png per seed."""
     from sgan.checkpoint import load_generator
     from sgan.device import resolve_device
-    from sgan.play.generate import render_seeds
+    from sgan.play.generate import render_seeds, sampling_options
     from sgan.latent import save_latent
     from sgan.viz import image_grid, save_png
 
     seed_list = parse_int_list(seeds, option="--seeds")
     dev = resolve_device(device)
     G = load_generator(ckpt, device=dev)
+    trunc, trunc_cutoff, noise_mode, source = sampling_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
+                                                               noise_mode=noise_mode)
+    if source:
+        shown = {"truncation_psi": "--trunc", "truncation_cutoff": "--trunc-cutoff", "noise_mode": "--noise-mode"}
+        text = ", ".join(f"{shown[k]} {'all' if v is None else v}" for k, v in source.items())
+        console.print(f"Using the original tool's sampling defaults of this imported model: {text}", highlight=False,
+                      soft_wrap=True)
     with progress_bar("Generating", len(seed_list)) as report:
         out = render_seeds(G, seed_list, truncation_psi=trunc, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode,
                            batch_size=batch, device=dev, precision=precision, progress=report)

@@ -32,6 +32,13 @@ class ModelConfig:
     fmap_max: int = 512
     fmap_min: int = 1
     w_avg_beta: float = 0.995       # decay of the tracked average of w
+    # Conventions of other implementations, recorded by `sgan import` so imported models reproduce their source
+    # (the defaults are the official StyleGAN):
+    instance_norm_eps: float = 1e-8        # rosinality's StyleGAN: 1e-5 (torch.nn.InstanceNorm2d)
+    upconv_bias_before_blur: bool = False  # rosinality's StyleGAN: a block's first conv adds its bias before the blur
+    mbstd_whole_batch: bool = False        # rosinality's StyleGAN: minibatch stddev is one scalar over the whole batch
+    d_widen_first: bool = False            # rosinality's StyleGAN: a D block changes width in its first conv, not in the down-conv
+    noise_shared_per_block: bool = False   # rosinality's StyleGAN: both layers of a block add the same noise map
     mbstd_group_size: int = 4       # minibatch standard deviation group (D)
     mbstd_num_features: int = 1
     const_init: str = "ones"        # the learned 4x4 input starts as ones (official StyleGAN) or 'randn' (StyleGAN2)

@@ -17,6 +17,8 @@ from sgan.errors import UsageError
 from sgan.latent import noise_generator, z_from_seed
 from sgan.nn import Generator
 from sgan.nn.inputs import NOISE_MODES
+from sgan.play.noise_maps import use_noise_maps
+from sgan.play.seed_noise import numpy_seed_noise
 from sgan.viz import to_uint8
 
 PRECISIONS = ("fp32", "bf16")
@@ -38,9 +40,34 @@ def autocast_context(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+SEED_NOISE_MODE = "numpy"   # the noise maps of a seed from numpy RandomState(seed) after z (NVIDIA StyleGAN2)
+
+
+DEFAULT_SAMPLING = {"truncation_psi": 0.7, "truncation_cutoff": 8, "noise_mode": "const"}
+
+
+def sampling_options(G: Generator, *, truncation_psi: float | None = None, truncation_cutoff: int | None = None,
+                     noise_mode: str | None = None) -> tuple[float, int | None, str, dict]:
+    """Each option the caller gave (not None), else the sampling default of the tool an imported model
+    came from (`G.sampling_defaults`, from the checkpoint's import record: NVIDIA's generate scripts'
+    psi, cutoff and noise), else sgan's (psi 0.7 on 8 layers, const noise). Returns the three values and
+    the source defaults that were used. A resolved cutoff of None means every layer."""
+    source = dict(getattr(G, "sampling_defaults", None) or {})
+    given = {"truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff, "noise_mode": noise_mode}
+    used, out = {}, {}
+    for key, value in given.items():
+        if value is not None:
+            out[key] = value
+        elif key in source:
+            out[key] = used[key] = source[key]
+        else:
+            out[key] = DEFAULT_SAMPLING[key]
+    return out["truncation_psi"], out["truncation_cutoff"], out["noise_mode"], used
+
+
 def check_render_options(G: Generator, *, truncation_psi: float, truncation_cutoff: int | None, noise_mode: str) -> None:
-    if noise_mode not in NOISE_MODES:
-        raise UsageError(f"--noise-mode {noise_mode!r}: choose one of {', '.join(NOISE_MODES)}.")
+    if noise_mode not in NOISE_MODES + (SEED_NOISE_MODE,):
+        raise UsageError(f"--noise-mode {noise_mode!r}: choose one of {', '.join(NOISE_MODES + (SEED_NOISE_MODE,))}.")
     if not np.isfinite(truncation_psi):
         raise UsageError("--trunc must be a finite number (1 = no truncation, 0.7 = the paper's figures).")
     if truncation_cutoff is not None and truncation_cutoff < 0:
@@ -56,6 +83,11 @@ def synthesize(G: Generator, ws: torch.Tensor, *, noise_mode: str = "const", see
         raise ValueError(f"ws must be [N, {G.num_ws}, {G.w_dim}], got {list(ws.shape)}")
     device = device or next(G.parameters()).device
     generators = [noise_generator(s) for s in seeds] if (seeds is not None and noise_mode == "random") else None
+    if noise_mode == SEED_NOISE_MODE:
+        if seeds is None:
+            raise UsageError(f"noise mode {SEED_NOISE_MODE} needs seeds.")
+        with autocast_context(device, precision), use_noise_maps(G, numpy_seed_noise(G, seeds, device)):
+            return G.synthesis(ws.to(device), noise_mode="const").float()
     with autocast_context(device, precision):
         img = G.synthesis(ws.to(device), noise_mode=noise_mode, generator=generators)
     return img.float()
@@ -71,6 +103,9 @@ def render_seeds(G: Generator, seeds: Sequence[int], *, truncation_psi: float = 
     if batch_size < 1:
         raise UsageError("--batch must be at least 1.")
     check_render_options(G, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
+    if getattr(G, "c_dim", 0):  # until seeds come with class labels: a sentence rather than a traceback
+        raise UsageError(f"this model is conditional ({G.c_dim} classes) and rendering seeds takes no class label "
+                         "yet; from Python use G(z, c) with a one-hot c [N, c_dim].")
     device = device or next(G.parameters()).device
     images, all_ws = [], []
     for start in range(0, len(seeds), batch_size):

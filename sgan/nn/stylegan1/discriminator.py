@@ -34,9 +34,10 @@ class DiscriminatorBlock(nn.Module):
         self.res_log2 = res_log2
         ch0, ch1 = cfg.nf(res_log2 - 1), cfg.nf(res_log2 - 2)
         fused = cfg.fused_updown in ("auto", "always")
-        self.conv0 = EqualConv2d(ch0, ch0, 3)
-        self.blur = Blur(ch0)
-        self.conv1 = EqualConv2d(ch0, ch1, 3, down=2 if fused else 1)
+        mid = ch1 if cfg.d_widen_first else ch0          # rosinality widens in the first conv
+        self.conv0 = EqualConv2d(ch0, mid, 3)
+        self.blur = Blur(mid)
+        self.conv1 = EqualConv2d(mid, ch1, 3, down=2 if fused else 1)
         self.fused_down = fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -50,13 +51,16 @@ class DiscriminatorEpilogue(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.mbstd_group_size, self.mbstd_num_features = cfg.mbstd_group_size, cfg.mbstd_num_features
+        self.mbstd_whole_batch = cfg.mbstd_whole_batch
         ch = cfg.nf(1)
         self.conv = EqualConv2d(ch + cfg.mbstd_num_features, ch, 3)
         self.fc = EqualLinear(ch * 16, cfg.nf(0), activation=True)
         self.out = EqualLinear(cfg.nf(0), 1, gain=1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mbstd_group_size > 1:
+        if self.mbstd_whole_batch:
+            x = minibatch_stddev(x, x.shape[0], self.mbstd_num_features)
+        elif self.mbstd_group_size > 1:
             x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_features)
         x = F.leaky_relu(self.conv(x), 0.2)
         return self.out(self.fc(x.flatten(1)))

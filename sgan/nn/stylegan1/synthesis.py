@@ -24,9 +24,11 @@ from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, upscale2d
 class LayerEpilogue(nn.Module):
     """noise -> bias -> lrelu -> instance norm -> style modulation (AdaIN)."""
 
-    def __init__(self, channels: int, w_dim: int, resolution: int, layer_idx: int) -> None:
+    def __init__(self, channels: int, w_dim: int, resolution: int, layer_idx: int, *, eps: float = 1e-8,
+                 add_bias: bool = True) -> None:
         super().__init__()
         self.resolution, self.layer_idx = resolution, layer_idx
+        self.eps, self.add_bias = eps, add_bias          # add_bias False: the block adds `bias` before its blur
         self.noise_strength = nn.Parameter(torch.zeros(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
         # The affine A: 2*channels outputs (scale, bias); scale bias-initialised to 1 (x * (s + 1) + b).
@@ -35,14 +37,19 @@ class LayerEpilogue(nn.Module):
         g = torch.Generator().manual_seed(1000 + layer_idx)
         self.register_buffer("noise_const", torch.randn([1, 1, resolution, resolution], generator=g))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, generator: Generators) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, generator: Generators,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+        # `noise` [N, 1, r, r]: the map to use in noise mode `random` instead of a fresh draw.
         # Written for few memory passes (the convolutions should be nearly all the time):
         # noise and bias in one add, leaky ReLU, one statistics pass, then instance norm and
         # AdaIN folded into a single x * a + b with per-sample, per-channel a and b.
         n = x.shape[0]
         strength, bias = self.noise_strength.view(1, -1, 1, 1), self.bias.view(1, -1, 1, 1)
+        if not self.add_bias:
+            bias = torch.zeros_like(bias)
         if noise_mode == "random":
-            noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=n)
+            if noise is None:
+                noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=n)
             x = torch.addcmul(x + bias.to(x.dtype), noise.to(x.dtype), strength.to(x.dtype))
         elif noise_mode == "const":
             x = x + (self.noise_const * strength + bias).to(x.dtype)
@@ -52,7 +59,7 @@ class LayerEpilogue(nn.Module):
         var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, unbiased=False)
         style = self.affine(w).float()                   # [N, 2C]: scale (bias-initialised to 1), shift
         scale, shift = style.view(n, 2, -1, 1, 1).unbind(1)
-        a = scale * torch.rsqrt(var + 1e-8)              # instance norm then AdaIN: (x - mean) / std * scale + shift
+        a = scale * torch.rsqrt(var + self.eps)              # instance norm then AdaIN: (x - mean) / std * scale + shift
         b = shift - mean * a
         return torch.addcmul(b.to(x.dtype), x, a.to(x.dtype))
 
@@ -75,9 +82,12 @@ class SynthesisBlock(nn.Module):
             self.conv0 = EqualConv2d(in_ch, out_ch, 3, bias=False, up=2 if fused else 1)
             self.fused_up = fused
             self.blur = Blur(out_ch)
-        self.epi0 = LayerEpilogue(out_ch, cfg.w_dim, resolution, first)
+        self.bias_before_blur = cfg.upconv_bias_before_blur and res_log2 > 2
+        self.noise_shared = cfg.noise_shared_per_block
+        self.epi0 = LayerEpilogue(out_ch, cfg.w_dim, resolution, first, eps=cfg.instance_norm_eps,
+                                  add_bias=not self.bias_before_blur)
         self.conv1 = EqualConv2d(out_ch, out_ch, 3, bias=False)
-        self.epi1 = LayerEpilogue(out_ch, cfg.w_dim, resolution, first + 1)
+        self.epi1 = LayerEpilogue(out_ch, cfg.w_dim, resolution, first + 1, eps=cfg.instance_norm_eps)
 
     def forward(self, x: torch.Tensor | None, w0: torch.Tensor, w1: torch.Tensor, noise_mode: str,
                 generator: Generators) -> torch.Tensor:
@@ -85,10 +95,15 @@ class SynthesisBlock(nn.Module):
             x = self.const.expand(w0.shape[0], -1, -1, -1).to(w0.dtype)
         else:
             x = self.conv0(x) if self.fused_up else self.conv0(upscale2d(x))
+            if self.bias_before_blur:
+                x = x + self.epi0.bias.view(1, -1, 1, 1).to(x.dtype)
             x = self.blur(x)
-        x = self.epi0(x, w0, noise_mode, generator)
+        noise = None
+        if self.noise_shared and noise_mode == "random":  # one map for both layers (rosinality)
+            noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=x.shape[0])
+        x = self.epi0(x, w0, noise_mode, generator, noise)
         x = self.conv1(x)
-        return self.epi1(x, w1, noise_mode, generator)
+        return self.epi1(x, w1, noise_mode, generator, noise)
 
 
 class ToRGB(nn.Module):

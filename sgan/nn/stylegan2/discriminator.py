@@ -60,6 +60,7 @@ class DiscriminatorEpilogue(nn.Module):
         ch = cfg.channels(4)
         self.architecture, self.cmap_dim = cfg.d_architecture, cmap_dim
         self.mbstd_group_size, self.mbstd_num_features = cfg.mbstd_group_size, cfg.mbstd_num_features
+        self.mbstd_whole_batch = cfg.mbstd_whole_batch    # ADA's mbstd_group_size=None: one group, the whole batch
         if cfg.d_architecture == "skip":
             self.fromrgb = Conv2dLayer(cfg.num_channels, ch, 1, conv_clamp=cfg.conv_clamp)
         self.conv = Conv2dLayer(ch + cfg.mbstd_num_features, ch, 3, conv_clamp=cfg.conv_clamp)
@@ -70,7 +71,8 @@ class DiscriminatorEpilogue(nn.Module):
         if self.architecture == "skip":
             x = x + self.fromrgb(img)
         if self.mbstd_num_features > 0:
-            x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_features)
+            group = x.shape[0] if self.mbstd_whole_batch else self.mbstd_group_size
+            x = minibatch_stddev(x, group, self.mbstd_num_features)
         x = self.conv(x)
         x = self.out(self.fc(x.flatten(1)))
         if cmap is not None:
