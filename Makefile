@@ -23,8 +23,10 @@ demo: setup
 	$(SGAN) train data/shapes.lmdb --out runs/shapes --preset cpu --minutes 20 --resume auto
 	$(SGAN) generate runs/shapes --seeds 0-31 --grid --outdir out/samples
 	$(SGAN) mix runs/shapes --rows 0-4 --cols 5-10 --styles coarse --out out/mix-coarse.png
-	$(SGAN) mix runs/shapes --rows 0-4 --cols 5-10 --styles middle --out out/mix-middle.png
-	@echo "Samples: out/samples/grid.png; style mixing: out/mix-coarse.png, out/mix-middle.png; run: runs/shapes/"
+	$(SGAN) mix runs/shapes --rows 0-4 --cols 5-10 --styles 4-7 --out out/mix-middle.png
+	$(SGAN) generate runs/shapes --seeds 1,2 --save-latents --outdir out/latents
+	$(SGAN) mix runs/shapes --coarse out/latents/seed0001.npy --fine out/latents/seed0002.npy --out out/mix-files.png
+	@echo "Samples: out/samples/grid.png; style mixing: out/mix-coarse.png, out/mix-middle.png, out/mix-files.png; run: runs/shapes/"
 
 test: setup
 	$(PY) -m pytest

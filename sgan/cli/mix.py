@@ -18,7 +18,10 @@ EPILOG = """[b]Examples[/b]
   sgan mix runs/shapes --rows 1,2,3 --cols 10-14 --styles coarse --out grid.png
   sgan mix runs/shapes --rows 0-4 --cols 5-9 --styles 0-3 --out grid.png
 
-Layer groups (StyleGAN paper 3.1): coarse = styles of 4-8 px (0-3), middle = 16-32 px (4-7), fine = 64 px and up.
+Layer groups (StyleGAN paper 3.1) are bands of the model's resolutions: from 64 px up coarse = 4-8 px (ws 0-3),
+middle = 16-32 px (4-7), fine = 64 px and up; smaller models keep the last resolution as fine and the one before
+as middle (32 px: coarse 4-8 px = ws 0-3, middle 16 px = ws 4-5, fine 32 px = ws 6-7). A group a model lacks
+(8 px: middle) is refused.
 """
 
 
