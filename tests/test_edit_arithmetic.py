@@ -74,7 +74,7 @@ def test_edit_errors_are_one_line(tiny_checkpoint, tmp_path):
     cases = ((("--base", tmp_path / "wrong.npy"), 1, "styles"),
              (("--base", tmp_path / "missing.npy"), 1, "no such latent"),
              (("--base", tmp_path / "ok.npy", "--sweep", "1,2"), 2, "--sweep"),
-             (("--base", tmp_path / "ok.npy", "--styles", "fine"), 2, "no fine styles"))
+             (("--base", tmp_path / "ok.npy", "--styles", "9"), 2, "must lie within 0-5"))
     for args, code, needle in cases:
         result = invoke("edit", tiny_checkpoint, *args, "--from", tmp_path / "ok.npy", "--to", tmp_path / "ok.npy",
                         "--out", tmp_path / "e")

@@ -1,12 +1,14 @@
-"""Shared pieces of the CLI: the stderr console, seed lists, progress reporting."""
+"""Shared pieces of the CLI: the stderr console, seed lists, float checks, progress reporting."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -36,6 +38,40 @@ def parse_int_list(text: str, *, option: str = "--seeds") -> list[int]:
     if any(v < 0 for v in values):
         raise UsageError(f"{option}: values must be zero or more.")
     return values
+
+
+def check_float(value: float, option: str, *, lo: float | None = None, hi: float | None = None,
+                lo_open: bool = False, hi_open: bool = False) -> float:
+    """`value` if it is a finite number within [lo, hi] (open ends with lo_open/hi_open), else a
+    one-line UsageError naming `option` and the range."""
+    def describe() -> str:
+        if lo is None and hi is None:
+            return "a finite number"
+        left = "any" if lo is None else ("above " if lo_open else "at least ") + f"{lo:g}"
+        right = None if hi is None else ("below " if hi_open else "at most ") + f"{hi:g}"
+        if lo is None:
+            return f"a finite number {right}"
+        return f"a finite number {left}" + (f" and {right}" if right else "")
+    ok = isinstance(value, (int, float)) and math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        raise UsageError(f"{option} must be {describe()}, got {value}.")
+    return value
+
+
+def finite(*, lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False):
+    """A Typer option callback that checks a float option at the door (before the command runs):
+    `typer.Option(0.7, "--trunc", callback=finite())`, `callback=finite(lo=0, lo_open=True)`."""
+    def callback(param: typer.CallbackParam, value: float | None) -> float | None:
+        if value is None:
+            return value
+        name = max(param.opts, key=len) if param.opts else f"--{param.name}"
+        return check_float(value, name, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
+
+    return callback
 
 
 ProgressFn = Callable[[int, int], None]

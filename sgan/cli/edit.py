@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import console
+from sgan.cli._common import console, finite
 from sgan.cli.app import app
 
 EPILOG = """[b]Examples[/b]
@@ -28,7 +28,7 @@ def edit_command(
     base: Path = typer.Option(..., "--base", help="Latent a, the one to change (.npy, W or W+)."),
     source: Path = typer.Option(..., "--from", help="Latent b, the start of the difference."),
     target: Path = typer.Option(..., "--to", help="Latent c, the end of the difference (b -> c is added to a)."),
-    strength: float = typer.Option(1.0, "--strength", help="lambda in w_a + lambda (w_c - w_b)."),
+    strength: float = typer.Option(1.0, "--strength", callback=finite(), help="lambda in w_a + lambda (w_c - w_b)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="START,STOP,COUNT: a row of strengths, e.g. -2,2,9."),
     styles: str = typer.Option("all", "--styles", help="Layers the difference is applied to: all, coarse, middle, fine, A-B or a list."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="const, random or none."),

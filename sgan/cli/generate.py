@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sgan.cli._common import console, parse_int_list, progress_bar
+from sgan.cli._common import console, parse_int_list, progress_bar, finite
 from sgan.cli.app import app
 
 EPILOG = """[b]Examples[/b]
@@ -23,7 +23,7 @@ Writes out/seed0000.png ... (and seed0000.npy with --save-latents: float32 \\[nu
 def generate_command(
     ckpt: Path = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder (its latest snapshot)."),
     seeds: str = typer.Option("0-7", "--seeds", help="Seeds, e.g. 0-15,42. Each seed gives the same image at any batch size."),
-    trunc: float = typer.Option(0.7, "--trunc", help="Truncation psi in W (1 = none, 0 = the average image)."),
+    trunc: float = typer.Option(0.7, "--trunc", callback=finite(), help="Truncation psi in W (1 = none, 0 = the average image)."),
     trunc_cutoff: int = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N style layers (the paper: 8)."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="Noise inputs: const (stored maps), random (from the seed) or none."),
     outdir: Path = typer.Option(Path("out"), "--outdir", help="Folder for seedNNNN.png files (created if needed)."),
