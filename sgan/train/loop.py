@@ -128,7 +128,7 @@ class Trainer:
             self.D.load_state_dict(ckpt.D)
             self.opt_G.load_state_dict(st.opt_G)
             self.opt_D.load_state_dict(st.opt_D)
-        except (RuntimeError, ValueError, KeyError) as err:
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise CheckpointError(f"{ckpt.path}: the weights do not fit this run ({str(err).splitlines()[0]}).") from None
         self.c = st.counters
         self.point = self._point(self.c.sched_progress)
