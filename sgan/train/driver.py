@@ -13,6 +13,7 @@ import torch
 from sgan import __version__
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint
+from sgan.train.checks import check_before_start, option_name
 from sgan.device import describe_device
 from sgan.errors import CheckpointError, UsageError
 from sgan.train.config import TrainConfig
@@ -57,23 +58,26 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             if key in RESUMABLE_OVERRIDES:
                 setattr(cfg, key, value)
             elif getattr(cfg, key, value) != value:
-                ignored.append(key.replace("_", "-"))
+                ignored.append(option_name(key))
         if ignored:
-            say(f"note: resuming keeps the run's own settings; ignored --{', --'.join(ignored)} "
-                f"(only {', '.join(k.replace('_', '-') for k in RESUMABLE_OVERRIDES)} can change).")
+            say(f"note: resuming keeps the run's own settings; ignored {', '.join(ignored)} "
+                f"(only {', '.join(option_name(k) for k in RESUMABLE_OVERRIDES)} can change).")
         if saved.world_size != info.world_size:
             say(f"note: the snapshot was written by {saved.world_size} process(es), this run has {info.world_size}; "
                 "the continuation is not bit-identical.")
     cfg = TrainConfig.from_dict(cfg.to_dict())  # a private copy
     cfg.validate()
+    check_before_start(cfg, data, info.world_size)
     if main:
         from sgan.train.run import RunFolder
 
         folder = RunFolder(out)
         folder.create()
         if ckpt_path is None and folder.has_run():
-            raise UsageError(f"{out} already holds a training run; continue it with --resume auto or choose "
-                             "another --out folder.")
+            if not folder.reset_untrained():
+                raise UsageError(f"{out} already holds a training run; continue it with --resume auto or choose "
+                                 "another --out folder.")
+            say(f"note: {out} held no trained snapshot (only kimg 0); starting it afresh.")
     dist_utils.barrier(info)
     tr = Trainer(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
     if ckpt_path is not None:
