@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import typer
 from rich.console import Console
@@ -17,11 +18,50 @@ from sgan.errors import UsageError
 console = Console(stderr=True)
 
 
-def parse_int_list(text: str, *, option: str = "--seeds") -> list[int]:
-    """Parse `0-3,7,10-11` into [0, 1, 2, 3, 7, 10, 11] (ranges inclusive, order kept)."""
+SEED_MAX = 2 ** 32 - 1          # seeds index numpy RandomState: 0 .. 2^32-1
+MAX_LIST = 100_000              # the most values a command that holds them all may be given
+
+
+class IntRanges(Sequence[int]):
+    """`0-3,7` as a lazy sequence of ranges: len() and iteration without building a list, so
+    `0-4294967295` costs nothing until values are used."""
+
+    def __init__(self, parts: list[range]):
+        self.parts = parts
+        self._len = sum(len(r) for r in parts)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[int]:
+        for r in self.parts:
+            yield from r
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return list(itertools.islice(self, *index.indices(self._len)))
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(index)
+        for r in self.parts:
+            if index < len(r):
+                return r[index]
+            index -= len(r)
+        raise IndexError(index)
+
+    def batches(self, size: int) -> Iterator[list[int]]:
+        """Consecutive lists of at most `size` values."""
+        it = iter(self)
+        while chunk := list(itertools.islice(it, size)):
+            yield chunk
+
+
+def parse_int_ranges(text: str, *, option: str = "--seeds", max_value: int = SEED_MAX) -> IntRanges:
+    """Parse `0-3,7,10-11` lazily (ranges inclusive, order kept); values in 0 .. max_value."""
     if text is None or not text.strip():
         raise UsageError(f"{option} is empty; give numbers and ranges such as 0-15,42.")
-    values: list[int] = []
+    parts: list[range] = []
     for part in text.split(","):
         part = part.strip()
         try:
@@ -30,14 +70,25 @@ def parse_int_list(text: str, *, option: str = "--seeds") -> list[int]:
                 lo, hi = int(part[:cut]), int(part[cut + 1:])
                 if hi < lo:
                     raise UsageError(f"{option}: the range {part!r} runs backwards; write {hi}-{lo}.")
-                values.extend(range(lo, hi + 1))
             else:
-                values.append(int(part))
+                lo = hi = int(part)
         except ValueError:
             raise UsageError(f"{option}: {part!r} is not a number or range; use a list such as 0-15,42.") from None
-    if any(v < 0 for v in values):
-        raise UsageError(f"{option}: values must be zero or more.")
-    return values
+        if lo < 0:
+            raise UsageError(f"{option}: values must be zero or more.")
+        if hi > max_value:
+            raise UsageError(f"{option}: {hi} is above the largest allowed value {max_value}.")
+        parts.append(range(lo, hi + 1))
+    return IntRanges(parts)
+
+
+def parse_int_list(text: str, *, option: str = "--seeds", max_count: int = MAX_LIST) -> list[int]:
+    """Parse `0-3,7,10-11` into [0, 1, 2, 3, 7, 10, 11] (ranges inclusive, order kept), for commands
+    that hold every value at once: more than `max_count` values is an error before any list is built."""
+    values = parse_int_ranges(text, option=option)
+    if len(values) > max_count:
+        raise UsageError(f"{option} names {len(values)} values; this command takes at most {max_count}.")
+    return list(values)
 
 
 def check_float(value: float, option: str, *, lo: float | None = None, hi: float | None = None,
