@@ -80,3 +80,15 @@ def test_edit_errors_are_one_line(tiny_checkpoint, tmp_path):
                         "--out", tmp_path / "e")
         assert result.exit_code == code, result.output
         assert result.output.startswith("Error: ") and needle in result.output and result.output.count("\n") == 1
+
+
+def test_edit_checks_every_input_before_creating_out(tiny_checkpoint, tmp_path):
+    np.save(tmp_path / "ok.npy", np.zeros((6, 32), np.float32))
+    for args in (("--styles", "9"), ("--sweep", "1,2"), ("--strength", "nan")):
+        result = invoke("edit", tiny_checkpoint, "--base", tmp_path / "ok.npy", "--from", tmp_path / "ok.npy",
+                        "--to", tmp_path / "ok.npy", "--out", tmp_path / "new" / "e", *args)
+        assert result.exit_code == 2 and not (tmp_path / "new").exists(), result.output
+    (tmp_path / "afile").write_text("x")
+    result = invoke("edit", tiny_checkpoint, "--base", tmp_path / "ok.npy", "--from", tmp_path / "ok.npy",
+                    "--to", tmp_path / "ok.npy", "--out", tmp_path / "afile")
+    assert result.exit_code == 2 and result.output.startswith("Error: --out") and result.output.count("\n") == 1
