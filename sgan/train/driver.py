@@ -90,8 +90,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             reals = tr.stream.batch(0, min(cfg.grid_size, tr.stream.length), cfg.resolution)
             tr.run.save_grid("reals.png", reals.permute(0, 2, 3, 1).numpy(), final_resolution=cfg.resolution)
     last_snapshot = ckpt_path
-    if ckpt_path is None and main:
-        last_snapshot = tr.write_snapshot()  # kimg 0: a pointer and a grid from the start
+    if ckpt_path is None:  # kimg 0: a pointer and a grid from the start; every rank learns its path
+        last_snapshot = dist_utils.broadcast_object(tr.write_snapshot() if main else None, info)
     dist_utils.barrier(info)
     say(f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
         f"{f' x {info.world_size} processes' if info.enabled else ''}; "
@@ -107,7 +107,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             stop = tr.step(signals.requested)
             tr.c.train_seconds += time.perf_counter() - t0
             tr.c.wall_seconds = wall0 + time.perf_counter() - t_start
-            if tr._bad_streak >= cfg.max_bad_steps:
+            if dist_utils.any_flag(tr._bad_streak >= cfg.max_bad_steps, info, device):  # all ranks roll back together
                 last_snapshot = _rollback(tr, last_snapshot, say)
                 continue
             if hooks.report is not None and main:
@@ -136,7 +136,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
 
 def _snapshot(tr: Trainer, info: dist_utils.DistInfo, say) -> Path | None:
     tr.c.last_snap_nimg = tr.c.cur_nimg
-    finite = tr.params_finite()
+    finite = not dist_utils.any_flag(not tr.params_finite(), info, tr.device)   # the same answer on every rank
     if not finite:
         say("not writing a snapshot: some parameters are not finite.")
         tr._bad_streak = tr.cfg.max_bad_steps
@@ -144,8 +144,7 @@ def _snapshot(tr: Trainer, info: dist_utils.DistInfo, say) -> Path | None:
     if info.enabled:
         _check_ranks_agree(tr, info)
     path = tr.write_snapshot() if info.is_main else None
-    dist_utils.barrier(info)
-    return path
+    return dist_utils.broadcast_object(path, info)   # every rank knows the snapshot to roll back to
 
 
 def _check_ranks_agree(tr: Trainer, info: dist_utils.DistInfo) -> None:
