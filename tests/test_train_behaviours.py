@@ -79,14 +79,14 @@ def test_minutes_schedule_follows_training_time(shapes16, tmp_path, monkeypatch)
         return clock["t"]
 
     monkeypatch.setattr(driver.time, "perf_counter", fake_perf_counter)
-    res = train(tiny(minutes=0.02, minibatch_repeats=1, tick_kimg_base=0.008), shapes16, tmp_path / "r", device="cpu")
+    res = train(tiny(minutes=0.01, minibatch_repeats=1, tick_kimg_base=0.024), shapes16, tmp_path / "r", device="cpu")
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["schedule_unit"] == "seconds"
     lengths = [(p["resolution"], p["kind"], p["length"]) for p in config["schedule"]]
     assert lengths[0][:2] == (8, "stabilize") and lengths[1][:2] == (16, "fade") and lengths[2][2] is None
-    assert lengths[0][2] == pytest.approx(0.36) and lengths[1][2] == pytest.approx(0.36)   # 60% of 1.2 s, split
+    assert lengths[0][2] == pytest.approx(0.18) and lengths[1][2] == pytest.approx(0.18)   # 60% of 0.6 s, split
     st = unpack(load_checkpoint(res.snapshot).extra, res.snapshot)
-    assert 1.2 <= st.counters.train_seconds < 1.2 + 0.1
+    assert 0.6 <= st.counters.train_seconds < 0.6 + 0.1
     stats = [json.loads(x) for x in (tmp_path / "r" / "stats.jsonl").read_text().splitlines()]
     res_seen = [s["resolution"] for s in stats]
     assert res_seen[0] == 8 and res_seen[-1] == 16 and any(0 < s["alpha"] < 1 for s in stats)
