@@ -117,3 +117,29 @@ def test_latest_pointer_must_name_a_file_in_the_folder(snapshot, tmp_path, point
     (run / "latest.json").write_text(json.dumps(pointer))
     with pytest.raises(CheckpointError, match="latest.json"):
         load_checkpoint(run)
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda e: e["counters"].__setitem__("step", "12"), "counter step"),
+    (lambda e: e["counters"].__setitem__("cur_nimg", float("nan")), "counter cur_nimg"),
+    (lambda e: e["counters"].__setitem__("train_seconds", float("inf")), "counter train_seconds"),
+    (lambda e: e.__setitem__("counters", [1, 2]), "counters are list"),
+    (lambda e: e.__setitem__("opt_G", "adam"), "opt_G is str"),
+    (lambda e: e.__setitem__("train_config", "[1]"), "not a dict"),
+])
+def test_damaged_training_state_is_named(tmp_path, edit, needle):
+    from sgan.checkpoint import save_checkpoint
+    from sgan.train.state import Counters, pack, unpack
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny", 8)
+    G, D = Generator(cfg), Discriminator(cfg)
+    extra = pack(counters=Counters(step=3, cur_nimg=24), config={"preset": "tiny"}, opt_G={"state": {}, "param_groups": []},
+                 opt_D={"state": {}, "param_groups": []}, world_size=1)
+    path = save_checkpoint(tmp_path / "s.pt", config=cfg, G=G, G_ema=G, D=D, extra=extra)
+    data = torch.load(path, weights_only=True)
+    edit(data["extra"])
+    data.pop("checksums")
+    torch.save(data, path)
+    with pytest.raises(CheckpointError, match=f"training state is damaged.*{needle}"):
+        unpack(load_checkpoint(path).extra, path)
