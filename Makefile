@@ -1,10 +1,16 @@
 # Two commands do all the set-up:  `make demo` (the main job)  and  `make test`.
 # Both create .venv on first use. torch: a torch already importable in the venv is kept (a CUDA
-# build stays); otherwise TORCH_SPEC is installed (on the development machines: the CPU wheel on disk).
+# build stays). Otherwise TORCH_SPEC is installed, in this order:
+#   1. a wheel pip finds without any index (pip's find-links, e.g. the development machines' wheel
+#      on disk), its dependencies then from pip's configured indexes: offline-safe where they are local;
+#   2. else from TORCH_INDEX: PyTorch's CPU-only index when there is no NVIDIA GPU (no nvidia-smi),
+#      so a laptop does not download the multi-GB CUDA build; with a GPU, pip's default index (CUDA).
 
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,--index-url $(TORCH_CPU_INDEX))
 PY := $(VENV)/bin/python
 SGAN := $(VENV)/bin/sgan
 
@@ -14,7 +20,10 @@ setup: $(VENV)/.sgan-installed
 
 $(VENV)/.sgan-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -c "import torch" 2>/dev/null \
+	  || { $(PY) -m pip install --quiet --no-index --no-deps "$(TORCH_SPEC)" 2>/dev/null \
+	       && $(PY) -m pip install --quiet "$(TORCH_SPEC)"; } \
+	  || $(PY) -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
@@ -23,11 +32,14 @@ demo: setup
 	$(SGAN) train data/shapes.lmdb --out runs/shapes --preset cpu --minutes 20 --resume auto
 	$(SGAN) generate runs/shapes --seeds 0-31 --grid --outdir out/samples
 	$(SGAN) mix runs/shapes --rows 0-4 --cols 5-10 --styles coarse --out out/mix-coarse.png
-	$(SGAN) mix runs/shapes --rows 0-4 --cols 5-10 --styles middle --out out/mix-middle.png
-	@echo "Samples: out/samples/grid.png; style mixing: out/mix-coarse.png, out/mix-middle.png; run: runs/shapes/"
+	$(SGAN) mix runs/shapes --rows 0-4 --cols 5-10 --styles 4-7 --out out/mix-middle.png
+	$(SGAN) generate runs/shapes --seeds 1,2 --save-latents --outdir out/latents
+	$(SGAN) mix runs/shapes --coarse out/latents/seed0001.npy --fine out/latents/seed0002.npy --out out/mix-files.png
+	@echo "Samples: out/samples/grid.png; style mixing: out/mix-coarse.png, out/mix-middle.png, out/mix-files.png; run: runs/shapes/"
 
 test: setup
 	$(PY) -m pytest
 
 clean-demo:
 	rm -rf data/shapes.lmdb runs/shapes out
+

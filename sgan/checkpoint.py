@@ -4,7 +4,12 @@ A snapshot file holds::
 
     {"format": "sgan-checkpoint", "format_version": 1, "sgan_version": "...",
      "config": "<ModelConfig as JSON>", "G": state_dict, "G_ema": state_dict, "D": state_dict,
-     "extra": {...plain values and tensors, e.g. training state...}}
+     "extra": {...plain values and tensors, e.g. training state...},
+     "checksums": {"algo": "crc32", "tensors": {"G_ema/<name>": "<crc>", ...}}}
+
+Loading checks every entry's type and the config's bounds, verifies the checksums (files written
+before they existed load unchecked) and compares shapes on the meta device before allocating
+(sgan.checkpoint_checks).
 
 Opening a file never runs code. Writes are atomic (sgan.fileio). A training run folder holds
 `latest.json` = {"snapshot": "<file name>", "kimg": ...}, written after the snapshot is complete;
@@ -24,6 +29,8 @@ from typing import Any, BinaryIO, Callable
 import torch
 
 from sgan import __version__
+from sgan.checkpoint_checks import (check_against_model, check_config_fields, check_payload, tensor_checksums,
+                                    verify_checksums)
 from sgan.errors import CheckpointError
 from sgan.fileio import atomic_write, atomic_write_json
 from sgan.nn import Discriminator, Generator, ModelConfig, make_discriminator, make_generator
@@ -59,6 +66,7 @@ def save_checkpoint(path: str | os.PathLike, *, config: ModelConfig, G: torch.nn
         "D": _cpu_state(D) if D is not None else None,
         "extra": extra or {},
     }
+    payload["checksums"] = tensor_checksums(payload)
     writer = write or (lambda obj, f: torch.save(obj, f))
     return atomic_write(path, lambda f: writer(payload, f))
 
@@ -87,6 +95,9 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         name = json.loads(pointer.read_text())["snapshot"]
     except (ValueError, KeyError, TypeError):
         raise CheckpointError(f"{pointer}: unreadable snapshot pointer; give a snapshot file directly.") from None
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise CheckpointError(f"{pointer}: the snapshot entry is {name!r}, not a file name in {p}; "
+                              "give a snapshot file directly.")
     target = p / name
     if not target.is_file():
         raise CheckpointError(f"{pointer} points at {name}, which is missing; give a snapshot file directly.")
@@ -110,8 +121,15 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{p}: checkpoint format version {version} is newer than this sgan understands "
                               f"({FORMAT_VERSION}); upgrade sgan (pip install -U sgan).")
+    check_payload(data, p, ModelConfig)
     try:
-        config = ModelConfig.from_dict(json.loads(data["config"]))
+        raw_config = json.loads(data["config"])
+    except ValueError:
+        raise CheckpointError(f"{p}: the model config is not valid JSON; the checkpoint is damaged.") from None
+    check_config_fields(raw_config, p, ModelConfig)
+    verify_checksums(data, p)
+    try:
+        config = ModelConfig.from_dict(raw_config)
         return Checkpoint(path=p, config=config, G=data["G"], G_ema=data["G_ema"], D=data.get("D"),
                           extra=data.get("extra") or {}, format_version=version,
                           sgan_version=str(data.get("sgan_version", "?")))
@@ -158,6 +176,8 @@ def _describe_dict(data: Any) -> str:
 
 def build_generator(ckpt: Checkpoint, *, ema: bool = True, device: torch.device | str = "cpu") -> Generator:
     """The generator of a checkpoint in eval mode without gradients (G_ema by default)."""
+    check_against_model(lambda: make_generator(ckpt.config), ckpt.G_ema if ema else ckpt.G, ckpt.path,
+                        "G_ema" if ema else "G")
     G = make_generator(ckpt.config)
     _load_state(G, ckpt.G_ema if ema else ckpt.G, ckpt.path, "G_ema" if ema else "G")
     return G.eval().requires_grad_(False).to(device)
@@ -166,6 +186,7 @@ def build_generator(ckpt: Checkpoint, *, ema: bool = True, device: torch.device 
 def build_discriminator(ckpt: Checkpoint, *, device: torch.device | str = "cpu") -> Discriminator:
     if ckpt.D is None:
         raise CheckpointError(f"{ckpt.path}: this checkpoint holds no discriminator (an exported generator).")
+    check_against_model(lambda: make_discriminator(ckpt.config), ckpt.D, ckpt.path, "D")
     D = make_discriminator(ckpt.config)
     _load_state(D, ckpt.D, ckpt.path, "D")
     return D.to(device)

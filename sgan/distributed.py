@@ -91,6 +91,15 @@ def any_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def broadcast_object(obj, info: DistInfo):
+    """Rank 0's `obj` (a picklable value, e.g. the path of the snapshot it wrote) on every rank."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

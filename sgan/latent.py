@@ -1,7 +1,12 @@
 """Latents: z from seeds, truncation, slerp/lerp, W/W+ .npy files, style-mixing layer ranges.
 
-Layer groups follow the StyleGAN paper §3.1: coarse = the styles of 4x4-8x8 (ws 0-3), middle =
-16x16-32x32 (ws 4-7), fine = 64x64 and up (ws 8 .. num_ws-1).
+Layer groups (StyleGAN paper §3.1) are bands of the model's own resolutions; ws index i drives the
+layers of 2^(i//2 + 2) px (two styles per resolution). A model with a 64 px layer (num_ws >= 10)
+uses the paper's bands: coarse = 4-8 px (ws 0-3), middle = 16-32 px (ws 4-7), fine = 64 px and up
+(ws 8 .. num_ws-1). A smaller model keeps its last resolution as fine and the one before as middle:
+32 px -> coarse 4-8 (ws 0-3), middle 16 (ws 4-5), fine 32 (ws 6-7); 16 px -> coarse 4 (0-1),
+middle 8 (2-3), fine 16 (4-5); 8 px -> coarse 4 (0-1), no middle, fine 8 (2-3); 4 px -> coarse only.
+The rule needs num_ws alone, so it serves every architecture with two styles per resolution.
 """
 
 from __future__ import annotations
@@ -48,9 +53,32 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor, eps: float 
 
 
 def style_groups(num_ws: int) -> dict[str, range]:
-    """coarse/middle/fine as ranges of ws indices for a generator with `num_ws` styles."""
-    return {"coarse": range(0, min(4, num_ws)), "middle": range(min(4, num_ws), min(8, num_ws)),
-            "fine": range(min(8, num_ws), num_ws)}
+    """coarse/middle/fine as ranges of ws indices for a generator with `num_ws` styles (see the
+    module notes: the paper's bands from 64 px up, the last resolutions as fine and middle below)."""
+    if num_ws < 1:
+        raise ValueError(f"num_ws must be positive, got {num_ws}")
+    n_res = (num_ws + 1) // 2                     # resolutions 4, 8, ... each driven by two ws
+    if n_res >= 5:                                # a 64 px layer exists: the paper's split
+        coarse_res, middle_res = 2, 2
+    elif n_res >= 3:                              # 16-32 px: ..., middle = one before last, fine = last
+        coarse_res, middle_res = n_res - 2, 1
+    else:                                         # 4-8 px: coarse = 4 px, fine = 8 px (if any), no middle
+        coarse_res, middle_res = 1, 0
+    c_end = min(2 * coarse_res, num_ws)
+    m_end = min(c_end + 2 * middle_res, num_ws)
+    return {"coarse": range(0, c_end), "middle": range(c_end, m_end), "fine": range(m_end, num_ws)}
+
+
+def style_group_text(num_ws: int) -> str:
+    """The groups of a `num_ws` model in words, e.g. 'coarse = ws 0-3 (4-8 px), middle = ws 4-5 (16 px), ...'."""
+    def span(r: range) -> str:
+        if not r:
+            return "none"
+        lo_px, hi_px = 2 ** (r[0] // 2 + 2), 2 ** (r[-1] // 2 + 2)
+        px = f"{lo_px} px" if lo_px == hi_px else f"{lo_px}-{hi_px} px"
+        ws = f"ws {r[0]}" if len(r) == 1 else f"ws {r[0]}-{r[-1]}"
+        return f"{ws} ({px})"
+    return ", ".join(f"{name} = {span(r)}" for name, r in style_groups(num_ws).items())
 
 
 def parse_styles(text: str, num_ws: int) -> list[int]:
@@ -63,8 +91,8 @@ def parse_styles(text: str, num_ws: int) -> list[int]:
             continue
         if part in groups:
             if not groups[part]:
-                raise UsageError(f"--styles {part}: a {2 ** (num_ws // 2 + 1)} px generator has no {part} styles "
-                                 f"(it has {num_ws} styles: coarse 0-3, middle 4-7, fine 8 and up).")
+                raise UsageError(f"--styles {part}: a {2 ** ((num_ws + 1) // 2 + 1)} px generator has no {part} styles "
+                                 f"(its {num_ws} styles: {style_group_text(num_ws)}).")
             picked.update(groups[part])
             continue
         try:

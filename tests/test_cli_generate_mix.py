@@ -10,6 +10,7 @@ from sgan.checkpoint import load_generator
 from sgan.cli import app
 from sgan.play.generate import render_seeds
 from sgan.latent import load_latent, parse_styles, save_latent, style_groups
+from sgan.errors import UsageError
 from sgan.play.mixing import mix_by_groups, mix_rows_cols
 
 runner = CliRunner()
@@ -99,6 +100,42 @@ def test_mix_groups_fall_back_to_coarser_latent():
     assert style_groups(18) == {"coarse": range(0, 4), "middle": range(4, 8), "fine": range(8, 18)}
 
 
+@pytest.mark.parametrize("num_ws, coarse, middle, fine", [
+    (2, range(0, 2), range(2, 2), range(2, 2)),      # 4 px: coarse only
+    (4, range(0, 2), range(2, 2), range(2, 4)),      # 8 px: 4 | - | 8
+    (6, range(0, 2), range(2, 4), range(4, 6)),      # 16 px: 4 | 8 | 16
+    (8, range(0, 4), range(4, 6), range(6, 8)),      # 32 px (the main job): 4-8 | 16 | 32
+    (10, range(0, 4), range(4, 8), range(8, 10)),    # 64 px: the paper's bands from here on
+    (14, range(0, 4), range(4, 8), range(8, 14)),
+])
+def test_style_groups_every_size(num_ws, coarse, middle, fine):
+    groups = style_groups(num_ws)
+    assert groups == {"coarse": coarse, "middle": middle, "fine": fine}
+    assert [i for r in groups.values() for i in r] == list(range(num_ws))   # a partition, in order
+
+
+def test_mix_coarse_fine_changes_a_small_model(tiny_checkpoint, tmp_path):
+    """The --help example on a 16 px model: the mix must differ from both sources."""
+    G = load_generator(tiny_checkpoint)
+    save_latent(tmp_path / "a.npy", G.map(torch.randn(1, G.z_dim))[0])
+    save_latent(tmp_path / "b.npy", G.map(torch.randn(1, G.z_dim))[0])
+    result = invoke("mix", tiny_checkpoint, "--coarse", tmp_path / "a.npy", "--fine", tmp_path / "b.npy",
+                    "--out", tmp_path / "mix.png")
+    assert result.exit_code == 0, result.output
+    tiles = np.asarray(Image.open(tmp_path / "mix.png")).reshape(16, 3, 16, 3).transpose(1, 0, 2, 3).astype(int)
+    assert np.abs(tiles[2] - tiles[0]).max() > 0 and np.abs(tiles[2] - tiles[1]).max() > 0
+
+
+def test_mix_refuses_a_request_that_selects_no_layer():
+    c, m = torch.zeros(4, 3), torch.ones(4, 3)          # an 8 px model has no middle styles
+    with pytest.raises(UsageError, match="--middle selects no layer"):
+        mix_by_groups(coarse=c, middle=m)
+    with pytest.raises(UsageError, match="nothing is mixed"):
+        mix_by_groups(coarse=c)
+    with pytest.raises(UsageError, match="8 px generator has no middle.*ws 0-1 \\(4 px\\)"):
+        parse_styles("middle", 4)
+
+
 def test_mix_grid_cells_take_column_styles():
     rows, cols = torch.zeros(2, 6, 3), torch.ones(3, 6, 3)
     grid = mix_rows_cols(rows, cols, [0, 1])
@@ -116,7 +153,7 @@ def test_mix_grid_cli(tiny_checkpoint, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--styles", "9-3"], "must lie within"),
-    (["--styles", "fine"], "no fine styles"),
+    (["--styles", "fine,12"], "must lie within 0-5"),
 ])
 def test_mix_grid_bad_styles(tiny_checkpoint, tmp_path, args, message):
     result = invoke("mix", tiny_checkpoint, "--rows", "1", "--cols", "2", *args, "--out", tmp_path / "g.png")

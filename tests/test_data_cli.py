@@ -92,6 +92,14 @@ def test_verify_exits_1_on_a_damaged_database(tmp_path):
     layout.close_env(db)
 
 
+def test_verify_reports_checksums(tmp_path):
+    db = tmp_path / "d.lmdb"
+    assert invoke("prepare-dataset", "builtin:shapes", db, "--max-size", 8, "--count", 3, "--workers", 1).exit_code == 0
+    result = invoke("dataset", "verify", db)
+    assert result.exit_code == 0 and "every record matches its checksum" in result.output
+    layout.close_env(db)
+
+
 def test_help_has_examples():
     for args in (["prepare-dataset"], ["dataset", "info"], ["dataset", "preview"], ["dataset", "verify"], ["dataset"]):
         result = invoke(*args, "--help")

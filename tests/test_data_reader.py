@@ -142,6 +142,52 @@ def test_verify_finds_missing_and_broken_records(tmp_path):
         ds[2]
 
 
+def _reencode_altered(data: bytes) -> bytes:
+    """The same image format with one pixel changed: it still decodes, only a checksum can tell."""
+    img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).copy()
+    img[0, 0] = 255 - img[0, 0]
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="png")
+    return buf.getvalue()
+
+
+def test_verify_names_altered_pixels_and_labels_by_checksum(tmp_path):
+    path = tmp_path / "c.lmdb"
+    prepare_dataset("builtin:shapes", path, max_size=8, count=5, workers=1)
+    report = verify_dataset(path)
+    assert report.ok and report.checksums
+    layout.close_env(path)
+    with lmdb.open(str(path), map_size=1 << 30) as env, env.begin(write=True) as txn:
+        txn.put(b"8-00001", _reencode_altered(txn.get(b"8-00001")))
+        label = layout.decode_label(txn.get(b"label-00003"))
+        label[0] += 1.0                                          # a plausible, finite, wrong label
+        txn.put(b"label-00003", layout.encode_label(label.tolist()))
+    report = verify_dataset(path)
+    text = "\n".join(report.problems)
+    assert not report.ok and len(report.problems) == 2, text
+    assert "8-00001: checksum mismatch" in text and "label-00003: checksum mismatch" in text
+    layout.close_env(path)
+
+
+def test_verify_without_checksums_still_passes_and_says_so(tmp_path):
+    """A database of an older sgan (no sum- records, no __meta__ checksums) still verifies."""
+    import json
+
+    path = tmp_path / "old.lmdb"
+    prepare_dataset("builtin:shapes", path, max_size=8, count=3, workers=1)
+    layout.close_env(path)
+    with lmdb.open(str(path), map_size=1 << 30) as env, env.begin(write=True) as txn:
+        for i in range(3):
+            txn.delete(layout.checksum_key(i))
+        meta = json.loads(txn.get(layout.META_KEY))
+        del meta["checksums"]
+        txn.put(layout.META_KEY, json.dumps(meta).encode())
+    report = verify_dataset(path)
+    assert report.ok and not report.checksums
+    assert MultiResolutionDataset(path, resolution=8)[1][0].shape == (3, 8, 8)
+    layout.close_env(path)
+
+
 def test_info_and_preview(shapes_db):
     info = dataset_info(shapes_db)
     assert info["count"] == 24 and info["sizes"] == [4, 8, 16] and info["image_format"] == "png"

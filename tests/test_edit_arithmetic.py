@@ -74,9 +74,21 @@ def test_edit_errors_are_one_line(tiny_checkpoint, tmp_path):
     cases = ((("--base", tmp_path / "wrong.npy"), 1, "styles"),
              (("--base", tmp_path / "missing.npy"), 1, "no such latent"),
              (("--base", tmp_path / "ok.npy", "--sweep", "1,2"), 2, "--sweep"),
-             (("--base", tmp_path / "ok.npy", "--styles", "fine"), 2, "no fine styles"))
+             (("--base", tmp_path / "ok.npy", "--styles", "9"), 2, "must lie within 0-5"))
     for args, code, needle in cases:
         result = invoke("edit", tiny_checkpoint, *args, "--from", tmp_path / "ok.npy", "--to", tmp_path / "ok.npy",
                         "--out", tmp_path / "e")
         assert result.exit_code == code, result.output
         assert result.output.startswith("Error: ") and needle in result.output and result.output.count("\n") == 1
+
+
+def test_edit_checks_every_input_before_creating_out(tiny_checkpoint, tmp_path):
+    np.save(tmp_path / "ok.npy", np.zeros((6, 32), np.float32))
+    for args in (("--styles", "9"), ("--sweep", "1,2"), ("--strength", "nan")):
+        result = invoke("edit", tiny_checkpoint, "--base", tmp_path / "ok.npy", "--from", tmp_path / "ok.npy",
+                        "--to", tmp_path / "ok.npy", "--out", tmp_path / "new" / "e", *args)
+        assert result.exit_code == 2 and not (tmp_path / "new").exists(), result.output
+    (tmp_path / "afile").write_text("x")
+    result = invoke("edit", tiny_checkpoint, "--base", tmp_path / "ok.npy", "--from", tmp_path / "ok.npy",
+                    "--to", tmp_path / "ok.npy", "--out", tmp_path / "afile")
+    assert result.exit_code == 2 and result.output.startswith("Error: --out") and result.output.count("\n") == 1

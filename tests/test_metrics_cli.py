@@ -160,3 +160,111 @@ def test_no_network_is_attempted():
         socket.create_connection(("download.pytorch.org", 443), timeout=1)
     with pytest.raises(DetectorError):  # missing weights: an error, never a download
         load_feature_detector("vgg16", weights="/nonexistent/vgg16-397923af.pth")
+
+
+# -- known answers through the commands -------------------------------------------------------------
+
+class _DatasetG(torch.nn.Module):
+    """A stand-in generator that returns the dataset's own images (optionally transformed) in order:
+    the generated set is the real set, so the answers are known."""
+
+    def __init__(self, db, transform=lambda u: u):
+        super().__init__()
+        ds = open_dataset(db, 16)
+        u8 = np.stack([transform(ds.image(i)) for i in range(ds.num_images)]).transpose(0, 3, 1, 2)
+        self.images = torch.from_numpy(np.ascontiguousarray(u8)).float() / 127.5 - 1.0
+        self.z_dim, self.w_dim, self.num_ws, self.resolution, self.c_dim = 8, 8, 6, 16, 0
+        self.pos = 0
+
+    def forward(self, z, c=None, **kwargs):
+        out = self.images[self.pos:self.pos + z.shape[0]]
+        self.pos += z.shape[0]
+        return out
+
+
+def _metric_json(monkeypatch, G, *args):
+    import sgan.checkpoint
+
+    monkeypatch.setattr(sgan.checkpoint, "load_generator", lambda *a, **k: G)
+    res = _cli("metrics", *args, "--json", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_fid_kid_pr_of_the_real_set_against_itself(shapes_db, detector_file, tiny_checkpoint, tmp_path, monkeypatch):
+    n = open_dataset(shapes_db, 16).num_images
+    common = ["--data", shapes_db, "--detector", detector_file, "--num", n, "--cache-dir", tmp_path]
+    fid = _metric_json(monkeypatch, _DatasetG(shapes_db), "fid", tiny_checkpoint, *common)
+    assert abs(fid["fid"]) < 1e-3 and fid["num_real"] == n                       # identical sets
+    pr = _metric_json(monkeypatch, _DatasetG(shapes_db), "pr", tiny_checkpoint, *common)
+    assert pr["precision"] == 1.0 and pr["recall"] == 1.0                      # every point in its own ball
+    kid_same = _metric_json(monkeypatch, _DatasetG(shapes_db), "kid", tiny_checkpoint, *common, "--subsets", 20,
+                            "--subset-size", 100)["kid"]
+    darker = lambda u: u // 2  # noqa: E731
+    kid_dark = _metric_json(monkeypatch, _DatasetG(shapes_db, darker), "kid", tiny_checkpoint, *common, "--subsets", 20,
+                            "--subset-size", 100)["kid"]
+    assert abs(kid_same) < 0.05 * kid_dark                                    # unbiased: ~0 for one set
+
+
+def test_fid_of_a_shifted_set_equals_the_distance_of_its_features(shapes_db, detector_file, tiny_checkpoint, tmp_path,
+                                                                   monkeypatch):
+    from sgan.metrics.fid import fid_from_features
+
+    ds = open_dataset(shapes_db, 16)
+    darker = lambda u: u // 2  # noqa: E731
+    det = load_feature_detector(str(detector_file))
+    real = det.features(torch.from_numpy(np.stack([ds.image(i) for i in range(ds.num_images)]).transpose(0, 3, 1, 2).copy())).numpy()
+    dark = det.features(torch.from_numpy(np.stack([darker(ds.image(i)) for i in range(ds.num_images)]).transpose(0, 3, 1, 2).copy())).numpy()
+    out = _metric_json(monkeypatch, _DatasetG(shapes_db, darker), "fid", tiny_checkpoint, "--data", shapes_db, "--detector",
+                       detector_file, "--num", ds.num_images, "--no-cache")
+    expected = fid_from_features(real.astype(np.float64), dark.astype(np.float64))
+    assert expected > 1.0 and out["fid"] == pytest.approx(expected, rel=1e-4)
+    shift = np.full(real.shape[1], 0.25)                                      # FID(X, X + c) = |c|^2
+    assert fid_from_features(real, real + shift) == pytest.approx(float(shift @ shift), rel=1e-6, abs=1e-6)
+
+
+class _LatentG(torch.nn.Module):
+    """w = z; the image carries w in its first row, so a stand-in detector can read it back."""
+
+    z_dim = w_dim = 8
+    num_ws, resolution, c_dim = 6, 16, 0
+
+    def map(self, z, c=None, *, truncation_psi=1.0, truncation_cutoff=None):
+        return z.unsqueeze(1).repeat(1, self.num_ws, 1)
+
+    def synthesis(self, ws, **kwargs):
+        img = torch.zeros(ws.shape[0], 3, 16, 16)
+        img[:, 0, 0, :8] = ws[:, -1]
+        return img
+
+
+class _PlantedDetector:
+    """Class probabilities and two attributes: `planted` = sigmoid(4 v.w) (linear in w),
+    `coin` = a fair coin independent of w (a fixed random draw per image)."""
+
+    class_names = ["pos", "neg"]
+    attribute_names = ["pos", "neg", "planted", "coin"]
+    ls_attributes = [2, 3]
+    config = {"heldout": None}
+
+    def __init__(self):
+        self.v = torch.from_numpy(np.random.default_rng(0).standard_normal(8)).float()
+        self.rng = np.random.default_rng(1)
+
+    def attribute_probs(self, images):
+        w = images[:, 0, 0, :8]
+        p = torch.sigmoid(4 * w @ self.v)
+        coin = torch.from_numpy(self.rng.random(len(w)) < 0.5).float() * 0.5 + 0.25   # 0.25 / 0.75: equally confident
+        return torch.stack([p, 1 - p, p, coin], dim=1)
+
+
+def test_ls_of_a_planted_linear_attribute(tiny_checkpoint, monkeypatch):
+    import sgan.metrics.detectors
+
+    monkeypatch.setattr(sgan.metrics.detectors, "load_attribute_detector",
+                        lambda *a, **k: (_PlantedDetector(), "planted", "0" * 64))
+    out = _metric_json(monkeypatch, _LatentG(), "ls", tiny_checkpoint, "--detector", "planted.pt", "--num", 600)
+    assert out["attributes"]["planted"]["h_z"] < 1e-6 and out["attributes"]["planted"]["h_w"] < 1e-6
+    coin = out["attributes"]["coin"]
+    assert 0.8 < coin["h_z"] <= 1.0 and 0.8 < coin["h_w"] <= 1.0      # a fair coin: about one bit, minus overfit
+    assert out["ls_z"] == pytest.approx(2 ** coin["h_z"], rel=1e-3) and out["ls_w"] == pytest.approx(2 ** coin["h_w"], rel=1e-3)

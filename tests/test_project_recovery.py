@@ -143,10 +143,18 @@ def test_unreadable_targets_are_data_errors(tmp_path):
         load_target(tmp_path / "missing.png", 16)
 
 
-def test_pixel_gradient_loss_and_fallback():
+def test_pixel_gradient_loss_and_fallback(tmp_path, monkeypatch):
+    from sgan.errors import DetectorError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))      # no VGG16 weights anywhere
+    for var in ("SGAN_VGG16_WEIGHTS", "SGAN_WEIGHTS_DIR"):
+        monkeypatch.delenv(var, raising=False)
     loss, note = perceptual_loss("auto", device="cpu", lpips_weights=None)
-    if note is not None:                 # no VGG16 weights here: the documented fallback
-        assert loss.name == "pixel-gradient" and "LPIPS" in note
+    assert note is not None and loss.name == "pixel-gradient" and "LPIPS" in note   # the documented fallback
+    with pytest.raises(DetectorError):
+        perceptual_loss("lpips", device="cpu", lpips_weights=None)                  # asked for: no fallback
+    loss, note = perceptual_loss("pixel-gradient", device="cpu")
+    assert note is None and loss.name == "pixel-gradient"
     x = torch.rand(2, 3, 16, 16) * 2 - 1
     d = PixelGradientLoss()(x, x)
     assert d.shape == (2,) and float(d.abs().max()) == 0

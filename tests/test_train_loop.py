@@ -98,6 +98,8 @@ def test_resume_errors(shapes16, tmp_path):
 
 
 def test_style_mixing_crossover_range(shapes16, tmp_path):
+    """One mixing draw per minibatch (official G_style and StyleGAN2-ADA): every sample of a step
+    shares the crossover; P(mixing) 0.9 over steps; crossover uniform in [1, cur_layers)."""
     cfg = tiny()
     cfg.resolution = 16
     tr = Trainer(cfg, shapes16, tmp_path / "m", device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks())
@@ -105,13 +107,41 @@ def test_style_mixing_crossover_range(shapes16, tmp_path):
     assert num_ws == 6
     for lod, cur_layers in ((1.0, 4), (0.5, 6), (0.0, 6)):
         cuts = []
-        for step in range(40):
+        for step in range(400):
             tr.c.step = step
-            cuts.append(tr._latents(tr._step_generator(1), 64, num_ws - 2 * int(lod // 1))["crossover"])
-        cuts = torch.cat(cuts)
+            crossover = tr._latents(tr._step_generator(1), 4, num_ws - 2 * int(lod // 1))["crossover"]
+            assert crossover.shape == (4,) and bool((crossover == crossover[0]).all())   # one per minibatch
+            cuts.append(int(crossover[0]))
+        cuts = torch.tensor(cuts)
         mixed = cuts[cuts < num_ws]
         assert 0.85 < len(mixed) / len(cuts) < 0.95                # mixing probability 0.9
         assert mixed.min() == 1 and mixed.max() == cur_layers - 1  # crossover uniform in [1, cur_layers)
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_w_avg_tracks_every_mapping_pass_and_g_ema_updates_with_the_d_step(shapes16, tmp_path, fresh):
+    """Official StyleGAN: dlatent_avg moves in every G forward that trains (the D step's fakes and the
+    G step's), and training_loop.py runs Gs_update_op together with D_train_op, before the G step."""
+    from sgan.train.ema import ema_beta
+
+    cfg = tiny(style_mixing_prob=0.0, fresh_g_latents=fresh)
+    cfg.resolution = 16
+    tr = Trainer(cfg, shapes16, tmp_path / "w", device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks())
+    seen: list[torch.Tensor] = []
+    tr.G.mapping.register_forward_hook(lambda mod, inp, out: seen.append(out.detach().float().mean(dim=0)))
+    g_before = [p.detach().clone() for p in tr.G.parameters()]
+    ema_before = [p.detach().clone() for p in tr.G_ema.parameters()]
+    w_avg = tr.G.mapping.w_avg.clone()
+    batch = cfg.batch_at(tr.point.resolution)
+    tr.step(False)
+    assert len(seen) == (2 if fresh else 1)
+    for w in seen:
+        w_avg = w.lerp(w_avg, tr.model_cfg.w_avg_beta)
+    assert torch.allclose(tr.G.mapping.w_avg, w_avg, atol=1e-6)
+    beta = ema_beta(batch, cfg.ema_kimg, cur_nimg=0, rampup=cfg.ema_rampup)
+    for p_ema, g0, e0, g1 in zip(tr.G_ema.parameters(), g_before, ema_before, tr.G.parameters()):
+        assert torch.allclose(p_ema, g0.lerp(e0, beta), atol=1e-6)   # G before its step, not after
+    assert any(not torch.equal(g0, g1) for g0, g1 in zip(g_before, tr.G.parameters()))
 
 
 def test_real_and_fake_in_one_batch_equals_two_calls(shapes16, tmp_path):

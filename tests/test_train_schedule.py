@@ -108,3 +108,35 @@ def test_cpu_threads_one_for_small_convolutions_all_for_large():
     assert cpu_threads(batch=16, channels=32, resolution=32, max_threads=2) == 2
     # paper widths are large at every resolution
     assert cpu_threads(batch=128, channels=512, resolution=8, max_threads=8) == 8
+
+
+@pytest.mark.parametrize("preset, resolution", [("paper", 64), ("tiny", 16), ("tiny", 32), ("cpu", 64)])
+def test_minutes_keeps_progressive_growing_for_every_preset(preset, resolution):
+    """--minutes must not silently drop the growing phases: every phase is a positive share of the
+    time, they sum to 60% (the rest stabilises the last resolution), kimg proportions kept."""
+    from sgan.train.config import TIME_GROWING_SHARE, preset_config
+
+    cfg = preset_config(preset)
+    cfg.resolution, cfg.minutes = resolution, 10.0
+    cfg.validate()
+    train, trans = cfg.phase_lengths()
+    phases = build_phases(cfg.start_resolution, resolution, train, trans)
+    kinds = [(p.resolution, p.kind) for p in phases]
+    res, expected = cfg.start_resolution, []
+    while res < resolution:
+        expected += [(res, "stabilize"), (res * 2, "fade")]
+        res *= 2
+    assert kinds == expected + [(resolution, "stabilize")]
+    assert sum(p.length for p in phases[:-1]) == pytest.approx(TIME_GROWING_SHARE * 600.0)
+    ratio = cfg.lod_training_kimg / cfg.lod_transition_kimg
+    assert phases[0].length / phases[1].length == pytest.approx(ratio)
+
+
+def test_cpu_preset_keeps_its_own_time_split():
+    from sgan.train.config import preset_config
+
+    cfg = preset_config("cpu")
+    cfg.resolution = 32
+    cfg.validate()
+    train, trans = cfg.phase_lengths()
+    assert train == {8: 120.0, 16: 300.0, 32: 0.0} and trans == {8: 0.0, 16: 120.0, 32: 180.0}

@@ -121,11 +121,13 @@ def test_frames_stream_in_batches(tiny_checkpoint):
     (("--seeds", "0,1", "--grid", "2x"), 2, "--grid"),
     (("--seeds", "0,1", "--grid", "0x2"), 2, "--grid"),
     (("--seeds", "0,1,2", "--grid", "2x2"), 2, "grid cells"),
-    (("--seeds", "0,1", "--seconds-per-seed", "0"), 2, "zero frames"),
+    (("--seeds", "0,1", "--seconds-per-seed", "0"), 2, "--seconds-per-seed must be a finite number above 0"),
+    (("--seeds", "0,1", "--seconds-per-seed", "0.001"), 2, "zero frames"),
     (("--seeds", "0", ), 2, "two keyframes"),
     (("--seeds", "0,1", "--fps", "0"), 2, "--fps"),
     (("--mode", "spin",), 2, "--mode"),
-    (("--mode", "truncation", "--seconds", "0"), 2, "zero frames"),
+    (("--mode", "truncation", "--seconds", "0"), 2, "--seconds must be a finite number above 0"),
+    (("--mode", "truncation", "--seconds", "0.001"), 2, "zero frames"),
 ])
 def test_bad_video_options_are_one_line_errors(tiny_checkpoint, tmp_path, args, code, needle):
     result = invoke("video", tiny_checkpoint, *args, "--out", tmp_path / "x.mp4")

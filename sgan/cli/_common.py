@@ -1,12 +1,15 @@
-"""Shared pieces of the CLI: the stderr console, seed lists, progress reporting."""
+"""Shared pieces of the CLI: the stderr console, seed lists, float checks, progress reporting."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import sys
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -15,11 +18,50 @@ from sgan.errors import UsageError
 console = Console(stderr=True)
 
 
-def parse_int_list(text: str, *, option: str = "--seeds") -> list[int]:
-    """Parse `0-3,7,10-11` into [0, 1, 2, 3, 7, 10, 11] (ranges inclusive, order kept)."""
+SEED_MAX = 2 ** 32 - 1          # seeds index numpy RandomState: 0 .. 2^32-1
+MAX_LIST = 100_000              # the most values a command that holds them all may be given
+
+
+class IntRanges(Sequence[int]):
+    """`0-3,7` as a lazy sequence of ranges: len() and iteration without building a list, so
+    `0-4294967295` costs nothing until values are used."""
+
+    def __init__(self, parts: list[range]):
+        self.parts = parts
+        self._len = sum(len(r) for r in parts)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[int]:
+        for r in self.parts:
+            yield from r
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return list(itertools.islice(self, *index.indices(self._len)))
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(index)
+        for r in self.parts:
+            if index < len(r):
+                return r[index]
+            index -= len(r)
+        raise IndexError(index)
+
+    def batches(self, size: int) -> Iterator[list[int]]:
+        """Consecutive lists of at most `size` values."""
+        it = iter(self)
+        while chunk := list(itertools.islice(it, size)):
+            yield chunk
+
+
+def parse_int_ranges(text: str, *, option: str = "--seeds", max_value: int = SEED_MAX) -> IntRanges:
+    """Parse `0-3,7,10-11` lazily (ranges inclusive, order kept); values in 0 .. max_value."""
     if text is None or not text.strip():
         raise UsageError(f"{option} is empty; give numbers and ranges such as 0-15,42.")
-    values: list[int] = []
+    parts: list[range] = []
     for part in text.split(","):
         part = part.strip()
         try:
@@ -28,14 +70,59 @@ def parse_int_list(text: str, *, option: str = "--seeds") -> list[int]:
                 lo, hi = int(part[:cut]), int(part[cut + 1:])
                 if hi < lo:
                     raise UsageError(f"{option}: the range {part!r} runs backwards; write {hi}-{lo}.")
-                values.extend(range(lo, hi + 1))
             else:
-                values.append(int(part))
+                lo = hi = int(part)
         except ValueError:
             raise UsageError(f"{option}: {part!r} is not a number or range; use a list such as 0-15,42.") from None
-    if any(v < 0 for v in values):
-        raise UsageError(f"{option}: values must be zero or more.")
-    return values
+        if lo < 0:
+            raise UsageError(f"{option}: values must be zero or more.")
+        if hi > max_value:
+            raise UsageError(f"{option}: {hi} is above the largest allowed value {max_value}.")
+        parts.append(range(lo, hi + 1))
+    return IntRanges(parts)
+
+
+def parse_int_list(text: str, *, option: str = "--seeds", max_count: int = MAX_LIST) -> list[int]:
+    """Parse `0-3,7,10-11` into [0, 1, 2, 3, 7, 10, 11] (ranges inclusive, order kept), for commands
+    that hold every value at once: more than `max_count` values is an error before any list is built."""
+    values = parse_int_ranges(text, option=option)
+    if len(values) > max_count:
+        raise UsageError(f"{option} names {len(values)} values; this command takes at most {max_count}.")
+    return list(values)
+
+
+def check_float(value: float, option: str, *, lo: float | None = None, hi: float | None = None,
+                lo_open: bool = False, hi_open: bool = False) -> float:
+    """`value` if it is a finite number within [lo, hi] (open ends with lo_open/hi_open), else a
+    one-line UsageError naming `option` and the range."""
+    def describe() -> str:
+        if lo is None and hi is None:
+            return "a finite number"
+        left = "any" if lo is None else ("above " if lo_open else "at least ") + f"{lo:g}"
+        right = None if hi is None else ("below " if hi_open else "at most ") + f"{hi:g}"
+        if lo is None:
+            return f"a finite number {right}"
+        return f"a finite number {left}" + (f" and {right}" if right else "")
+    ok = isinstance(value, (int, float)) and math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        raise UsageError(f"{option} must be {describe()}, got {value}.")
+    return value
+
+
+def finite(*, lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False):
+    """A Typer option callback that checks a float option at the door (before the command runs):
+    `typer.Option(0.7, "--trunc", callback=finite())`, `callback=finite(lo=0, lo_open=True)`."""
+    def callback(param: typer.CallbackParam, value: float | None) -> float | None:
+        if value is None:
+            return value
+        name = max(param.opts, key=len) if param.opts else f"--{param.name}"
+        return check_float(value, name, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
+
+    return callback
 
 
 ProgressFn = Callable[[int, int], None]

@@ -44,11 +44,39 @@ class SganGroup(TyperGroup):
                 raise
             print_error("interrupted.")
             raise typer.Exit(130) from None
-        except MemoryError:
-            if debug_enabled():
+        except Exception as err:  # noqa: BLE001 - out-of-memory only; anything else is re-raised
+            if debug_enabled() or not _is_out_of_memory(err):
                 raise
-            print_error("out of memory; try a smaller --batch.")
+            print_error(f"out of memory; {oom_hint(ctx.invoked_subcommand)}.")
             raise typer.Exit(1) from None
+
+
+# What lowers the memory a command needs, by command (`sgan NAME ...`).
+OOM_HINTS = {
+    "prepare-dataset": "use fewer --workers or a smaller --max-size",
+    "train": "use a smaller --batch, or --amp bf16 on a GPU",
+    "generate": "use a smaller --batch",
+    "metrics": "use a smaller --batch (it does not change the result)",
+    "video": "use a smaller --batch or --scale",
+    "project": "use --device cpu or a smaller model",
+    "figure": "use fewer --seeds",
+    "mix": "use fewer --rows/--cols",
+    "detector": "use a smaller --batch",
+}
+
+
+def oom_hint(command: str | None) -> str:
+    return OOM_HINTS.get(command or "", "close other programs or use --device cpu")
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    if isinstance(err, MemoryError):
+        return True
+    oom = getattr(sys.modules.get("torch"), "OutOfMemoryError", None)
+    if oom is not None and isinstance(err, oom):
+        return True
+    return isinstance(err, RuntimeError) and ("out of memory" in str(err).lower()
+                                              or "can't allocate memory" in str(err).lower())
 
 
 app = typer.Typer(

@@ -80,7 +80,8 @@ def preview_command(
 def verify_command(
     db: Path = typer.Argument(..., help="The dataset LMDB."),
 ) -> None:
-    """Decode every record and report missing, broken or inconsistent ones (exit 1 if any).
+    """Decode every record, compare it with its checksum, and report missing, broken, altered or
+    inconsistent ones (exit 1 if any).
 
     Example: sgan dataset verify data/shapes.lmdb
     """
@@ -90,8 +91,10 @@ def verify_command(
     with progress_bar(f"verify {db.name}", total) as report:
         result = verify_dataset(db, progress=report)
     if result.ok:
+        sums = ("every record matches its checksum" if result.checksums else
+                "no checksums (an older sgan or another tool made it): records decoded only")
         typer.echo(f"{db}: ok ({result.count} images, {result.records} records, sizes "
-                   f"{', '.join(str(s) for s in result.sizes)})")
+                   f"{', '.join(str(s) for s in result.sizes)}; {sums})")
         return
     for line in result.problems:
         typer.echo(f"{db}: {line}")

@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import console
+from sgan.cli._common import console, finite
 from sgan.cli.app import app
+from sgan.errors import UsageError
 
 EPILOG = """[b]Examples[/b]
 
@@ -28,7 +29,7 @@ def edit_command(
     base: Path = typer.Option(..., "--base", help="Latent a, the one to change (.npy, W or W+)."),
     source: Path = typer.Option(..., "--from", help="Latent b, the start of the difference."),
     target: Path = typer.Option(..., "--to", help="Latent c, the end of the difference (b -> c is added to a)."),
-    strength: float = typer.Option(1.0, "--strength", help="lambda in w_a + lambda (w_c - w_b)."),
+    strength: float = typer.Option(1.0, "--strength", callback=finite(), help="lambda in w_a + lambda (w_c - w_b)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="START,STOP,COUNT: a row of strengths, e.g. -2,2,9."),
     styles: str = typer.Option("all", "--styles", help="Layers the difference is applied to: all, coarse, middle, fine, A-B or a list."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="const, random or none."),
@@ -50,18 +51,24 @@ def edit_command(
     from sgan.viz import save_png, to_uint8
 
     strengths = parse_sweep(sweep) if sweep is not None else None
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder (it is created if needed).")
     dev = resolve_device(device)
     G = load_generator(ckpt, device=dev)
     check_render_options(G, truncation_psi=1.0, truncation_cutoff=None, noise_mode=noise_mode)
     layers = None if styles.strip().lower() == "all" else parse_styles(styles, G.num_ws)
     a, b, c = (load_latent(p, num_ws=G.num_ws, w_dim=G.w_dim).to(dev) for p in (base, source, target))
-    out.mkdir(parents=True, exist_ok=True)
+    edited = edit_latent(a, b, c, strength, layers)                   # every input checked before --out is made
+    sweep_ws = edit_sweep(a, b, c, strengths, layers) if strengths is not None else None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--out {out} cannot be created ({err.strerror or err}); choose another folder.") from None
 
     def render(ws: torch.Tensor) -> np.ndarray:
         seeds = [0] * len(ws) if noise_mode == "random" else None    # the same noise in every image
         return to_uint8(synthesize(G, ws, noise_mode=noise_mode, seeds=seeds, device=dev))
 
-    edited = edit_latent(a, b, c, strength, layers)
     images = render(torch.stack([a, b, c, edited]))
     save_latent(out / "edited.npy", edited)
     save_png(out / "edited.png", images[3])
@@ -71,7 +78,7 @@ def edit_command(
               "strength": strength, "styles": layers if layers is not None else "all", "noise_mode": noise_mode,
               "files": {"latent": "edited.npy", "image": "edited.png", "compare": "compare.png"}}
     if strengths is not None:
-        ws = edit_sweep(a, b, c, strengths, layers)
+        ws = sweep_ws
         row = render(ws)
         for i, w in enumerate(ws):
             save_latent(out / f"sweep-{i:02d}.npy", w)

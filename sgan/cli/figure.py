@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import console, parse_int_list, progress_bar
+from sgan.cli._common import console, parse_int_list, progress_bar, finite
 from sgan.cli.app import app
 from sgan.errors import UsageError
 
@@ -82,7 +82,7 @@ def variation_command(
     seeds: str = typer.Option("0", "--seeds", help="One row per seed."),
     samples: int = typer.Option(100, "--samples", min=2, help="Noise draws behind the standard-deviation image (the paper: 100)."),
     show: int = typer.Option(4, "--show", min=1, help="Noise draws shown as pictures."),
-    trunc: float = typer.Option(0.7, "--trunc", help="Truncation psi of the seeds' w."),
+    trunc: float = typer.Option(0.7, "--trunc", callback=finite(), help="Truncation psi of the seeds' w."),
     trunc_cutoff: Optional[int] = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N styles."),
     noise_seed: int = typer.Option(0, "--noise-seed", min=0, help="Seed of the noise draws."),
     out: Path = typer.Option(Path("variation.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
@@ -114,7 +114,7 @@ def noise_command(
     seeds: str = typer.Option("0-3", "--seeds", help="One row per seed (its noise maps are drawn from the seed)."),
     fine_from: Optional[int] = typer.Option(None, "--fine-from", help="First resolution of the fine layers (default: 64, or half a smaller model's resolution)."),
     columns: str = typer.Option("all,none,fine,coarse", "--columns", help="Which columns, in order: all, none, fine, coarse."),
-    trunc: float = typer.Option(0.7, "--trunc", help="Truncation psi of the seeds' w."),
+    trunc: float = typer.Option(0.7, "--trunc", callback=finite(), help="Truncation psi of the seeds' w."),
     trunc_cutoff: Optional[int] = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N styles."),
     out: Path = typer.Option(Path("noise.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
     scale: int = SCALE,

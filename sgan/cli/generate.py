@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
-from sgan.cli._common import console, parse_int_list, progress_bar
+from sgan.cli._common import console, finite, parse_int_ranges, progress_bar
 from sgan.cli.app import app
 
 EPILOG = """[b]Examples[/b]
@@ -16,19 +17,22 @@ EPILOG = """[b]Examples[/b]
   sgan generate runs/shapes/snapshot-000600.pt --seeds 0-15,42 --trunc 0.7 --trunc-cutoff 8 --save-latents
   sgan generate model.pt --seeds 7 --trunc 1 --noise-mode random --device cpu
 
-Writes out/seed0000.png ... (and seed0000.npy with --save-latents: float32 \\[num_ws, w_dim]).
+Writes out/seed0000.png ... (and seed0000.npy with --save-latents: float32 \\[num_ws, w_dim]) as each batch is
+made; --grid shows the first 256 seeds.
 """
+
+GRID_MAX = 256   # grid.png holds at most this many images (the first seeds)
 
 
 @app.command("generate", epilog=EPILOG)
 def generate_command(
     ckpt: Path = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder (its latest snapshot)."),
     seeds: str = typer.Option("0-7", "--seeds", help="Seeds, e.g. 0-15,42. Each seed gives the same image at any batch size."),
-    trunc: Optional[float] = typer.Option(None, "--trunc", help="Truncation psi in W (1 = none, 0 = the average image). Default 0.7; an imported model uses its original tool's default."),
+    trunc: Optional[float] = typer.Option(None, "--trunc", callback=finite(), help="Truncation psi in W (1 = none, 0 = the average image). Default 0.7; an imported model uses its original tool's default."),
     trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="Truncate only the first N style layers. Default 8 (the paper); an imported model uses its original tool's default."),
     noise_mode: Optional[str] = typer.Option(None, "--noise-mode", help="Noise inputs: const (stored maps), random (from the seed), none, or numpy (from numpy RandomState(seed) after z, as NVIDIA's StyleGAN2 run_generator.py). Default const; an imported model uses its original tool's."),
     outdir: Path = typer.Option(Path("out"), "--outdir", help="Folder for seedNNNN.png files (created if needed)."),
-    grid: bool = typer.Option(False, "--grid", help="Also write grid.png with every image."),
+    grid: bool = typer.Option(False, "--grid", help="Also write grid.png of the images (the first 256)."),
     save_latents: bool = typer.Option(False, "--save-latents", help="Also write each seed's W+ latent as seedNNNN.npy."),
     batch: int = typer.Option(16, "--batch", min=1, help="Images per forward pass (does not change the images)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
@@ -37,11 +41,11 @@ def generate_command(
     """Generate images from seeds with truncation, writing seedNNNN.png per seed."""
     from sgan.checkpoint import load_generator
     from sgan.device import resolve_device
-    from sgan.play.generate import render_seeds, sampling_options
+    from sgan.play.generate import iter_render_seeds, sampling_options
     from sgan.latent import save_latent
     from sgan.viz import image_grid, save_png
 
-    seed_list = parse_int_list(seeds, option="--seeds")
+    seed_list = parse_int_ranges(seeds, option="--seeds")          # lazy: 0-4294967295 costs nothing
     dev = resolve_device(device)
     G = load_generator(ckpt, device=dev)
     trunc, trunc_cutoff, noise_mode, source = sampling_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
@@ -51,15 +55,22 @@ def generate_command(
         text = ", ".join(f"{shown[k]} {'all' if v is None else v}" for k, v in source.items())
         console.print(f"Using the original tool's sampling defaults of this imported model: {text}", highlight=False,
                       soft_wrap=True)
+    grid_images = []
+    done = 0
     with progress_bar("Generating", len(seed_list)) as report:
-        out = render_seeds(G, seed_list, truncation_psi=trunc, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode,
-                           batch_size=batch, device=dev, precision=precision, progress=report)
-    for seed, image, ws in zip(out.seeds, out.images, out.ws):
-        save_png(outdir / f"seed{seed:04d}.png", image)
-        if save_latents:
-            save_latent(outdir / f"seed{seed:04d}.npy", ws)
-    written = f"{len(seed_list)} images"
+        for part in iter_render_seeds(G, seed_list, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
+                                      noise_mode=noise_mode, batch_size=batch, device=dev, precision=precision):
+            for seed, image, ws in zip(part.seeds, part.images, part.ws):   # written as each batch is made
+                save_png(outdir / f"seed{seed:04d}.png", image)
+                if save_latents:
+                    save_latent(outdir / f"seed{seed:04d}.npy", ws)
+            if grid and done < GRID_MAX:
+                grid_images.append(part.images[:GRID_MAX - done])
+            done += len(part.seeds)
+            report(done, len(seed_list))
+    written = f"{done} images"
     if grid:
-        save_png(outdir / "grid.png", image_grid(out.images))
-        written += " and grid.png"
+        shown = sum(len(g) for g in grid_images)
+        save_png(outdir / "grid.png", image_grid(np.concatenate(grid_images)))
+        written += " and grid.png" + (f" (the first {shown})" if shown < done else "")
     console.print(f"Wrote {written} ({G.resolution}x{G.resolution}) to {outdir}/")

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import console, progress_bar
+from sgan.cli._common import console, progress_bar, finite
 from sgan.cli.app import app
 
 metrics_app = typer.Typer(help="Measure a generator: FID, KID, PPL, linear separability, precision/recall.",
@@ -89,7 +89,7 @@ DETECTOR_WEIGHTS = typer.Option(None, "--detector-weights", help="The Inception/
                                 "$SGAN_INCEPTION_WEIGHTS / $SGAN_VGG16_WEIGHTS, $SGAN_WEIGHTS_DIR, the torch hub cache).")
 BATCH = typer.Option(32, "--batch", min=1, help="Images per forward pass (does not change the result).")
 SEED = typer.Option(0, "--seed", help="Seed of the latents and noise.")
-TRUNC = typer.Option(1.0, "--trunc", help="Truncation psi (1 = none: the standard protocol).")
+TRUNC = typer.Option(1.0, "--trunc", callback=finite(lo=0, hi=1), help="Truncation psi (1 = none: the standard protocol).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
 CACHE_DIR = typer.Option(None, "--cache-dir", help="Folder for dataset statistics (default $SGAN_CACHE_DIR or ~/.cache/sgan/metrics).")
@@ -107,6 +107,10 @@ def fid_command(ckpt: Path = CKPT, data: Path = DATA,
                 batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
                 cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON) -> None:
     """Fréchet Inception Distance: generated images against the dataset, float64 statistics."""
+    if ddof not in (0, 1):
+        from sgan.errors import UsageError
+
+        raise UsageError(f"--ddof must be 0 (stylegan2-ada) or 1 (pytorch-fid, TTUR), got {ddof}.")
     _run("fid", ckpt, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
          detector_weights=detector_weights, inception_mode=inception_mode, ddof=ddof, batch=batch, seed=seed,
          trunc=trunc, cache_dir=cache_dir, use_cache=not no_cache)
@@ -149,7 +153,7 @@ def ppl_command(ckpt: Path = CKPT,
                 sampling: str = typer.Option("end", "--sampling", help="full (t ~ U(0,1)) or end (t = 0)."),
                 num: int = typer.Option(50000, "--num", help="Sampled pairs (StyleGAN: 100000, StyleGAN2: 50000)."),
                 crop: bool = typer.Option(False, "--crop/--no-crop", help="Crop the central face region first (StyleGAN's FFHQ protocol)."),
-                epsilon: float = typer.Option(1e-4, "--epsilon", help="Step between the two images of a pair."),
+                epsilon: float = typer.Option(1e-4, "--epsilon", callback=finite(lo=0, lo_open=True), help="Step between the two images of a pair."),
                 detector: str = typer.Option("lpips", "--detector", help="lpips (LPIPS-VGG16 v0.1) or an offline detector file."),
                 detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
                 data: Optional[Path] = typer.Option(None, "--data", help="Not needed by PPL (accepted for symmetry)."),

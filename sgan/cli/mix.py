@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import console, parse_int_list
+from sgan.cli._common import console, parse_int_list, finite
 from sgan.cli.app import app
 from sgan.errors import UsageError
 
@@ -18,7 +18,10 @@ EPILOG = """[b]Examples[/b]
   sgan mix runs/shapes --rows 1,2,3 --cols 10-14 --styles coarse --out grid.png
   sgan mix runs/shapes --rows 0-4 --cols 5-9 --styles 0-3 --out grid.png
 
-Layer groups (StyleGAN paper 3.1): coarse = styles of 4-8 px (0-3), middle = 16-32 px (4-7), fine = 64 px and up.
+Layer groups (StyleGAN paper 3.1) are bands of the model's resolutions: from 64 px up coarse = 4-8 px (ws 0-3),
+middle = 16-32 px (4-7), fine = 64 px and up; smaller models keep the last resolution as fine and the one before
+as middle (32 px: coarse 4-8 px = ws 0-3, middle 16 px = ws 4-5, fine 32 px = ws 6-7). A group a model lacks
+(8 px: middle) is refused.
 """
 
 
@@ -31,7 +34,7 @@ def mix_command(
     rows: Optional[str] = typer.Option(None, "--rows", help="Row seeds of a mixing grid, e.g. 1,2,3."),
     cols: Optional[str] = typer.Option(None, "--cols", help="Column seeds whose styles are copied, e.g. 10-14."),
     styles: str = typer.Option("coarse", "--styles", help="Styles taken from the columns: coarse, middle, fine, A-B or a list."),
-    trunc: float = typer.Option(0.7, "--trunc", help="Truncation psi for seed latents (grid mode)."),
+    trunc: float = typer.Option(0.7, "--trunc", callback=finite(), help="Truncation psi for seed latents (grid mode)."),
     trunc_cutoff: int = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N style layers."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="const, random or none."),
     out: Path = typer.Option(..., "--out", help="Output PNG."),

@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from sgan.cli._common import console, progress_bar
+from sgan.cli._common import console, progress_bar, finite
 from sgan.cli.app import app
 
 EPILOG = """[b]Examples[/b]
@@ -48,9 +48,9 @@ def project_command(
     out: Path = typer.Option(..., "--out", help="Output folder (created if needed)."),
     space: Optional[str] = typer.Option(None, "--space", help="w: one w for every layer (stays in the learned distribution); w+: one w per layer (closer fits). Default: w for StyleGAN2 (its official projector), w+ for StyleGAN 1."),
     steps: int = typer.Option(1000, "--steps", min=1, help="Optimisation steps (reference projectors: 1000)."),
-    lr: float = typer.Option(0.1, "--lr", help="Peak learning rate (ramped up over 5 %, cosine down over the last 25 %)."),
-    mse: Optional[float] = typer.Option(None, "--mse", help="Weight lambda_mse of the pixel MSE next to the perceptual distance. Default: 0 for StyleGAN2 (official projector), 0.1 for StyleGAN 1."),
-    noise_reg: float = typer.Option(1e5, "--noise-reg", help="Weight of the noise-map regulariser."),
+    lr: float = typer.Option(0.1, "--lr", callback=finite(lo=0, lo_open=True), help="Peak learning rate (ramped up over 5 %, cosine down over the last 25 %)."),
+    mse: Optional[float] = typer.Option(None, "--mse", callback=finite(lo=0), help="Weight lambda_mse of the pixel MSE next to the perceptual distance. Default: 0 for StyleGAN2 (official projector), 0.1 for StyleGAN 1."),
+    noise_reg: float = typer.Option(1e5, "--noise-reg", callback=finite(lo=0), help="Weight of the noise-map regulariser."),
     no_noise_opt: bool = typer.Option(False, "--no-noise-opt", help="Keep the noise maps fixed (random) and optimise only the latent."),
     loss: str = typer.Option("auto", "--loss", help="auto (LPIPS-VGG if its weights load, else pixel-gradient), lpips, pixel-gradient or detector."),
     lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="LPIPS/VGG16 weight file for --loss lpips."),

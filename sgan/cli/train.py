@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from sgan.cli._common import console
+from sgan.cli._common import console, finite
 from sgan.cli.app import app
 from sgan.errors import UsageError
 
@@ -182,26 +182,26 @@ def train_command(
     preset: Optional[str] = typer.Option(None, "--preset", help="stylegan1: paper, cpu, tiny (default: paper on CUDA, cpu otherwise); stylegan2: paper256, paper512, paper1024, stylegan2 (config F), auto (the ADA rule), cpu, tiny (default: auto on CUDA, cpu otherwise)."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Final resolution (default: the dataset's largest)."),
     start_resolution: Optional[int] = typer.Option(None, "--start-resolution", help="First resolution (preset: 8)."),
-    kimg: Optional[float] = typer.Option(None, "--kimg", help="Train this many thousand real images (kimg schedule)."),
-    minutes: Optional[float] = typer.Option(None, "--minutes", help="Train this long; phases set by wall time (cpu: 20)."),
-    lod_training_kimg: Optional[float] = typer.Option(None, "--phase-kimg", help="kimg to stabilise each resolution (paper: 600)."),
-    lod_transition_kimg: Optional[float] = typer.Option(None, "--fade-kimg", help="kimg to fade each resolution in (paper: 600)."),
+    kimg: Optional[float] = typer.Option(None, "--kimg", callback=finite(lo=0, lo_open=True), help="Train this many thousand real images (kimg schedule)."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", callback=finite(lo=0, lo_open=True), help="Train this long; phases set by wall time (cpu: 20)."),
+    lod_training_kimg: Optional[float] = typer.Option(None, "--phase-kimg", callback=finite(lo=0), help="kimg to stabilise each resolution (paper: 600)."),
+    lod_transition_kimg: Optional[float] = typer.Option(None, "--fade-kimg", callback=finite(lo=0), help="kimg to fade each resolution in (paper: 600)."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Global minibatch at every resolution (preset table)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate at every resolution (preset table)."),
+    lr: Optional[float] = typer.Option(None, "--lr", callback=finite(lo=0, lo_open=True), help="Adam learning rate at every resolution (preset table)."),
     loss: Optional[str] = typer.Option(None, "--loss", help="logistic (+R1), wgan-gp or hinge (logistic)."),
-    r1_gamma: Optional[float] = typer.Option(None, "--r1-gamma", help="R1 weight gamma (paper 10, cpu 1)."),
+    r1_gamma: Optional[float] = typer.Option(None, "--r1-gamma", callback=finite(lo=0), help="R1 weight gamma (paper 10, cpu 1)."),
     r1_interval: Optional[int] = typer.Option(None, "--r1-interval", help="Lazy R1: every N steps, scaled by N (paper 1, cpu 4; stylegan2 16)."),
-    pl_weight: Optional[float] = typer.Option(None, "--pl-weight", help="StyleGAN2 path-length weight (2; 0 turns it off)."),
+    pl_weight: Optional[float] = typer.Option(None, "--pl-weight", callback=finite(lo=0), help="StyleGAN2 path-length weight (2; 0 turns it off)."),
     g_reg_interval: Optional[int] = typer.Option(None, "--g-reg-interval", help="StyleGAN2 path length every N steps, scaled by N (4)."),
-    mixing: Optional[float] = typer.Option(None, "--mixing", help="Style-mixing probability (0.9)."),
-    ema_kimg: Optional[float] = typer.Option(None, "--ema-kimg", help="G_ema half-life in kimg (paper 10, cpu 5)."),
-    ema_rampup: Optional[float] = typer.Option(None, "--ema-rampup", help="Cap the EMA half-life at this x images seen."),
+    mixing: Optional[float] = typer.Option(None, "--mixing", callback=finite(lo=0, hi=1), help="Style-mixing probability (0.9)."),
+    ema_kimg: Optional[float] = typer.Option(None, "--ema-kimg", callback=finite(lo=0), help="G_ema half-life in kimg (paper 10, cpu 5)."),
+    ema_rampup: Optional[float] = typer.Option(None, "--ema-rampup", callback=finite(lo=0, lo_open=True), help="Cap the EMA half-life at this x images seen."),
     mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror", help="Mirror augmentation (x-flips) (off)."),
     amp: Optional[str] = typer.Option(None, "--amp", help="none or bf16 (bfloat16 autocast) (none)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the initialisation, data order and latents (0)."),
-    snap: Optional[float] = typer.Option(None, "--snap", help="Snapshot every N kimg (paper 1000, cpu 20)."),
+    snap: Optional[float] = typer.Option(None, "--snap", callback=finite(lo=0, lo_open=True), help="Snapshot every N kimg (paper 1000, cpu 20)."),
     keep: Optional[int] = typer.Option(None, "--keep", help="Keep the last N snapshots (0: all) (paper 5, cpu 3)."),
-    tick: Optional[float] = typer.Option(None, "--tick", help="One stats line every N kimg (paper table, cpu 4)."),
+    tick: Optional[float] = typer.Option(None, "--tick", callback=finite(lo=0, lo_open=True), help="One stats line every N kimg (paper table, cpu 4)."),
     reset_optimizer: Optional[bool] = typer.Option(None, "--reset-optimizer/--keep-optimizer",
                                                    help="New Adam state at each new lod (official) (reset)."),
     fresh_g_latents: Optional[bool] = typer.Option(None, "--fresh-g-latents/--reuse-fakes",

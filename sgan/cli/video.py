@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from sgan.cli._common import console, parse_int_list, progress_bar
+from sgan.cli._common import console, parse_int_list, progress_bar, finite
 from sgan.cli.app import app
 from sgan.errors import UsageError
 
@@ -56,16 +56,16 @@ def video_command(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds, e.g. 0,1,2,3 or 0-15 (default 0-3)."),
     latents: Optional[List[str]] = typer.Option(None, "--latents", help="Latent .npy files (W or W+), a comma list or a folder; walk mode."),
     space: str = typer.Option("w", "--space", help="w: lerp in W+ (after truncation); z: slerp in Z, then map and truncate."),
-    seconds_per_seed: float = typer.Option(2.0, "--seconds-per-seed", help="Seconds from one keyframe to the next (walk and noise modes)."),
-    seconds: float = typer.Option(4.0, "--seconds", help="Length of a noise or truncation animation."),
-    fps: float = typer.Option(30.0, "--fps", help="Frames per second."),
+    seconds_per_seed: float = typer.Option(2.0, "--seconds-per-seed", callback=finite(lo=0, lo_open=True), help="Seconds from one keyframe to the next (walk and noise modes)."),
+    seconds: float = typer.Option(4.0, "--seconds", callback=finite(lo=0, lo_open=True), help="Length of a noise or truncation animation."),
+    fps: float = typer.Option(30.0, "--fps", callback=finite(lo=0, lo_open=True), help="Frames per second."),
     loop: bool = typer.Option(False, "--loop", help="Close the path so the video loops seamlessly."),
     easing: str = typer.Option("linear", "--easing", help="linear (constant speed) or cosine (pause at keyframes)."),
     grid: Optional[str] = typer.Option(None, "--grid", help="COLSxROWS cells, e.g. 2x2."),
-    trunc: float = typer.Option(1.0, "--trunc", help="Truncation psi for seed keyframes (1 = none)."),
+    trunc: float = typer.Option(1.0, "--trunc", callback=finite(), help="Truncation psi for seed keyframes (1 = none)."),
     trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="Truncate only the first N styles (default all)."),
-    psi_from: float = typer.Option(1.0, "--psi-from", help="Truncation mode: psi at the start."),
-    psi_to: float = typer.Option(-1.0, "--psi-to", help="Truncation mode: psi at the end (with --loop it returns)."),
+    psi_from: float = typer.Option(1.0, "--psi-from", callback=finite(), help="Truncation mode: psi at the start."),
+    psi_to: float = typer.Option(-1.0, "--psi-to", callback=finite(), help="Truncation mode: psi at the end (with --loop it returns)."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="Walks: const (stored noise maps) or none."),
     crf: int = typer.Option(18, "--crf", help="x264 quality: 0 lossless, 18 visually lossless, 23 default, 51 worst."),
     scale: int = typer.Option(0, "--scale", min=0, help="Nearest-neighbour enlargement (0: until the frame is 256 px or more)."),

@@ -95,6 +95,7 @@ class VerifyReport:
     sizes: list[int]
     records: int = 0
     problems: list[str] = field(default_factory=list)
+    checksums: bool = False        # the database stores per-record checksums (and they were checked)
 
     @property
     def ok(self) -> bool:
@@ -102,6 +103,27 @@ class VerifyReport:
 
 
 MAX_PROBLEMS_LISTED = 1000
+
+
+def _check_sums(txn, index: int, expected: list[bytes], problem: Callable[[str], None]) -> None:
+    """Compare the records of image `index` with its checksum record (`sum-NNNNN`)."""
+    key = layout.checksum_key(index)
+    raw = txn.get(key)
+    try:
+        sums = json.loads(raw.decode("utf-8")) if raw is not None else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        sums = "bad"
+    if not isinstance(sums, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in sums.items()):
+        problem(f"{key.decode()}: {'missing' if raw is None else 'damaged'} checksum record; "
+                f"the records of image {index} cannot be checked")
+        return
+    for name in expected:
+        if name.decode("utf-8") not in sums:
+            problem(f"{name.decode()}: has no checksum in {key.decode()}")
+    for name, digest in sums.items():
+        data = txn.get(name.encode("utf-8"))
+        if data is not None and layout.record_checksum(data) != digest:
+            problem(f"{name}: checksum mismatch, the record was altered after it was written")
 
 
 def verify_dataset(path: str | Path, *, progress: ProgressFn | None = None) -> VerifyReport:
@@ -112,6 +134,7 @@ def verify_dataset(path: str | Path, *, progress: ProgressFn | None = None) -> V
     meta = header["metadata"]
     sizes = sorted(header["sizes"])
     report = VerifyReport(path=path, layout=header["layout"], count=header["length"], sizes=sizes)
+    report.checksums = (meta or {}).get("checksums") == layout.CHECKSUM_ALGO
     labels = (meta or {}).get("labels") or {}
     dim = len(labels.get("names", []))
     problems = report.problems
@@ -157,6 +180,9 @@ def verify_dataset(path: str | Path, *, progress: ProgressFn | None = None) -> V
                         json.loads(attrs.decode("utf-8"))
                     except (UnicodeDecodeError, json.JSONDecodeError):
                         problem(f"{layout.attrs_key(i).decode()}: not valid JSON")
+            if report.checksums:
+                expected = [layout.image_key(s, i) for s in sizes] + ([layout.label_key(i)] if dim else [])
+                _check_sums(txn, i, expected, problem)
             if progress is not None and (i % 256 == 255 or i == header["length"] - 1):
                 progress(i + 1, header["length"])
     return report

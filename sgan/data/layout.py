@@ -8,6 +8,10 @@ Keys (UTF-8):
 - `f"label-{index:05d}"`: the numeric labels of an image, little-endian float32, in the order of
   `metadata["labels"]["names"]` (only when the source has attributes).
 - `f"attrs-{index:05d}"`: all attributes of an image as JSON (shape name, colours, ...).
+- `f"sum-{index:05d}"`: JSON {record key: checksum} of every record written for that index (its
+  images at each size, its label and attributes), `record_checksum` = BLAKE2b-64 hex, so that
+  `sgan dataset verify` names an altered record. `__meta__["checksums"]` names the algorithm;
+  databases without it (older sgan, rosinality) have no checksums and are decoded only.
 - `length`: the number of images, as decimal text (as rosinality writes it).
 - `__writing__`: present while a write is in progress, removed in the final transaction.
 - `__meta__`: JSON metadata, written last, in the final transaction: a database without it was
@@ -47,6 +51,20 @@ def label_key(index: int) -> bytes:
 
 def attrs_key(index: int) -> bytes:
     return f"attrs-{index:05d}".encode("utf-8")
+
+
+CHECKSUM_ALGO = "blake2b-64"
+
+
+def checksum_key(index: int) -> bytes:
+    return f"sum-{index:05d}".encode("utf-8")
+
+
+def record_checksum(data: bytes) -> str:
+    """The checksum of one stored record (BLAKE2b with an 8-byte digest, hex)."""
+    import hashlib
+
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 def numeric_labels(attrs: dict[str, Any]) -> tuple[list[str], list[float]]:

@@ -316,16 +316,23 @@ class _Writer:
     def add(self, encoded: dict[int, bytes], extra: tuple | None) -> None:
         """Append one image: its encoded levels and, for labelled sources, (label names, label bytes, JSON)."""
         i = self.count
+        sums: dict[str, str] = {}
+
+        def put(key: bytes, data: bytes) -> None:
+            self.txn.put(key, data)
+            sums[key.decode("utf-8")] = layout.record_checksum(data)
+
         for size, data in encoded.items():
-            self.txn.put(layout.image_key(size, i), data)
+            put(layout.image_key(size, i), data)
         if extra is not None:
             names, label_bytes, attrs_json = extra
             if self.label_names is None:
                 self.label_names = list(names)
             elif list(names) != self.label_names:
                 raise ValueError(f"image {i}: label names {names} differ from the first image's {self.label_names}")
-            self.txn.put(layout.label_key(i), label_bytes)
-            self.txn.put(layout.attrs_key(i), attrs_json)
+            put(layout.label_key(i), label_bytes)
+            put(layout.attrs_key(i), attrs_json)
+        self.txn.put(layout.checksum_key(i), json.dumps(sums, sort_keys=True).encode("utf-8"))
         self.count += 1
         if self.count % IMAGES_PER_TXN == 0:
             self._commit()
@@ -391,7 +398,7 @@ def _metadata(src: Source, seed: int, writer: _Writer, sizes, format, quality, r
             "count": writer.count, "sizes": sorted(sizes), "channels": 3, "image_format": format,
             "quality": quality if format == "jpeg" else None, "resample": resample,
             "crop": None if src.is_builtin else crop, "upscale": upscale, "background": list(bg),
-            "source": src.spec, "labels": labels,
+            "source": src.spec, "labels": labels, "checksums": layout.CHECKSUM_ALGO,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if src.is_builtin:
         meta["builtin"] = {"name": "shapes", "variant": src.variant, "seed": seed,

@@ -117,6 +117,8 @@ def fid(G, *, data_path, detector: Any = "inception", detector_weights=None, num
     """FID of `num` generated images against the dataset (all of it by default)."""
     from sgan.metrics.fid import fid_from_features
 
+    if ddof not in (0, 1):
+        raise UsageError(f"--ddof must be 0 (stylegan2-ada) or 1 (pytorch-fid, TTUR), got {ddof}.")
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
     _check_data(data_path, G, num_real)

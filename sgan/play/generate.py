@@ -7,8 +7,9 @@ gives the same image at any batch size and on any machine (up to float rounding)
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -93,13 +94,11 @@ def synthesize(G: Generator, ws: torch.Tensor, *, noise_mode: str = "const", see
     return img.float()
 
 
-@torch.no_grad()
-def render_seeds(G: Generator, seeds: Sequence[int], *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                 noise_mode: str = "const", batch_size: int = 16, device: torch.device | None = None,
-                 precision: str = "fp32", progress: Callable[[int, int], None] | None = None) -> Rendered:
-    """Render one image per seed. Truncation (psi, cutoff) is applied in W towards G.w_avg."""
-    if not seeds:
-        raise UsageError("no seeds to render; give --seeds such as 0-15.")
+def iter_render_seeds(G: Generator, seeds: Sequence[int] | Iterable[int], *, truncation_psi: float = 1.0,
+                      truncation_cutoff: int | None = None, noise_mode: str = "const", batch_size: int = 16,
+                      device: torch.device | None = None, precision: str = "fp32") -> Iterator[Rendered]:
+    """Render `seeds` lazily, one Rendered per batch of `batch_size`: memory stays flat however many
+    seeds there are (`seeds` may be any iterable, e.g. a lazy range)."""
     if batch_size < 1:
         raise UsageError("--batch must be at least 1.")
     check_render_options(G, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
@@ -107,14 +106,29 @@ def render_seeds(G: Generator, seeds: Sequence[int], *, truncation_psi: float = 
         raise UsageError(f"this model is conditional ({G.c_dim} classes) and rendering seeds takes no class label "
                          "yet; from Python use G(z, c) with a one-hot c [N, c_dim].")
     device = device or next(G.parameters()).device
-    images, all_ws = [], []
-    for start in range(0, len(seeds), batch_size):
-        chunk = list(seeds[start:start + batch_size])
-        z = torch.stack([z_from_seed(s, G.z_dim) for s in chunk]).to(device)
-        ws = G.map(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        img = synthesize(G, ws, noise_mode=noise_mode, seeds=chunk, device=device, precision=precision)
-        images.append(to_uint8(img))
-        all_ws.append(ws.float().cpu())
+    it = iter(seeds)
+    while chunk := list(itertools.islice(it, batch_size)):
+        with torch.no_grad():
+            z = torch.stack([z_from_seed(s, G.z_dim) for s in chunk]).to(device)
+            ws = G.map(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+            img = synthesize(G, ws, noise_mode=noise_mode, seeds=chunk, device=device, precision=precision)
+        yield Rendered(seeds=chunk, images=to_uint8(img), ws=ws.float().cpu())
+
+
+def render_seeds(G: Generator, seeds: Sequence[int], *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+                 noise_mode: str = "const", batch_size: int = 16, device: torch.device | None = None,
+                 precision: str = "fp32", progress: Callable[[int, int], None] | None = None) -> Rendered:
+    """Render one image per seed, all in memory (`iter_render_seeds` streams). Truncation (psi,
+    cutoff) is applied in W towards G.w_avg."""
+    if not seeds:
+        raise UsageError("no seeds to render; give --seeds such as 0-15.")
+    parts: list[Rendered] = []
+    done = 0
+    for part in iter_render_seeds(G, seeds, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                                  noise_mode=noise_mode, batch_size=batch_size, device=device, precision=precision):
+        parts.append(part)
+        done += len(part.seeds)
         if progress:
-            progress(start + len(chunk), len(seeds))
-    return Rendered(seeds=list(seeds), images=np.concatenate(images), ws=torch.cat(all_ws))
+            progress(done, len(seeds))
+    return Rendered(seeds=[s for p in parts for s in p.seeds], images=np.concatenate([p.images for p in parts]),
+                    ws=torch.cat([p.ws for p in parts]))

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from sgan.errors import UsageError
-from sgan.latent import style_groups
+from sgan.latent import style_group_text, style_groups
 from sgan.viz import image_grid
 
 
@@ -18,9 +18,15 @@ def mix_by_groups(*, coarse: torch.Tensor, middle: torch.Tensor | None = None, f
     for name, t in (("middle", middle), ("fine", fine)):
         if t is not None and t.shape != coarse.shape:
             raise UsageError(f"the {name} latent is {list(t.shape)} but the coarse one is {list(coarse.shape)}.")
+    groups = style_groups(coarse.shape[0])
+    if middle is None and fine is None:
+        raise UsageError("give --middle or --fine as well: with --coarse alone nothing is mixed.")
+    for name, t in (("middle", middle), ("fine", fine)):
+        if t is not None and not groups[name]:
+            raise UsageError(f"--{name} selects no layer on this model ({style_group_text(coarse.shape[0])}); "
+                             "give the latent to another group or use `--rows/--cols --styles A-B`.")
     middle = coarse if middle is None else middle
     fine = middle if fine is None else fine
-    groups = style_groups(coarse.shape[0])
     out = coarse.clone()
     out[list(groups["middle"])] = middle[list(groups["middle"])]
     out[list(groups["fine"])] = fine[list(groups["fine"])]

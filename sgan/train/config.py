@@ -40,6 +40,7 @@ PAPER_TICK_KIMG = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 5
 PRESETS = ("paper", "cpu", "tiny")
 TRAIN_ARCHITECTURES = ("stylegan1", "stylegan2")   # stylegan2: sgan.train.loop_sg2, presets in presets_sg2
 AMP_MODES = ("none", "bf16")
+TIME_GROWING_SHARE = 0.6   # --minutes without a preset time split: growing takes 60% (the cpu recipe's share)
 
 
 @dataclass
@@ -56,8 +57,10 @@ class TrainConfig:
     lod_transition_kimg: float = 600.0     # fade each new resolution in over this long
     total_kimg: float = 25000.0
     minutes: float | None = None           # if set: phases and the end by wall time (seconds of training)
-    time_training: dict[int, float] = field(default_factory=dict)    # res -> share of `minutes` stabilising
-    time_transition: dict[int, float] = field(default_factory=dict)  # res -> share of `minutes` fading in
+    # res -> share of `minutes` stabilising / fading in. Used when they cover every phase of the run;
+    # otherwise the phases share 60% of the time in proportion to their kimg lengths (TIME_GROWING_SHARE).
+    time_training: dict[int, float] = field(default_factory=dict)
+    time_transition: dict[int, float] = field(default_factory=dict)
     # minibatch and learning rate tables (total over ranks)
     batch_base: int = 4
     batch_dict: dict[int, int] = field(default_factory=dict)
@@ -137,12 +140,21 @@ class TrainConfig:
         if not self.by_time:
             return self.lod_training_kimg, self.lod_transition_kimg
         total = self.minutes * 60.0
-        res = self.start_resolution
-        train, trans = {}, {}
-        while res <= self.resolution:
-            train[res] = self.time_training.get(res, 0.0) * total
-            trans[res] = self.time_transition.get(res, 0.0) * total
-            res *= 2
+        ress = [self.start_resolution]
+        while ress[-1] < self.resolution:
+            ress.append(ress[-1] * 2)
+        covered = (all(r in self.time_training for r in ress[:-1]) and all(r in self.time_transition for r in ress[1:]))
+        if covered:   # the preset's own time split (cpu at 8 -> 32 px)
+            share_train, share_trans = self.time_training, self.time_transition
+        else:         # every other preset or size: the growing phases share TIME_GROWING_SHARE of the
+            # time in proportion to their kimg lengths; the last resolution stabilises for the rest
+            t_kimg, x_kimg = self.lod_training_kimg, self.lod_transition_kimg
+            phases_kimg = (len(ress) - 1) * (t_kimg + x_kimg)
+            scale = TIME_GROWING_SHARE / phases_kimg if phases_kimg > 0 else 0.0
+            share_train = {r: t_kimg * scale for r in ress[:-1]}
+            share_trans = {r: x_kimg * scale for r in ress[1:]}
+        train = {r: share_train.get(r, 0.0) * total for r in ress}
+        trans = {r: share_trans.get(r, 0.0) * total for r in ress}
         return train, trans
 
     # -- checks and JSON -------------------------------------------------------------------

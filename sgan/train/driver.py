@@ -13,6 +13,7 @@ import torch
 from sgan import __version__
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint
+from sgan.train.checks import check_before_start, option_name
 from sgan.device import describe_device
 from sgan.errors import CheckpointError, UsageError
 from sgan.train.config import TrainConfig
@@ -62,10 +63,10 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             if key in RESUMABLE_OVERRIDES:
                 setattr(cfg, key, value)
             elif getattr(cfg, key, value) != value:
-                ignored.append(key.replace("_", "-"))
+                ignored.append(option_name(key))
         if ignored:
-            say(f"note: resuming keeps the run's own settings; ignored --{', --'.join(ignored)} "
-                f"(only {', '.join(k.replace('_', '-') for k in RESUMABLE_OVERRIDES)} can change).")
+            say(f"note: resuming keeps the run's own settings; ignored {', '.join(ignored)} "
+                f"(only {', '.join(option_name(k) for k in RESUMABLE_OVERRIDES)} can change).")
         if saved.world_size != info.world_size:
             say(f"note: the snapshot was written by {saved.world_size} process(es), this run has {info.world_size}; "
                 "the continuation is not bit-identical.")
@@ -73,14 +74,18 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     cfg.validate()
     if cfg.arch == "stylegan2":
         preflight(cfg, data, info.world_size)  # dataset sizes and minibatch shapes, before anything is written
+    else:
+        check_before_start(cfg, data, info.world_size)
     if main:
         from sgan.train.run import RunFolder
 
         folder = RunFolder(out)
         folder.create()
         if ckpt_path is None and folder.has_run():
-            raise UsageError(f"{out} already holds a training run; continue it with --resume auto or choose "
-                             "another --out folder.")
+            if not folder.reset_untrained():
+                raise UsageError(f"{out} already holds a training run; continue it with --resume auto or choose "
+                                 "another --out folder.")
+            say(f"note: {out} held no trained snapshot (only kimg 0); starting it afresh.")
     dist_utils.barrier(info)
     trainer_class = StyleGAN2Trainer if cfg.arch == "stylegan2" else Trainer
     tr = trainer_class(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
@@ -94,8 +99,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             reals = tr.stream.batch(0, min(cfg.grid_size, tr.stream.length), cfg.resolution)
             tr.run.save_grid("reals.png", reals.permute(0, 2, 3, 1).numpy(), final_resolution=cfg.resolution)
     last_snapshot = ckpt_path
-    if ckpt_path is None and main:
-        last_snapshot = tr.write_snapshot()  # kimg 0: a pointer and a grid from the start
+    if ckpt_path is None:  # kimg 0: a pointer and a grid from the start; every rank learns its path
+        last_snapshot = dist_utils.broadcast_object(tr.write_snapshot() if main else None, info)
     dist_utils.barrier(info)
     say(f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
         f"{f' x {info.world_size} processes' if info.enabled else ''}; "
@@ -111,7 +116,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             stop = tr.step(signals.requested)
             tr.c.train_seconds += time.perf_counter() - t0
             tr.c.wall_seconds = wall0 + time.perf_counter() - t_start
-            if tr._bad_streak >= cfg.max_bad_steps:
+            if dist_utils.any_flag(tr._bad_streak >= cfg.max_bad_steps, info, device):  # all ranks roll back together
                 last_snapshot = _rollback(tr, last_snapshot, say)
                 continue
             if hooks.report is not None and main:
@@ -140,7 +145,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
 
 def _snapshot(tr: Trainer, info: dist_utils.DistInfo, say) -> Path | None:
     tr.c.last_snap_nimg = tr.c.cur_nimg
-    finite = tr.params_finite()
+    finite = not dist_utils.any_flag(not tr.params_finite(), info, tr.device)   # the same answer on every rank
     if not finite:
         say("not writing a snapshot: some parameters are not finite.")
         tr._bad_streak = tr.cfg.max_bad_steps
@@ -148,8 +153,7 @@ def _snapshot(tr: Trainer, info: dist_utils.DistInfo, say) -> Path | None:
     if info.enabled:
         _check_ranks_agree(tr, info)
     path = tr.write_snapshot() if info.is_main else None
-    dist_utils.barrier(info)
-    return path
+    return dist_utils.broadcast_object(path, info)   # every rank knows the snapshot to roll back to
 
 
 def _check_ranks_agree(tr: Trainer, info: dist_utils.DistInfo) -> None:

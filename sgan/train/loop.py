@@ -128,7 +128,7 @@ class Trainer:
             self.D.load_state_dict(ckpt.D)
             self.opt_G.load_state_dict(st.opt_G)
             self.opt_D.load_state_dict(st.opt_D)
-        except (RuntimeError, ValueError, KeyError) as err:
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise CheckpointError(f"{ckpt.path}: the weights do not fit this run ({str(err).splitlines()[0]}).") from None
         self.c = st.counters
         self.point = self._point(self.c.sched_progress)
@@ -144,9 +144,10 @@ class Trainer:
         sl = slice(self.info.rank, batch, self.info.world_size)
         z = torch.randn([batch, self.model_cfg.z_dim], generator=gen)[sl]
         z2 = torch.randn([batch, self.model_cfg.z_dim], generator=gen)[sl]
-        mix = torch.rand([batch], generator=gen)[sl] < self.cfg.style_mixing_prob
-        cut = torch.randint(1, max(cur_layers, 2), [batch], generator=gen)[sl]
-        crossover = torch.where(mix & (cur_layers > 1), cut, torch.full_like(cut, self.model_cfg.num_ws))
+        # Style mixing: one draw per minibatch, as the official G_style (and StyleGAN2-ADA's loss).
+        mix = bool(torch.rand([], generator=gen) < self.cfg.style_mixing_prob) and cur_layers > 1
+        cut = int(torch.randint(1, max(cur_layers, 2), [], generator=gen))
+        crossover = torch.full([z.shape[0]], cut if mix else self.model_cfg.num_ws, dtype=torch.int64)
         noise_seeds = torch.randint(0, 2 ** 62, [batch], generator=gen)[sl].tolist()
         noise = [torch.Generator(device=self.device).manual_seed(s) for s in noise_seeds]
         u = torch.rand([batch], generator=gen)[sl]
@@ -255,10 +256,13 @@ class Trainer:
         loss_D = sum(terms.values())
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
-        ok_D, _ = self._reduce_grads(self.D)
+        ok_D, w_mean = self._reduce_grads(self.D, w.detach().float().mean(dim=0))
         ok_D = ok_D and bool(torch.isfinite(loss_D))
         if ok_D:
             self.opt_D.step()
+        self._track_w_avg(w_mean)                  # official: w_avg moves in every mapping pass that trains
+        # official StyleGAN training_loop.py runs Gs_update_op with the D step, before the G step
+        update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
 
         # G step.
         _set_requires_grad(self._D_params, False)
@@ -274,10 +278,10 @@ class Trainer:
         ok_G = ok_G and bool(torch.isfinite(terms["G_loss"]))
         if ok_G:
             self.opt_G.step()
-            self.G.mapping.w_avg.copy_(riders[:-1].lerp(self.G.mapping.w_avg, self.model_cfg.w_avg_beta))
+        if cfg.fresh_g_latents:                    # a second mapping pass this step (the reused fakes have none)
+            self._track_w_avg(riders[:-1])
         stop = bool(riders[-1] > 0) if self.info.enabled else stop_requested
 
-        update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
         c.cur_nimg += batch
         c.data_position += batch
         c.step += 1
@@ -290,6 +294,11 @@ class Trainer:
             self._tick_sums[k] = self._tick_sums.get(k, 0.0) + float(v.detach())
         self._tick_count += 1
         return stop
+
+    def _track_w_avg(self, w_mean: torch.Tensor | None) -> None:
+        """w_avg <- lerp(mean w of a mapping pass (over all ranks), w_avg, w_avg_beta), if finite."""
+        if w_mean is not None and bool(torch.isfinite(w_mean).all()):
+            self.G.mapping.w_avg.copy_(w_mean.lerp(self.G.mapping.w_avg, self.model_cfg.w_avg_beta))
 
     # -- grids and snapshots -----------------------------------------------------------------
 

@@ -140,8 +140,8 @@ def _sizes(path: Path) -> list[int]:
 
 def _mix(*values: int) -> int:
     """A 63-bit seed from several integers (SeedSequence hashing, stable across platforms)."""
-    return int(np.random.SeedSequence([int(v) & 0xFFFFFFFF for v in values]).generate_state(2, np.uint32)
-               .astype(np.uint64).dot(np.array([1, 1 << 32], dtype=np.uint64)) & ((1 << 63) - 1))
+    lo, hi = (int(x) for x in np.random.SeedSequence([int(v) & 0xFFFFFFFF for v in values]).generate_state(2, np.uint32))
+    return (lo + (hi << 32)) & ((1 << 63) - 1)      # Python ints: the same under numpy 1.x and 2.x promotion
 
 
 def to_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:

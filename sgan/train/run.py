@@ -50,8 +50,18 @@ class TrainingDiverged(SganError):
 
 
 def output_error(path: Path, err: OSError) -> OutputError:
+    import errno
+
     reason = err.strerror or str(err)
-    return OutputError(f"cannot write {path}: {reason}; free some space or choose another --out folder.")
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free some space or choose another --out folder"
+    elif err.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+        hint = "something else is in the way there; choose another --out folder"
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "it is not writable; fix its permissions or choose another --out folder"
+    else:
+        hint = "choose another --out folder"
+    return OutputError(f"cannot write {path}: {reason}; {hint}.")
 
 
 class RunFolder:
@@ -71,6 +81,25 @@ class RunFolder:
 
     def has_run(self) -> bool:
         return (self.path / LATEST_POINTER).is_file() or bool(self.snapshots())
+
+    def reset_untrained(self) -> bool:
+        """If the folder's only progress is the kimg-0 snapshot (a run that stopped before its first
+        training snapshot), remove the run's files so a fresh run can use the folder; else False."""
+        pointer = self.path / LATEST_POINTER
+        try:
+            kimg = json.loads(pointer.read_text()).get("kimg")
+        except (OSError, ValueError, AttributeError):
+            return False
+        snaps = self.snapshots()
+        if kimg != 0 or [p.name for p in snaps] != ["snapshot-000000.pt"]:
+            return False
+        for p in [pointer, *snaps, *self.path.glob("fakes*.png")] + [self.path / n for n in ("stats.jsonl", "log.txt",
+                                                                                          "losses.png", "reals.png")]:
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+        return True
 
     def snapshots(self) -> list[Path]:
         if not self.path.is_dir():

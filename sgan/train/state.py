@@ -42,8 +42,24 @@ class Counters:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Counters":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        """Counters from a snapshot; a value of the wrong type or a non-finite or absurd one is a
+        ValueError (the caller names the snapshot)."""
+        import math
+
+        if not isinstance(d, dict):
+            raise ValueError(f"counters are {type(d).__name__}, not a dict")
+        kinds = {f.name: type(f.default) for f in fields(cls)}
+        out = {}
+        for k, v in d.items():
+            if k not in kinds:
+                continue
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < 2 ** 62
+            if kinds[k] is int and not isinstance(v, int):
+                ok = False
+            if not ok:
+                raise ValueError(f"counter {k} = {v!r} is not a valid {kinds[k].__name__}")
+            out[k] = v
+        return cls(**out)
 
 
 def capture_rng() -> dict[str, Any]:
@@ -101,7 +117,13 @@ def unpack(extra: dict[str, Any], path: Any) -> Unpacked:
     if not isinstance(version, int) or version > STATE_VERSION:
         raise CheckpointError(f"{path}: training state version {version} is newer than this sgan understands; upgrade sgan.")
     try:
-        return Unpacked(counters=Counters.from_dict(extra["counters"]), config=json.loads(extra["train_config"]),
+        config = json.loads(extra["train_config"])
+        for name in ("opt_G", "opt_D"):
+            if not isinstance(extra[name], dict):
+                raise TypeError(f"{name} is {type(extra[name]).__name__}, not an optimizer state")
+        if not isinstance(config, dict) or not isinstance(extra.get("rng") or {}, dict):
+            raise TypeError("the training config or RNG state is not a dict")
+        return Unpacked(counters=Counters.from_dict(extra["counters"]), config=config,
                         opt_G=extra["opt_G"], opt_D=extra["opt_D"], rng=extra.get("rng") or {},
                         world_size=int(extra.get("world_size", 1)))
     except (KeyError, TypeError, ValueError) as err:
