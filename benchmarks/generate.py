@@ -8,6 +8,7 @@ width, resolution and batch of the generator's last block, measured in the same 
     python benchmarks/generate.py                      # StyleGAN 1, all resolutions, both presets
     python benchmarks/generate.py --res 16 32 64 --presets cpu --seconds 2
     python benchmarks/generate.py --arch stylegan2 --res 16 32 64 128 256 --presets cpu paper --fused never always
+    python benchmarks/generate.py --compare-arch --presets cpu --res 16 32 64 128   # the two architectures, alternating
 
 `--fused` is the StyleGAN 1 up/down fusion (auto/never) or the StyleGAN2 modulated conv form
 (auto/never: per-sample scaling around a shared conv; always: one grouped conv).
@@ -98,6 +99,20 @@ def bench(arch: str, preset: str, res: int, *, batch: int, precision: str, secon
             "fraction": g_rate / conv_rate}
 
 
+@torch.no_grad()
+def compare_arch(preset: str, res: int, *, batch: int, seconds: float) -> dict:
+    """img/s of the StyleGAN 1 and StyleGAN2 generators of one preset, timed alternately (best call)."""
+    z_g = []
+    for arch in ("stylegan1", "stylegan2"):
+        cfg = ModelConfig.preset(preset, res, arch=arch)
+        G = make_generator(cfg).eval().requires_grad_(False)
+        z_g.append((G, torch.randn(batch, cfg.z_dim)))
+    (g1, z1), (g2, z2) = z_g
+    s1, s2 = best_of_interleaved(lambda: g1(z1, noise_mode="const"), lambda: g2(z2, noise_mode="const"),
+                                 seconds=2 * seconds)
+    return {"preset": preset, "res": res, "sg1": batch / s1, "sg2": batch / s2}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", nargs="+", default=["stylegan1"], choices=["stylegan1", "stylegan2"])
@@ -112,9 +127,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--best-of", action="store_true",
                         help="time G and the conv alternately and keep the best call of each (for shared machines)")
+    parser.add_argument("--compare-arch", action="store_true",
+                        help="instead: img/s of StyleGAN 1 and StyleGAN2 at each preset and resolution, timed alternately")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.compare_arch:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, fp32, "
+              "best call of alternating StyleGAN 1 / StyleGAN2 calls")
+        print("| preset | res | StyleGAN 1 img/s | StyleGAN2 img/s | StyleGAN2 / StyleGAN 1 |")
+        print("|---|---|---|---|---|")
+        for preset, res in itertools.product(args.presets, args.res):
+            r = compare_arch(preset, res, batch=args.batch, seconds=args.seconds)
+            print(f"| {preset} | {res} | {r['sg1']:.1f} | {r['sg2']:.1f} | {r['sg2'] / r['sg1']:.2f} |", flush=True)
+        return
     timing = "best call of alternating G/conv calls" if args.best_of else "mean over --seconds"
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, {timing}")
     header = "| arch | preset | fused | res | last width | precision | img/s | GFLOP/img | G GFLOP/s | conv3x3 GFLOP/s | fraction |"
