@@ -34,6 +34,7 @@ class ModelConfig:
     mbstd_num_features: int = 1
     const_init: str = "ones"        # the learned 4x4 input starts as ones (official StyleGAN) or 'randn' (StyleGAN2)
     fused_updown: str = "auto"      # 'auto'/'always': upsample+conv as one transposed conv, conv+downsample as one strided conv (exactly equal, measured faster); 'never': separate ops
+    c_dim: int = 0                  # label size (one-hot classes); conditional G and D when > 0 (StyleGAN2-ADA's scheme)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -43,6 +44,8 @@ class ModelConfig:
             raise ValueError(f"resolution must be a power of two of at least 8, got {r}")
         if self.fused_updown not in ("auto", "always", "never"):
             raise ValueError(f"fused_updown must be auto, always or never, got {self.fused_updown!r}")
+        if self.c_dim < 0:
+            raise ValueError(f"c_dim must be >= 0, got {self.c_dim}")
         if self.const_init not in ("ones", "randn"):
             raise ValueError(f"const_init must be ones or randn, got {self.const_init!r}")
 

@@ -43,6 +43,7 @@ class Generator(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.z_dim, self.w_dim, self.num_ws, self.resolution = cfg.z_dim, cfg.w_dim, cfg.num_ws, cfg.resolution
+        self.c_dim = cfg.c_dim
         self.mapping = MappingNetwork(cfg)
         self.synthesis = SynthesisNetwork(cfg)
 
@@ -50,15 +51,17 @@ class Generator(nn.Module):
     def w_avg(self) -> torch.Tensor:
         return self.mapping.w_avg
 
-    def map(self, z: torch.Tensor, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None) -> torch.Tensor:
-        """z [N, z_dim] -> ws [N, num_ws, w_dim], w broadcast to every layer, then truncated."""
-        w = self.mapping(z)
+    def map(self, z: torch.Tensor, c: torch.Tensor | None = None, *, truncation_psi: float = 1.0,
+            truncation_cutoff: int | None = None) -> torch.Tensor:
+        """z [N, z_dim] (c [N, c_dim] if conditional) -> ws [N, num_ws, w_dim], w broadcast to every
+        layer, then truncated."""
+        w = self.mapping(z, c)
         ws = w.unsqueeze(1).expand(-1, self.num_ws, -1)
         return truncate(ws, self.w_avg, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
 
-    def forward(self, z: torch.Tensor, *, lod: float = 0.0, truncation_psi: float = 1.0,
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, *, lod: float = 0.0, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "random",
                 generator: Generators = None) -> torch.Tensor:
-        """z [N, z_dim] -> images [N, C, r, r] in about [-1, 1]."""
-        ws = self.map(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        """z [N, z_dim] (c [N, c_dim] if conditional) -> images [N, C, r, r] in about [-1, 1]."""
+        ws = self.map(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, lod=lod, noise_mode=noise_mode, generator=generator)
