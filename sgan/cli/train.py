@@ -18,6 +18,11 @@ EXAMPLE = (
     "Example: sgan prepare-dataset builtin:shapes data/shapes.lmdb --max-size 32 --count 20000 && "
     "sgan train data/shapes.lmdb --out runs/shapes --preset cpu"
 )
+EXAMPLES_MORE = (
+    "Small data: sgan train data/lfw.lmdb --out runs/lfw --aug ada (or --aug diffaug). "
+    "Classes: sgan train data/shapes.lmdb --out runs/cond --cond. "
+    "Fine-tuning: sgan train data/new.lmdb --out runs/ft --init runs/shapes --freeze-d 3 --aug ada"
+)
 
 # CLI option name -> TrainConfig field, for the options that override a preset.
 FIELDS = {
@@ -27,6 +32,8 @@ FIELDS = {
     "mixing": "style_mixing_prob", "ema_kimg": "ema_kimg", "ema_rampup": "ema_rampup", "mirror": "mirror",
     "amp": "amp", "seed": "seed", "snap": "snap_kimg", "keep": "keep", "reset_optimizer": "reset_optimizer",
     "fresh_g_latents": "fresh_g_latents", "tick": "tick_kimg_base",
+    "aug": "aug", "aug_pipe": "aug_pipe", "aug_policy": "aug_policy", "aug_target": "aug_target", "aug_p": "aug_p",
+    "aug_kimg": "aug_kimg", "cond": "cond", "freeze_d": "freeze_d", "init": "init", "init_ema": "init_ema",
 }
 
 
@@ -151,7 +158,7 @@ def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device
     return hook
 
 
-@app.command("train", help=f"Train StyleGAN with progressive growing on a prepared LMDB.\n\n{EXAMPLE}")
+@app.command("train", help=f"Train StyleGAN with progressive growing on a prepared LMDB.\n\n{EXAMPLE}\n\n{EXAMPLES_MORE}")
 def train_command(
     data: Path = typer.Argument(..., help="Dataset LMDB made by `sgan prepare-dataset`."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (config, logs, grids, snapshots)."),
@@ -180,6 +187,16 @@ def train_command(
                                                    help="New Adam state at each new lod (official) (reset)."),
     fresh_g_latents: Optional[bool] = typer.Option(None, "--fresh-g-latents/--reuse-fakes",
                                                    help="G step draws new z (official) or reuses the D step's fakes (faster) (paper fresh, cpu reuse)."),
+    aug: Optional[str] = typer.Option(None, "--aug", help="Augment what D sees: none, ada (adaptive, StyleGAN2-ADA) or diffaug (DiffAugment) (none)."),
+    aug_pipe: Optional[str] = typer.Option(None, "--aug-pipe", help="ADA pipeline: blit, geom, color, bg or bgc (bgc)."),
+    aug_policy: Optional[str] = typer.Option(None, "--aug-policy", help="DiffAugment policy, a subset of color,translation,cutout (all three)."),
+    aug_target: Optional[float] = typer.Option(None, "--aug-target", help="ADA: target of r_t = E[sign(D(real))] (0.6)."),
+    aug_p: Optional[float] = typer.Option(None, "--aug-p", help="ADA: a fixed augmentation probability instead of the heuristic."),
+    aug_kimg: Optional[float] = typer.Option(None, "--aug-kimg", help="ADA: p can move by 1 in this many kimg (500; 100 with --init)."),
+    cond: Optional[bool] = typer.Option(None, "--cond/--no-cond", help="Class-conditional training on the dataset's labels (off)."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from the weights of this snapshot or run folder (fresh optimizer; configs must match)."),
+    init_ema: Optional[bool] = typer.Option(None, "--init-ema/--init-g", help="With --init: G starts from the source's G_ema (or its G)."),
+    freeze_d: Optional[int] = typer.Option(None, "--freeze-d", help="Freeze D's N highest-resolution layers (FreezeD, counted as StyleGAN2-ADA)."),
     resume: Optional[str] = typer.Option(None, "--resume", help="auto (latest snapshot of --out, else fresh) or a snapshot/run folder."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Metrics at each snapshot, e.g. fid5k,kid5k (see sgan metrics)."),
     detector: Optional[str] = typer.Option(None, "--detector", help="Detector name or file for --metrics (default: the metric's own)."),
@@ -195,7 +212,16 @@ def train_command(
                "lr": lr, "loss": loss, "r1_gamma": r1_gamma, "r1_interval": r1_interval, "mixing": mixing,
                "ema_kimg": ema_kimg, "ema_rampup": ema_rampup, "mirror": mirror, "amp": amp, "seed": seed,
                "snap": snap, "keep": keep, "reset_optimizer": reset_optimizer, "fresh_g_latents": fresh_g_latents,
-               "tick": tick}
+               "tick": tick, "aug": aug, "aug_pipe": aug_pipe, "aug_policy": aug_policy, "aug_target": aug_target,
+               "aug_p": aug_p, "aug_kimg": aug_kimg, "cond": cond, "freeze_d": freeze_d, "init": init,
+               "init_ema": init_ema}
+    if init is not None:  # fine-tuning: start at the final resolution; ADA reacts faster (StyleGAN2-ADA)
+        if start_resolution is None:
+            from sgan.train.reals import _sizes
+
+            options["start_resolution"] = resolution or (max(_sizes(data)) if data.exists() else None)
+        if aug_kimg is None:
+            options["aug_kimg"] = 100.0
     from sgan.device import resolve_device
 
     info = env_info()
