@@ -59,12 +59,13 @@ def project_command(
     video: bool = typer.Option(False, "--video", help="Also write NAME-progress.mp4: target | rendering at every step."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the starting noise maps, latent noise and w_avg samples."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Project images into the latent space: optimise w (or w+) and the noise maps to reproduce each image."""
     import numpy as np
     import torch
 
-    from sgan.checkpoint import load_generator
+    from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
     from sgan.fileio import atomic_write_bytes, atomic_write_json
     from sgan.latent import save_latent
@@ -79,7 +80,7 @@ def project_command(
     if video:
         ffmpeg_exe()
     dev = resolve_device(device)
-    G = load_generator(ckpt, device=dev)
+    G = load_class_generator(ckpt, class_, device=dev)
     loss_fn, note = perceptual_loss(loss, device=dev, lpips_weights=lpips_weights, detector=detector)
     targets = [load_target(p, G.resolution, G.cfg.num_channels) for p in images]   # fail early on a bad image
     if note:

@@ -138,7 +138,7 @@ def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device
         from sgan.metrics import compute_metric, parse_metric_list
     except ImportError:
         raise UsageError("--metrics needs sgan's metrics package, which this installation lacks; drop --metrics.") from None
-    from sgan.checkpoint import load_generator
+    from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
     from sgan.fileio import append_jsonl
 
@@ -147,7 +147,7 @@ def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device
 
     def hook(snapshot: Path, kimg: float) -> None:
         dev = resolve_device(device)
-        G = load_generator(snapshot, device=dev)
+        G = load_class_generator(snapshot, None, device=dev, mixture_ok=True)
         for name in names:
             result = compute_metric(name, G=G, data_path=data, detector=detector, device=dev)
             record = {"kimg": kimg, "snapshot": snapshot.name, **{k: v for k, v in result.items()
