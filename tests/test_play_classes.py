@@ -82,3 +82,21 @@ def test_metrics_per_class_uses_that_class_of_reals(cond_checkpoint, shapes16, t
     G3, ds3, cache3 = condition_for_metric(G_all, ds, shapes16, seed=0)
     assert isinstance(G3, LabelSampled) and ds3 is ds and cache3
     assert G3.map(torch.randn(5, G3.z_dim)).shape == (5, G3.num_ws, G3.w_dim)
+
+
+def test_class_accuracy_bookkeeping(cond_checkpoint):
+    from sgan.metrics.conditional import class_accuracy
+
+    G = load_class_generator(cond_checkpoint, None, mixture_ok=True)
+
+    class AlwaysSquare(torch.nn.Module):  # a detector that says "square" for every image
+        def forward(self, x):
+            logits = torch.zeros(x.shape[0], 4)
+            logits[:, 1] = 1
+            return None, logits
+
+    res = class_accuracy(G, NAMES, AlwaysSquare(), num=6, batch=4)
+    assert res["per_class"] == {"circle": 0.0, "square": 1.0, "triangle": 0.0, "star": 0.0}
+    assert res["confusion"][2] == [0, 6, 0, 0] and res["mean"] == 0.25
+    res = class_accuracy(G, NAMES, AlwaysSquare(), num=2, detector_classes=["square", "circle", "x", "y", "z"])
+    assert res["per_class"]["circle"] == 1.0 and res["per_class"]["square"] == 0.0

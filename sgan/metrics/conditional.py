@@ -85,3 +85,35 @@ def condition_for_metric(G: nn.Module, ds: Any, data_path: Any, *, seed: int) ->
         return G, subset, False
     table = torch.nn.functional.one_hot(torch.as_tensor(labels.indices), c_dim).float()
     return LabelSampled(G, table, seed=seed), ds, True
+
+
+@torch.no_grad()
+def class_accuracy(G: nn.Module, class_names: list[str], detector: nn.Module, *, num: int = 200, seed: int = 0,
+                   batch: int = 100, truncation_psi: float = 1.0, device: torch.device | str = "cpu",
+                   detector_classes: list[str] | None = None) -> dict[str, Any]:
+    """For each class k of a conditional G: the fraction of `num` images generated with c = k
+    (seeds seed..seed+num-1, const noise) that the offline detector classifies as k.
+    `detector` maps images in [-1, 1] to (features, class logits, ...); its classes are matched to
+    G's by name when `detector_classes` is given."""
+    from sgan.data.labels import one_hot
+    from sgan.latent import z_from_seed
+
+    c_dim = int(getattr(G, "c_dim", 0) or 0)
+    if c_dim == 0:
+        raise ValueError("class accuracy needs a conditional generator")
+    det_index = ([detector_classes.index(n) if n in detector_classes else -1 for n in class_names]
+                 if detector_classes else list(range(c_dim)))
+    per_class, confusion = {}, []
+    for k, name in enumerate(class_names):
+        preds = []
+        for start in range(seed, seed + num, batch):
+            seeds = range(start, min(start + batch, seed + num))
+            z = torch.stack([z_from_seed(s, G.z_dim) for s in seeds]).to(device)
+            c = one_hot([k] * len(z), c_dim).to(device)
+            img = G.synthesis(G.map(z, c, truncation_psi=truncation_psi), noise_mode="const").float().clamp(-1, 1)
+            preds.append(detector(img)[1].argmax(dim=1).cpu())
+        p = torch.cat(preds)
+        per_class[name] = round(float((p == det_index[k]).float().mean()), 4)
+        confusion.append(torch.bincount(p, minlength=max(det_index) + 1).tolist())
+    return {"per_class": per_class, "mean": round(float(np.mean(list(per_class.values()))), 4),
+            "confusion": confusion, "num_per_class": num}
