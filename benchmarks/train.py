@@ -6,6 +6,14 @@ top resolution's shape, measured in the same run.
     python benchmarks/train.py --res 8,16,32 --presets cpu --losses logistic --amp none,bf16
 
 Each row trains at that resolution with lod 0 (the whole network), batch 16 by default.
+
+StyleGAN2 rows (`--sg2-presets cpu,stylegan2`, the cpu widths and config F; `--sg2-res`): the
+official phases Gmain, Greg (path length, every 4th step), Dmain, Dreg (R1, every 16th), timed
+as steps with no regulariser, with path length, and with both, and reported per step with the
+regularisers amortised: t = t_main + (t_pl - t_main) / 4 + (t_both - t_pl) / 16. GFLOP/step
+and the fraction are those of the main phases.
+
+    python benchmarks/train.py --presets none --sg2-presets cpu,stylegan2 --sg2-res 16,32,64
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from sgan import distributed as dist_utils
 from sgan.data.prepare import prepare_dataset
 from sgan.train import Hooks, preset_config
 from sgan.train.loop import Trainer
+from sgan.train.loop_sg2 import StyleGAN2Trainer
 
 
 def make_trainer(data: Path, out: Path, preset: str, res: int, loss: str, amp: str, batch: int,
@@ -38,6 +47,34 @@ def make_trainer(data: Path, out: Path, preset: str, res: int, loss: str, amp: s
     # threads None: the trainer's own per-resolution choice (one thread for small convolutions)
     return Trainer(cfg, data, out, device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks(),
                    threads=threads)
+
+
+def make_sg2_trainer(data: Path, out: Path, preset: str, res: int, batch: int) -> StyleGAN2Trainer:
+    cfg = preset_config(preset, arch="stylegan2", resolution=res)
+    cfg.minutes = None
+    cfg.batch_base = batch
+    cfg.pl_weight, cfg.style_mixing_prob = 2.0, 0.9   # the official regularisers, whatever the preset
+    return StyleGAN2Trainer(cfg, data, out, device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks())
+
+
+def sg2_times(tr: StyleGAN2Trainer, seconds: float) -> tuple[float, float, float]:
+    """Seconds of a step with no regulariser, with path length, and with path length and R1."""
+    out = []
+    for step in (1, 4, 0):   # 1: main phases only; 4: + Greg; 0: + Greg + Dreg
+        n, t0 = 0, time.perf_counter()
+        while n < 2 or time.perf_counter() - t0 < seconds:
+            tr.c.step = step
+            tr.step(False)
+            n += 1
+        out.append((time.perf_counter() - t0) / n)
+    return out[0], out[1], out[2]
+
+
+def sg2_flops(tr: StyleGAN2Trainer) -> float:
+    tr.c.step = 1
+    with FlopCounterMode(display=False) as counter:
+        tr.step(False)
+    return float(counter.get_total_flops())
 
 
 def step_flops(tr: Trainer) -> float:
@@ -86,7 +123,9 @@ def conv_reference(batch: int, channels: int, res: int, amp: str, seconds: float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--res", default="8,16,32,64")
-    ap.add_argument("--presets", default="cpu,paper")
+    ap.add_argument("--presets", default="cpu,paper", help="StyleGAN 1 presets; none: no StyleGAN 1 rows")
+    ap.add_argument("--sg2-presets", default="cpu,stylegan2", help="StyleGAN2 presets; none: no StyleGAN2 rows")
+    ap.add_argument("--sg2-res", default="16,32,64")
     ap.add_argument("--losses", default="logistic,wgan-gp,hinge")
     ap.add_argument("--amp", default="none,bf16")
     ap.add_argument("--batch", type=int, default=16)
@@ -97,13 +136,15 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     resolutions = [int(r) for r in args.res.split(",")]
+    sg2_resolutions = [int(r) for r in args.sg2_res.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "shapes.lmdb"
-        prepare_dataset("builtin:shapes", data, max_size=max(resolutions), min_size=4, count=256, workers=1)
+        prepare_dataset("builtin:shapes", data, max_size=max(resolutions + sg2_resolutions), min_size=4, count=256,
+                        workers=1)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
         print(f"{'preset':6s} {'res':>4s} {'loss':9s} {'amp':5s} {'img/s':>8s} {'ms/step':>8s} {'GFLOP/step':>10s} "
               f"{'GFLOP/s':>8s} {'conv GFLOP/s':>12s} {'fraction':>8s}")
-        for preset in args.presets.split(","):
+        for preset in [] if args.presets == "none" else args.presets.split(","):
             for res in resolutions:
                 for amp in args.amp.split(","):
                     for loss in args.losses.split(","):
@@ -117,6 +158,25 @@ def main() -> None:
                         gflops = flops / dt / 1e9
                         print(f"{preset:6s} {res:4d} {loss:9s} {amp:5s} {args.batch / dt:8.1f} {dt * 1000:8.1f} "
                               f"{flops / 1e9:10.3f} {gflops:8.1f} {ref:12.1f} {gflops / ref:8.2f}", flush=True)
+        if args.sg2_presets != "none":
+            print(f"\nStyleGAN2: {'preset':9s} {'res':>4s} {'img/s':>8s} {'ms/step':>8s} {'ms main':>8s} "
+                  f"{'ms +pl':>8s} {'ms +pl+r1':>9s} {'GFLOP/main':>10s} {'GFLOP/s':>8s} {'conv GFLOP/s':>12s} "
+                  f"{'fraction':>8s}")
+        for preset in [] if args.sg2_presets == "none" else args.sg2_presets.split(","):
+            for res in sg2_resolutions:
+                torch.set_num_threads(threads)
+                tr = make_sg2_trainer(data, Path(tmp) / "run2", preset, res, args.batch)
+                if args.threads:
+                    tr.auto_threads = False
+                flops = sg2_flops(tr)
+                t_main, t_pl, t_both = sg2_times(tr, args.seconds / 3)
+                dt = t_main + (t_pl - t_main) / tr.cfg.g_reg_interval + (t_both - t_pl) / tr.cfg.r1_interval
+                torch.set_num_threads(threads)
+                ref = conv_reference(args.batch, tr.model_cfg.channels(res), res, "none", args.seconds / 2)
+                gflops = flops / t_main / 1e9
+                print(f"StyleGAN2: {preset:9s} {res:4d} {args.batch / dt:8.1f} {dt * 1000:8.1f} {t_main * 1000:8.1f} "
+                      f"{t_pl * 1000:8.1f} {t_both * 1000:9.1f} {flops / 1e9:10.3f} {gflops:8.1f} {ref:12.1f} "
+                      f"{gflops / ref:8.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -114,3 +114,45 @@ def test_text_file(tmp_path):
     with pytest.raises(CheckpointError, match="not an sgan checkpoint"):
         load_checkpoint(tmp_path / "notes.pt")
     assert zipfile.is_zipfile(tmp_path / "notes.pt") is False
+
+
+@pytest.mark.parametrize("c_dim", [0, 3])
+def test_stylegan2_round_trip(tmp_path, c_dim):
+    import dataclasses
+
+    from sgan.checkpoint import build_discriminator
+    from sgan.nn import make_discriminator, make_generator
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(ModelConfig.preset("tiny", 16, arch="stylegan2"), c_dim=c_dim, g_architecture="resnet")
+    G, D = make_generator(cfg), make_discriminator(cfg)
+    with torch.no_grad():
+        G.synthesis.b8.conv0.noise_strength.fill_(0.3)
+        G.mapping.w_avg.normal_()
+    path = save_checkpoint(tmp_path / "s.pt", config=cfg, G=G, G_ema=G, D=D)
+    ckpt = load_checkpoint(path)
+    assert ckpt.config == cfg and ckpt.config.arch == "stylegan2"
+    G2, D2 = load_generator(path), build_discriminator(ckpt)
+    assert type(G2) is type(G) and torch.equal(G2.w_avg, G.w_avg)
+    z = torch.randn(2, cfg.z_dim)
+    c = torch.eye(3)[:2] if c_dim else None
+    assert torch.equal(G(z, c, noise_mode="const"), G2(z, c, noise_mode="const"))
+    img = torch.randn(2, 3, 16, 16)
+    assert torch.equal(D(img, c), D2(img, c))
+
+
+def test_old_stylegan1_checkpoint_without_arch_loads(tmp_path):
+    """Checkpoints written before `arch`, `c_dim` and the StyleGAN2 fields existed load as stylegan1."""
+    cfg, G, D = _models()
+    path = save_checkpoint(tmp_path / "old.pt", config=cfg, G=G, G_ema=G, D=D)
+    raw = torch.load(path, weights_only=True)
+    old = json.loads(raw["config"])
+    for key in ("arch", "c_dim", "channel_base", "channel_max", "g_architecture", "d_architecture", "conv_clamp",
+                "fused_modconv", "cmap_dim", "d_mapping_layers"):
+        old.pop(key)
+    raw["config"] = json.dumps(old)
+    torch.save(raw, path)
+    ckpt = load_checkpoint(path)
+    assert ckpt.config.arch == "stylegan1" and ckpt.config.c_dim == 0
+    z = torch.randn(2, cfg.z_dim)
+    assert torch.equal(load_generator(path)(z, noise_mode="const"), G(z, noise_mode="const"))

@@ -1,4 +1,4 @@
-"""`sgan train`: StyleGAN with progressive growing (the library is sgan.train)."""
+"""`sgan train`: StyleGAN with progressive growing, or StyleGAN2 with --arch stylegan2 (the library is sgan.train)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from sgan.errors import UsageError
 
 EXAMPLE = (
     "Example: sgan prepare-dataset builtin:shapes data/shapes.lmdb --max-size 32 --count 20000 && "
-    "sgan train data/shapes.lmdb --out runs/shapes --preset cpu"
+    "sgan train data/shapes.lmdb --out runs/shapes --preset cpu; "
+    "StyleGAN2: sgan train data/shapes.lmdb --out runs/shapes2 --arch stylegan2 --preset cpu"
 )
 EXAMPLES_MORE = (
     "Small data: sgan train data/lfw.lmdb --out runs/lfw --aug ada (or --aug diffaug). "
@@ -34,14 +35,27 @@ FIELDS = {
     "fresh_g_latents": "fresh_g_latents", "tick": "tick_kimg_base",
     "aug": "aug", "aug_pipe": "aug_pipe", "aug_policy": "aug_policy", "aug_target": "aug_target", "aug_p": "aug_p",
     "aug_kimg": "aug_kimg", "cond": "cond", "freeze_d": "freeze_d", "init": "init", "init_ema": "init_ema",
+    "arch": "arch", "pl_weight": "pl_weight", "g_reg_interval": "g_reg_interval",
 }
+# StyleGAN 1 options that have no meaning for StyleGAN2 (fixed resolution, the official phases).
+PROGRESSIVE_ONLY = {"start_resolution": "--start-resolution", "lod_training_kimg": "--phase-kimg",
+                    "lod_transition_kimg": "--fade-kimg", "reset_optimizer": "--reset-optimizer/--keep-optimizer",
+                    "fresh_g_latents": "--fresh-g-latents/--reuse-fakes"}
 
 
-def build_config(preset: str, world_size: int, options: dict[str, Any]):
-    """The preset's TrainConfig with the options that were given (not None) applied."""
+def build_config(preset: str, world_size: int, options: dict[str, Any], data_resolution: int | None = None):
+    """The preset's TrainConfig with the options that were given (not None) applied. StyleGAN2's
+    presets follow the resolution: --resolution, else the dataset's (`data_resolution`)."""
     from sgan.train.config import preset_config
 
-    cfg = preset_config(preset, world_size=world_size)
+    arch = options.get("arch") or "stylegan1"
+    if arch == "stylegan2":
+        given_pg = [flag for key, flag in PROGRESSIVE_ONLY.items() if options.get(key) is not None]
+        if given_pg:
+            raise UsageError(f"{', '.join(given_pg)}: progressive growing is StyleGAN 1's; StyleGAN2 trains at one "
+                             "resolution.")
+    cfg = preset_config(preset, world_size=world_size, arch=arch,
+                        resolution=options.get("resolution") or data_resolution)
     given: dict[str, Any] = {}
     for opt, value in options.items():
         if value is None:
@@ -69,10 +83,19 @@ def build_config(preset: str, world_size: int, options: dict[str, Any]):
     return cfg, given
 
 
-def _dry_run(cfg, data: Path) -> None:
+def _dry_run(cfg, data: Path, world_size: int = 1) -> None:
     from sgan.train.reals import _sizes
     from sgan.train.schedule import build_phases
 
+    if cfg.arch == "stylegan2":
+        from sgan.train.presets_sg2 import describe
+
+        shown: dict[str, Any] = {"train": cfg.to_dict()}
+        if cfg.resolution is not None:
+            shown["model"] = cfg.model_config().to_dict()
+            shown["resolved"] = describe(cfg, world_size)
+        typer.echo(json.dumps(shown, indent=2))
+        return
     if cfg.resolution is None:
         try:
             cfg.resolution = max(_sizes(data)) if data.exists() else None
@@ -158,11 +181,12 @@ def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device
     return hook
 
 
-@app.command("train", help=f"Train StyleGAN with progressive growing on a prepared LMDB.\n\n{EXAMPLE}\n\n{EXAMPLES_MORE}")
+@app.command("train", help=f"Train StyleGAN (progressive growing) or StyleGAN2 (--arch stylegan2) on a prepared LMDB.\n\n{EXAMPLE}\n\n{EXAMPLES_MORE}")
 def train_command(
     data: Path = typer.Argument(..., help="Dataset LMDB made by `sgan prepare-dataset`."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (config, logs, grids, snapshots)."),
-    preset: str = typer.Option("auto", "--preset", help="paper (official, GPUs), cpu (2 cores, 20 min at 32 px), tiny, or auto: paper on CUDA, cpu otherwise."),
+    arch: Optional[str] = typer.Option(None, "--arch", help="stylegan1 (progressive growing; default for new runs) or stylegan2 (fixed resolution); a resumed run keeps its own."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="stylegan1: paper, cpu, tiny (default: paper on CUDA, cpu otherwise); stylegan2: paper256, paper512, paper1024, stylegan2 (config F), auto (the ADA rule), cpu, tiny (default: auto on CUDA, cpu otherwise)."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Final resolution (default: the dataset's largest)."),
     start_resolution: Optional[int] = typer.Option(None, "--start-resolution", help="First resolution (preset: 8)."),
     kimg: Optional[float] = typer.Option(None, "--kimg", help="Train this many thousand real images (kimg schedule)."),
@@ -173,7 +197,9 @@ def train_command(
     lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate at every resolution (preset table)."),
     loss: Optional[str] = typer.Option(None, "--loss", help="logistic (+R1), wgan-gp or hinge (logistic)."),
     r1_gamma: Optional[float] = typer.Option(None, "--r1-gamma", help="R1 weight gamma (paper 10, cpu 1)."),
-    r1_interval: Optional[int] = typer.Option(None, "--r1-interval", help="Lazy R1: every N steps, scaled by N (paper 1, cpu 4)."),
+    r1_interval: Optional[int] = typer.Option(None, "--r1-interval", help="Lazy R1: every N steps, scaled by N (paper 1, cpu 4; stylegan2 16)."),
+    pl_weight: Optional[float] = typer.Option(None, "--pl-weight", help="StyleGAN2 path-length weight (2; 0 turns it off)."),
+    g_reg_interval: Optional[int] = typer.Option(None, "--g-reg-interval", help="StyleGAN2 path length every N steps, scaled by N (4)."),
     mixing: Optional[float] = typer.Option(None, "--mixing", help="Style-mixing probability (0.9)."),
     ema_kimg: Optional[float] = typer.Option(None, "--ema-kimg", help="G_ema half-life in kimg (paper 10, cpu 5)."),
     ema_rampup: Optional[float] = typer.Option(None, "--ema-rampup", help="Cap the EMA half-life at this x images seen."),
@@ -212,11 +238,12 @@ def train_command(
                "lr": lr, "loss": loss, "r1_gamma": r1_gamma, "r1_interval": r1_interval, "mixing": mixing,
                "ema_kimg": ema_kimg, "ema_rampup": ema_rampup, "mirror": mirror, "amp": amp, "seed": seed,
                "snap": snap, "keep": keep, "reset_optimizer": reset_optimizer, "fresh_g_latents": fresh_g_latents,
-               "tick": tick, "aug": aug, "aug_pipe": aug_pipe, "aug_policy": aug_policy, "aug_target": aug_target,
+               "tick": tick, "arch": arch, "pl_weight": pl_weight, "g_reg_interval": g_reg_interval,
+               "aug": aug, "aug_pipe": aug_pipe, "aug_policy": aug_policy, "aug_target": aug_target,
                "aug_p": aug_p, "aug_kimg": aug_kimg, "cond": cond, "freeze_d": freeze_d, "init": init,
                "init_ema": init_ema}
-    if init is not None:  # fine-tuning: start at the final resolution; ADA reacts faster (StyleGAN2-ADA)
-        if start_resolution is None:
+    if init is not None:  # fine-tuning: ADA reacts faster (StyleGAN2-ADA); StyleGAN 1 starts at the final resolution
+        if start_resolution is None and arch != "stylegan2":
             from sgan.train.reals import _sizes
 
             options["start_resolution"] = resolution or (max(_sizes(data)) if data.exists() else None)
@@ -225,11 +252,20 @@ def train_command(
     from sgan.device import resolve_device
 
     info = env_info()
-    if preset == "auto":
-        preset = "paper" if resolve_device(device).type == "cuda" else "cpu"
-    cfg, given = build_config(preset, info.world_size, options)
+    if not dry_run and not data.exists():
+        raise UsageError(f"{data}: no such dataset; make one with `sgan prepare-dataset SOURCE {data}`.")
+    sg2 = arch == "stylegan2"
+    if preset is None or (preset == "auto" and not sg2):
+        cuda = resolve_device(device).type == "cuda"
+        preset = ("auto" if cuda else "cpu") if sg2 else ("paper" if cuda else "cpu")
+    data_resolution = None
+    if sg2 and resolution is None and data.exists():
+        from sgan.train.reals import _sizes
+
+        data_resolution = max(_sizes(data))
+    cfg, given = build_config(preset, info.world_size, options, data_resolution)
     if dry_run:
-        _dry_run(cfg, data)
+        _dry_run(cfg, data, info.world_size)
         return
     if threads is not None:
         if threads < 1:

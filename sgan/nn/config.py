@@ -13,12 +13,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-ARCHITECTURES = ("stylegan1",)
+ARCHITECTURES = ("stylegan1", "stylegan2")
+G_ARCHITECTURES = ("skip", "resnet")          # StyleGAN2 generator forms
+D_ARCHITECTURES = ("resnet", "skip", "orig")  # StyleGAN2 discriminator forms
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = "stylegan1"         # network family: 'stylegan1' (Karras et al. 2019); see ARCHITECTURES
+    arch: str = "stylegan1"         # network family: 'stylegan1' (Karras et al. 2019) or 'stylegan2' (Karras et al. 2020)
     resolution: int = 1024          # output resolution R (a power of two, 8 or more)
     num_channels: int = 3           # image channels (RGB)
     z_dim: int = 512                # input latent size
@@ -34,7 +36,16 @@ class ModelConfig:
     mbstd_num_features: int = 1
     const_init: str = "ones"        # the learned 4x4 input starts as ones (official StyleGAN) or 'randn' (StyleGAN2)
     fused_updown: str = "auto"      # 'auto'/'always': upsample+conv as one transposed conv, conv+downsample as one strided conv (exactly equal, measured faster); 'never': separate ops
-    c_dim: int = 0                  # label size (one-hot classes); conditional G and D when > 0 (StyleGAN2-ADA's scheme)
+    c_dim: int = 0                  # label size: conditional G and D when > 0 (StyleGAN2-ADA conditioning)
+    # StyleGAN2 only (arch 'stylegan2', NVlabs/stylegan2-ada-pytorch networks.py names):
+    channel_base: int = 32768       # channels at r px: min(channel_base // r, channel_max); 32768 config F, 16384 half width
+    channel_max: int = 512
+    g_architecture: str = "skip"    # 'skip' (ToRGB at every resolution, summed) or 'resnet'
+    d_architecture: str = "resnet"  # 'resnet' (default), 'skip' or 'orig'
+    conv_clamp: float | None = None  # clamp conv outputs to +-conv_clamp (the official fp16 runs use 256); None: no clamp
+    fused_modconv: str = "auto"     # modulated conv as one grouped conv ('always') or as scaling around a shared conv ('never'); 'auto': the faster on the device
+    cmap_dim: int = 0               # D projection size for labels; 0: the channels at 4x4 (official default)
+    d_mapping_layers: int = 8       # depth of D's label mapping network (official default 8)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -44,10 +55,20 @@ class ModelConfig:
             raise ValueError(f"resolution must be a power of two of at least 8, got {r}")
         if self.fused_updown not in ("auto", "always", "never"):
             raise ValueError(f"fused_updown must be auto, always or never, got {self.fused_updown!r}")
-        if self.c_dim < 0:
-            raise ValueError(f"c_dim must be >= 0, got {self.c_dim}")
         if self.const_init not in ("ones", "randn"):
             raise ValueError(f"const_init must be ones or randn, got {self.const_init!r}")
+        if self.c_dim < 0 or self.cmap_dim < 0:
+            raise ValueError(f"c_dim and cmap_dim must be 0 or more, got {self.c_dim} and {self.cmap_dim}")
+        if self.g_architecture not in G_ARCHITECTURES:
+            raise ValueError(f"g_architecture must be one of {', '.join(G_ARCHITECTURES)}, got {self.g_architecture!r}")
+        if self.d_architecture not in D_ARCHITECTURES:
+            raise ValueError(f"d_architecture must be one of {', '.join(D_ARCHITECTURES)}, got {self.d_architecture!r}")
+        if self.fused_modconv not in ("auto", "always", "never"):
+            raise ValueError(f"fused_modconv must be auto, always or never, got {self.fused_modconv!r}")
+        if self.conv_clamp is not None and not self.conv_clamp > 0:
+            raise ValueError(f"conv_clamp must be None or more than 0, got {self.conv_clamp}")
+        if self.channel_base < 1 or self.channel_max < 1:
+            raise ValueError("channel_base and channel_max must be at least 1")
 
     @property
     def resolution_log2(self) -> int:
@@ -62,6 +83,10 @@ class ModelConfig:
         """Feature maps at stage `stage` (stage 1 is 4x4, stage k is 2^(k+1) px)."""
         return int(max(min(self.fmap_base / (2.0 ** stage), self.fmap_max), self.fmap_min))
 
+    def channels(self, res: int) -> int:
+        """StyleGAN2 feature maps at `res` px: min(channel_base // res, channel_max) (networks.py)."""
+        return min(self.channel_base // res, self.channel_max)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -74,9 +99,14 @@ class ModelConfig:
         return cls(**data)
 
     @classmethod
-    def preset(cls, name: str, resolution: int) -> "ModelConfig":
+    def preset(cls, name: str, resolution: int, arch: str = "stylegan1") -> "ModelConfig":
         """`paper`: the official widths; `cpu`: narrow widths, a small mapping net and a random constant
-        input (a spatial pattern from the first step, so styles shape the layout early) for CPUs."""
+        input (a spatial pattern from the first step, so styles shape the layout early) for CPUs.
+        With arch 'stylegan2': `paper` (config F, channel_base 32768), `half` (16384), `cpu`, `tiny`."""
+        if arch == "stylegan2":
+            return _stylegan2_preset(cls, name, resolution)
+        if arch != "stylegan1":
+            raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
         if name == "paper":
             return cls(resolution=resolution)
         if name == "cpu":
@@ -86,3 +116,24 @@ class ModelConfig:
             return cls(resolution=resolution, z_dim=32, w_dim=32, mapping_layers=2, mapping_fmaps=32,
                        mapping_lrmul=0.1, fmap_base=64, fmap_max=16, fmap_min=8)
         raise ValueError(f"unknown model preset {name!r}; choose paper, cpu or tiny")
+
+
+STYLEGAN2_PRESETS = ("paper", "half", "cpu", "tiny")
+
+
+def _stylegan2_preset(cls: type[ModelConfig], name: str, resolution: int) -> ModelConfig:
+    """StyleGAN2 widths: config F (channel_base 32768, max 512: 512 up to 64 px, 256 at 128, 128 at
+    256, 64 at 512, 32 at 1024), half width (16384), and narrow `cpu` (32 everywhere, as the
+    StyleGAN 1 cpu preset) and `tiny` (tests) variants with a 2-layer mapping network."""
+    base = dict(arch="stylegan2", resolution=resolution, const_init="randn")
+    if name == "paper":
+        return cls(**base, channel_base=32768, channel_max=512)
+    if name == "half":
+        return cls(**base, channel_base=16384, channel_max=512)
+    if name == "cpu":
+        return cls(**base, z_dim=128, w_dim=128, mapping_layers=2, mapping_fmaps=128,
+                   channel_base=32768, channel_max=32, d_mapping_layers=2)
+    if name == "tiny":
+        return cls(**base, z_dim=32, w_dim=32, mapping_layers=2, mapping_fmaps=32,
+                   channel_base=128, channel_max=16, d_mapping_layers=2)
+    raise ValueError(f"unknown stylegan2 model preset {name!r}; choose {', '.join(STYLEGAN2_PRESETS)}")

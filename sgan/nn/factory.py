@@ -13,6 +13,10 @@ def make_generator(cfg: ModelConfig) -> nn.Module:
         from sgan.nn.stylegan1 import Generator
 
         return Generator(cfg)
+    if cfg.arch == "stylegan2":
+        from sgan.nn.stylegan2 import Generator as Generator2
+
+        return Generator2(cfg)
     raise ValueError(f"unknown architecture {cfg.arch!r}; known: {', '.join(ARCHITECTURES)}")
 
 
@@ -22,4 +26,8 @@ def make_discriminator(cfg: ModelConfig) -> nn.Module:
         from sgan.nn.stylegan1 import Discriminator
 
         return Discriminator(cfg)
+    if cfg.arch == "stylegan2":
+        from sgan.nn.stylegan2 import Discriminator as Discriminator2
+
+        return Discriminator2(cfg)
     raise ValueError(f"unknown architecture {cfg.arch!r}; known: {', '.join(ARCHITECTURES)}")

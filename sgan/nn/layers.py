@@ -17,20 +17,26 @@ SQRT2 = math.sqrt(2.0)
 
 
 class EqualLinear(nn.Module):
-    """Fully connected layer with equalized learning rate and an optional fused leaky ReLU(0.2)."""
+    """Fully connected layer with equalized learning rate and an optional leaky ReLU(0.2).
+
+    StyleGAN 1 folds the activation gain sqrt(2) into `gain`; StyleGAN2 (FullyConnectedLayer) uses
+    gain 1 and multiplies after the bias and activation: `gain=1.0, act_gain=SQRT2`."""
 
     def __init__(self, in_features: int, out_features: int, *, gain: float = SQRT2, lrmul: float = 1.0,
-                 bias_init: float | torch.Tensor = 0.0, activation: bool = False) -> None:
+                 bias_init: float | torch.Tensor = 0.0, activation: bool = False, act_gain: float = 1.0) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lrmul)
         self.bias = nn.Parameter(torch.full([out_features], 1.0) * torch.as_tensor(bias_init, dtype=torch.float32) / lrmul)
         self.weight_gain = gain / math.sqrt(in_features) * lrmul
         self.bias_gain = lrmul
         self.activation = activation
+        self.act_gain = act_gain  # multiplies the output after the activation (StyleGAN2's bias_act gain)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.linear(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
-        return F.leaky_relu(x, 0.2) if self.activation else x
+        if self.activation:
+            x = F.leaky_relu(x, 0.2)
+        return x * self.act_gain if self.act_gain != 1.0 else x
 
     def extra_repr(self) -> str:
         return f"in={self.weight.shape[1]}, out={self.weight.shape[0]}, act={self.activation}"
@@ -112,3 +118,19 @@ def instance_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
     return a + (b - a) * t
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int = 4, num_features: int = 1) -> torch.Tensor:
+    """Append `num_features` channels holding the standard deviation over groups of samples
+    (ProGAN §3; sample i is in group i mod (N / G), as the official reshape does; eps 1e-8)."""
+    n, c, h, w = x.shape
+    g = min(group_size, n)
+    if n % g:
+        raise ValueError(f"the minibatch ({n}) must be divisible by the mbstd group size ({g})")
+    f = num_features
+    y = x.reshape(g, -1, f, c // f, h, w).float()        # [G, M, F, c, H, W]
+    y = y - y.mean(dim=0)
+    y = (y.square().mean(dim=0) + 1e-8).sqrt()          # [M, F, c, H, W]
+    y = y.mean(dim=(2, 3, 4))                            # [M, F]
+    y = y.reshape(-1, f, 1, 1).repeat(g, 1, h, w).to(x.dtype)   # [N, F, H, W]
+    return torch.cat([x, y], dim=1)

@@ -1,7 +1,9 @@
 """Per-layer noise maps: list them, draw them, and run the generator with chosen ones.
 
-The synthesis network adds noise after every conv layer (one map per `LayerEpilogue`, scaled by
-the layer's learned per-channel `noise_strength`). In noise mode `const` each layer reads its
+The synthesis network adds noise after every conv layer: StyleGAN 1 in each `LayerEpilogue`
+(a learned per-channel `noise_strength`), StyleGAN2 in each `SynthesisLayer` (one scalar
+strength). Both kinds of layer carry `layer_idx`, `resolution` and a `noise_const` buffer
+[1, 1, r, r], which is all this module relies on. In noise mode `const` each layer reads its
 `noise_const` buffer; `use_noise_maps` swaps those buffers for maps of the caller's choice
 (one [N or 1, 1, r, r] tensor per layer, gradients allowed) for the duration of a `with`
 block, so the projector can optimise them and the figures can switch layers on and off
@@ -16,13 +18,19 @@ from typing import Iterator, Sequence
 
 import torch
 
-from sgan.nn import Generator
-from sgan.nn.stylegan1.synthesis import LayerEpilogue
+from torch import nn
+
+Generator = nn.Module  # any architecture's generator (sgan.nn.make_generator)
 
 
-def noise_layers(G: Generator) -> list[LayerEpilogue]:
-    """The noise inputs of G in order (layer_idx 0 .. num_ws-1: 4x4 first)."""
-    layers = [m for m in G.synthesis.modules() if isinstance(m, LayerEpilogue)]
+def _is_noise_layer(m: nn.Module) -> bool:
+    return "noise_const" in m._buffers and hasattr(m, "layer_idx") and hasattr(m, "resolution")
+
+
+def noise_layers(G: Generator) -> list[nn.Module]:
+    """The noise inputs of G in order (layer_idx 0, 1, ...: 4x4 first; StyleGAN 1 has num_ws of
+    them, StyleGAN2 num_ws - 1, since its last style feeds only a ToRGB)."""
+    layers = [m for m in G.synthesis.modules() if _is_noise_layer(m)]
     return sorted(layers, key=lambda m: m.layer_idx)
 
 

@@ -35,6 +35,7 @@ PAPER_BATCH = {
 PAPER_LR = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
 PAPER_TICK_KIMG = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
 PRESETS = ("paper", "cpu", "tiny")
+TRAIN_ARCHITECTURES = ("stylegan1", "stylegan2")   # stylegan2: sgan.train.loop_sg2, presets in presets_sg2
 AMP_MODES = ("none", "bf16")
 
 
@@ -43,6 +44,7 @@ class TrainConfig:
     """Everything that decides a training run (stored in the run folder as config.json)."""
 
     preset: str = "paper"
+    arch: str = "stylegan1"                # stylegan1: progressive growing (this loop); stylegan2: fixed resolution
     model: dict[str, Any] = field(default_factory=dict)   # ModelConfig overrides (resolution filled in)
     resolution: int | None = None          # final resolution; default: the dataset's largest size
     # schedule (progressive growing)
@@ -70,6 +72,11 @@ class TrainConfig:
     wgan_target: float = 1.0
     wgan_drift: float = 0.001
     style_mixing_prob: float = 0.9
+    # StyleGAN2 only: path-length regularisation (every g_reg_interval steps; r1_interval is D's interval)
+    pl_weight: float = 2.0
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
+    g_reg_interval: int = 4
     fresh_g_latents: bool = True           # the G step draws new z (official); False reuses the D step's fakes
     # G_ema
     ema_kimg: float = 10.0
@@ -104,8 +111,12 @@ class TrainConfig:
     def model_config(self) -> ModelConfig:
         if self.resolution is None:
             raise UsageError("the training resolution is not known yet; pass --resolution or a dataset.")
-        model_preset = "paper" if self.preset == "paper" else self.preset
-        base = ModelConfig.preset(model_preset, self.resolution).to_dict()
+        if self.arch == "stylegan2":  # cpu / tiny widths, else config F overridden by the preset's self.model
+            model_preset = self.preset if self.preset in ("cpu", "tiny") else "paper"
+            base = ModelConfig.preset(model_preset, self.resolution, arch="stylegan2").to_dict()
+        else:
+            model_preset = "paper" if self.preset == "paper" else self.preset
+            base = ModelConfig.preset(model_preset, self.resolution).to_dict()
         unknown = sorted(set(self.model) - set(base))
         if unknown:
             raise UsageError(f"unknown model setting(s) {', '.join(unknown)}; known: {', '.join(sorted(base))}.")
@@ -152,8 +163,19 @@ class TrainConfig:
         for key in ("batch_dict", "lr_dict", "tick_kimg_dict", "time_training", "time_transition"):
             setattr(self, key, {int(k): v for k, v in getattr(self, key).items()})  # JSON gives str keys
 
-        if self.preset not in PRESETS:
-            raise bad(f"--preset {self.preset!r} is not a preset; choose {', '.join(PRESETS)}.")
+        if self.arch not in TRAIN_ARCHITECTURES:
+            raise bad(f"--arch {self.arch!r} is not an architecture; choose {', '.join(TRAIN_ARCHITECTURES)}.")
+        if self.model.get("arch", self.arch) != self.arch:
+            raise bad(f"the model setting arch={self.model['arch']!r} contradicts --arch {self.arch}.")
+        if self.arch == "stylegan2":
+            from sgan.train.presets_sg2 import check_sg2
+
+            check_sg2(self)
+        elif self.preset not in PRESETS:
+            from sgan.train.presets_sg2 import SG2_PRESETS
+
+            hint = " (it is a StyleGAN2 preset: add --arch stylegan2)" if self.preset in SG2_PRESETS else ""
+            raise bad(f"--preset {self.preset!r} is not a preset; choose {', '.join(PRESETS)}{hint}.")
         if self.loss not in LOSSES:
             raise bad(f"--loss {self.loss!r} is not a loss; choose {', '.join(LOSSES)}.")
         if self.amp not in AMP_MODES:
@@ -209,8 +231,15 @@ class TrainConfig:
         return cls(**d)
 
 
-def preset_config(name: str, *, world_size: int = 1) -> TrainConfig:
-    """The TrainConfig of a preset (before command-line overrides)."""
+def preset_config(name: str, *, world_size: int = 1, arch: str = "stylegan1",
+                  resolution: int | None = None) -> TrainConfig:
+    """The TrainConfig of a preset (before command-line overrides); StyleGAN2 presets in presets_sg2."""
+    if arch == "stylegan2":
+        from sgan.train.presets_sg2 import sg2_preset_config
+
+        return sg2_preset_config(name, world_size=world_size, resolution=resolution)
+    if arch != "stylegan1":
+        raise UsageError(f"--arch {arch!r} is not an architecture; choose {', '.join(TRAIN_ARCHITECTURES)}.")
     if name == "paper":
         gpus = max(g for g in PAPER_BATCH if g <= max(world_size, 1))
         base, table = PAPER_BATCH[gpus]
@@ -232,4 +261,7 @@ def preset_config(name: str, *, world_size: int = 1) -> TrainConfig:
             batch_base=8, lr_base=0.002, loss="logistic", r1_gamma=1.0, r1_interval=1,
             ema_kimg=0.5, tick_kimg_base=0.1, snap_kimg=0.5, keep=2, grid_size=16, minibatch_repeats=1,
         )
-    raise UsageError(f"--preset {name!r} is not a preset; choose {', '.join(PRESETS)}.")
+    from sgan.train.presets_sg2 import SG2_PRESETS
+
+    hint = " (it is a StyleGAN2 preset: add --arch stylegan2)" if name in SG2_PRESETS else ""
+    raise UsageError(f"--preset {name!r} is not a preset; choose {', '.join(PRESETS)}{hint}.")

@@ -17,6 +17,7 @@ from sgan.device import describe_device
 from sgan.errors import CheckpointError, UsageError
 from sgan.train.config import TrainConfig
 from sgan.train.loop import Hooks, Trainer, TrainResult, resolve_resume
+from sgan.train.loop_sg2 import StyleGAN2Trainer, preflight
 from sgan.train.run import StopSignals, TrainingDiverged, TrainingInterrupted
 from sgan.train.state import unpack
 
@@ -53,6 +54,10 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     if ckpt_path is not None:
         saved = unpack(load_checkpoint(ckpt_path).extra, ckpt_path)
         cfg = TrainConfig.from_dict(saved.config)
+        asked = resume_overrides.get("arch")
+        if asked is not None and asked != cfg.arch:
+            raise UsageError(f"--resume {ckpt_path} is a {cfg.arch} run and cannot continue as --arch {asked}; "
+                             f"drop --arch or start a new --out folder.")
         ignored = []
         for key, value in resume_overrides.items():
             if key in RESUMABLE_OVERRIDES:
@@ -67,6 +72,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
                 "the continuation is not bit-identical.")
     cfg = TrainConfig.from_dict(cfg.to_dict())  # a private copy
     cfg.validate()
+    if cfg.arch == "stylegan2":
+        preflight(cfg, data, info.world_size)  # dataset sizes and minibatch shapes, before anything is written
     if main:
         from sgan.train.run import RunFolder
 
@@ -76,7 +83,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             raise UsageError(f"{out} already holds a training run; continue it with --resume auto or choose "
                              "another --out folder.")
     dist_utils.barrier(info)
-    tr = Trainer(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
+    trainer_class = StyleGAN2Trainer if cfg.arch == "stylegan2" else Trainer
+    tr = trainer_class(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
     if tr.frozen_d:
         say(f"--freeze-d {cfg.freeze_d}: D's layers {', '.join(tr.frozen_d)} stay fixed")
     if ckpt_path is None and cfg.init:

@@ -15,24 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from sgan.nn.config import ModelConfig
-from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, downscale2d
-from sgan.nn.stylegan1.conditioning import LabelMapping, check_c
-
-
-def minibatch_stddev(x: torch.Tensor, group_size: int = 4, num_features: int = 1) -> torch.Tensor:
-    """Append `num_features` channels holding the standard deviation over groups of samples
-    (ProGAN §3; sample i is in group i mod (N / G), as the official reshape does)."""
-    n, c, h, w = x.shape
-    g = min(group_size, n)
-    if n % g:
-        raise ValueError(f"the minibatch ({n}) must be divisible by the mbstd group size ({g})")
-    f = num_features
-    y = x.reshape(g, -1, f, c // f, h, w).float()        # [G, M, F, c, H, W]
-    y = y - y.mean(dim=0)
-    y = (y.square().mean(dim=0) + 1e-8).sqrt()          # [M, F, c, H, W]
-    y = y.mean(dim=(2, 3, 4))                            # [M, F]
-    y = y.reshape(-1, f, 1, 1).repeat(g, 1, h, w).to(x.dtype)   # [N, F, H, W]
-    return torch.cat([x, y], dim=1)
+from sgan.nn.inputs import check_labels
+from sgan.nn.stylegan1.conditioning import LabelMapping
+from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, downscale2d, minibatch_stddev  # noqa: F401
 
 
 class FromRGB(nn.Module):
@@ -69,7 +54,7 @@ class DiscriminatorEpilogue(nn.Module):
         ch = cfg.nf(1)
         self.conv = EqualConv2d(ch + cfg.mbstd_num_features, ch, 3)
         self.fc = EqualLinear(ch * 16, cfg.nf(0), activation=True)
-        self.cmap_dim = cfg.nf(1) if cfg.c_dim > 0 else 0  # projection head: 4x4 width (StyleGAN2-ADA)
+        self.cmap_dim = (cfg.cmap_dim or cfg.nf(1)) if cfg.c_dim > 0 else 0  # projection head (StyleGAN2-ADA)
         self.out = EqualLinear(cfg.nf(0), max(self.cmap_dim, 1), gain=1.0)
 
     def forward(self, x: torch.Tensor, cmap: torch.Tensor | None = None) -> torch.Tensor:
@@ -86,23 +71,24 @@ class Discriminator(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.c_dim = cfg.c_dim
         self.resolution, self.resolution_log2 = cfg.resolution, cfg.resolution_log2
         # Index i of fromrgbs / blocks is resolution 2^(i + 2); blocks exist from 8x8 up.
         self.fromrgbs = nn.ModuleList(FromRGB(cfg.num_channels, cfg.nf(r - 1)) for r in range(2, cfg.resolution_log2 + 1))
         self.blocks = nn.ModuleList(DiscriminatorBlock(cfg, r) for r in range(3, cfg.resolution_log2 + 1))
         self.epilogue = DiscriminatorEpilogue(cfg)
-        self.c_dim = cfg.c_dim
         if cfg.c_dim > 0:
             self.mapping = LabelMapping(cfg, self.epilogue.cmap_dim)
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, *, lod: float = 0.0) -> torch.Tensor:
-        """img [N, C, r, r] with r = R / 2^floor(lod) (and c [N, c_dim] if conditional) -> scores [N, 1]."""
+        """img [N, C, r, r] with r = R / 2^floor(lod) (c: None) -> scores [N, 1]."""
         top = self.resolution_log2 - math.floor(lod)
         expected = 2 ** top
         if img.ndim != 4 or img.shape[1] != self.cfg.num_channels or img.shape[2:] != (expected, expected):
             raise ValueError(f"img must have shape [N, {self.cfg.num_channels}, {expected}, {expected}] at lod {lod}, "
                              f"got {list(img.shape)}")
-        cmap = self.mapping(c) if check_c(c, self.c_dim, img.shape[0]) else None
+        check_labels(c, c_dim=self.c_dim, n=img.shape[0])
+        cmap = self.mapping(c) if self.c_dim > 0 else None
         alpha = 1.0 - (lod - math.floor(lod))
         x = self.fromrgbs[top - 2](img)
         for r in range(top, 2, -1):

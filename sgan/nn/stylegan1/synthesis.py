@@ -13,28 +13,13 @@ lod = k + f (0 < f < 1) the output, at R / 2^k px, is lerp(upsample(rgb_low), rg
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import torch
 from torch import nn
 
 from sgan.nn.config import ModelConfig
+from sgan.nn.inputs import NOISE_MODES, Generators, randn_per_sample  # noqa: F401  (re-exported)
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, upscale2d
-
-NOISE_MODES = ("random", "const", "none")
-Generators = torch.Generator | Sequence[torch.Generator] | None
-
-
-def randn_per_sample(shape: Sequence[int], generator: Generators, *, device: torch.device, n: int) -> torch.Tensor:
-    """Draw [n, *shape] normal noise. With a list of generators (one per sample) each sample's
-    noise depends only on its own generator, so results do not depend on the batch size."""
-    if generator is None or isinstance(generator, torch.Generator):
-        gen_device = generator.device if generator is not None else device
-        return torch.randn([n, *shape], generator=generator, device=gen_device).to(device)
-    if len(generator) != n:
-        raise ValueError(f"expected {n} generators (one per sample), got {len(generator)}")
-    return torch.stack([torch.randn(list(shape), generator=g, device=g.device) for g in generator]).to(device)
-
 
 class LayerEpilogue(nn.Module):
     """noise -> bias -> lrelu -> instance norm -> style modulation (AdaIN)."""
