@@ -297,7 +297,8 @@ def apply_color(images: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
 
 def apply_params(images: torch.Tensor, params: dict[str, torch.Tensor], *, resampler: str = "grid_sample") -> torch.Tensor:
     """Augment images [N, C, H, W] with parameters from `sample_params`. Groups whose matrices are
-    the identity for the whole batch are skipped (p = 0 returns the input itself)."""
+    the identity for the whole batch are skipped (p = 0 returns the input itself), and only the
+    samples that drew a geometric op are resampled."""
     if images.ndim != 4 or images.shape[0] != params["geom"].shape[0]:
         raise ValueError(f"images must be [N, C, H, W] with N = {params['geom'].shape[0]}, got {list(images.shape)}")
     n, _c, h, w = images.shape
@@ -309,8 +310,12 @@ def apply_params(images: torch.Tensor, params: dict[str, torch.Tensor], *, resam
     if "xfrac" in params:
         t = params["xfrac"]
         G = G @ translate2d(-t[:, 0] * w, -t[:, 1] * h)
-    if not torch.equal(G, eye3.expand_as(G)):
+    moved = (G != eye3).flatten(1).any(dim=1)
+    if bool(moved.all()):
         images = apply_geom(images, G, resampler=resampler)
+    elif bool(moved.any()):  # resample only the samples that drew a geometric op (most of them at small p)
+        idx = moved.nonzero().flatten().to(images.device)
+        images = images.index_copy(0, idx, apply_geom(images.index_select(0, idx), G[moved], resampler=resampler))
     C = params["color"]
     if not torch.equal(C, eye4.expand_as(C)):
         images = apply_color(images, C)

@@ -31,32 +31,44 @@ def sym6_filter(device: torch.device | str = "cpu", dtype: torch.dtype = torch.f
     return (f / f.sum()).to(device=device, dtype=dtype)
 
 
-def _fir_1d(x: torch.Tensor, f: torch.Tensor, dim: int) -> torch.Tensor:
-    """Correlate every channel of x [N, C, H, W] with the 1-D filter f along dim 2 (H) or 3 (W)."""
-    n, c, h, w = x.shape
-    k = f.view(1, 1, -1, 1) if dim == 2 else f.view(1, 1, 1, -1)
-    y = F.conv2d(x.reshape(n * c, 1, h, w), k.to(x.dtype))
-    return y.reshape(n, c, y.shape[2], y.shape[3])
+def _fir_1d(x: torch.Tensor, f: torch.Tensor, dim: int, *, stride: int = 1) -> torch.Tensor:
+    """Correlate every channel of x [N, C, H, W] with the 1-D filter f along dim 2 (H) or 3 (W),
+    keeping every `stride`-th output (a depthwise conv: one group per channel)."""
+    c = x.shape[1]
+    k = (f.view(1, 1, -1, 1) if dim == 2 else f.view(1, 1, 1, -1)).to(x.dtype).expand(c, 1, -1, -1)
+    return F.conv2d(x, k, stride=(stride, 1) if dim == 2 else (1, stride), groups=c)
+
+
+def _up_1d(x: torch.Tensor, g: torch.Tensor, dim: int) -> torch.Tensor:
+    """u[m] = sum_k x[k] g[5 + m - 2k] along `dim` (zero insertion + convolution with the 12-tap g),
+    length 2L, computed polyphase: u[2i] uses g's odd taps, u[2i+1] its even taps, each as a
+    6-tap depthwise correlation (grouped transposed convs are slow on CPUs)."""
+    pads = [0, 0, 0, 0]
+    out = []
+    for taps, (lo, hi) in ((g[1::2], (3, 2)), (g[0::2], (2, 3))):
+        if dim == 3:
+            pads = [lo, hi, 0, 0]
+        else:
+            pads = [0, 0, lo, hi]
+        out.append(_fir_1d(F.pad(x, pads), taps.flip(0), dim))
+    both = torch.stack(out, dim=dim + 1)  # [..., L, 2, ...] -> interleaved
+    shape = list(x.shape)
+    shape[dim] *= 2
+    return both.reshape(shape)
 
 
 def upsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """[N, C, H, W] -> [N, C, 2H, 2W]: zero insertion, then true convolution with 2 f per axis
-    (padding 6 before, 5 after). Upsampled index m sits at input position (m - 0.5) / 2."""
-    n, c, h, w = x.shape
-    z = x.new_zeros(n, c, 2 * h, 2 * w)
-    z[:, :, ::2, ::2] = x
-    pad_lo, pad_hi = (TAPS + 1) // 2, (TAPS - 2) // 2  # 6, 5
-    z = F.pad(z, [pad_lo, pad_hi, pad_lo, pad_hi])
-    g = (2.0 * f).flip(0)  # correlation with the flipped filter = convolution
-    return _fir_1d(_fir_1d(z, g, 3), g, 2)
+    (the zero-inserted signal padded by 6 before and 5 after): u[m] = sum_k x[k] 2 f[5 + m - 2k]."""
+    g = 2.0 * f
+    return _up_1d(_up_1d(x, g, 3), g, 2)
 
 
 def downsample2x(x: torch.Tensor, f: torch.Tensor, *, crop: int) -> torch.Tensor:
     """[N, C, T, T] -> correlation with f per axis after cropping `crop` samples each side, every
     other sample kept. With T = 2 (W + 2 HZ_PAD) and crop 1 the result is W x W."""
     x = x[:, :, crop:x.shape[2] - crop, crop:x.shape[3] - crop]
-    y = _fir_1d(_fir_1d(x, f, 3), f, 2)
-    return y[:, :, ::2, ::2]
+    return _fir_1d(_fir_1d(x, f, 3, stride=2), f, 2, stride=2)
 
 
 def bilinear_sample(img: torch.Tensor, mx: torch.Tensor, my: torch.Tensor, *, method: str = "grid_sample") -> torch.Tensor:
