@@ -99,7 +99,7 @@ class Trainer:
         self.opt_D = self._adam(self.D)
         self.aug = Augmentation(cfg.aug, seed=cfg.seed, pipe=cfg.aug_pipe, policy=cfg.aug_policy, fixed_p=cfg.aug_p,
                                 target=cfg.aug_target, interval=cfg.aug_interval, kimg=cfg.aug_kimg,
-                                log=hooks.log if info.is_main else None)
+                                log=log_to(hooks, self.run) if info.is_main else None)
         self.c = Counters()
         self.point = self._point(0.0)
         self._tick_sums: dict[str, float] = {}
@@ -411,6 +411,15 @@ def cpu_threads(*, batch: int, channels: int, resolution: int, max_threads: int)
     """Torch threads for a CPU training step: one for small convolutions, where thread hand-offs
     cost more than they save, otherwise all of them."""
     return 1 if batch * channels * channels * resolution * resolution < SMALL_CONV_WORK else max_threads
+
+
+def log_to(hooks: Hooks, run: RunFolder) -> Callable[[str], None]:
+    """A message for the user (the progress output) that also goes into the run's log.txt."""
+    def say(line: str) -> None:
+        run.log(line)
+        if hooks.log is not None:
+            hooks.log(line)
+    return say
 
 
 def _set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:

@@ -38,7 +38,7 @@ from sgan.nn import make_discriminator, make_generator
 from sgan.train.augment import Augmentation
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
-from sgan.train.loop import _INITIAL_THREADS, Hooks, Trainer, _set_requires_grad, cpu_threads
+from sgan.train.loop import _INITIAL_THREADS, Hooks, Trainer, _set_requires_grad, cpu_threads, log_to
 from sgan.train.losses import r1_penalty
 from sgan.train.presets_sg2 import check_batch, lazy_adam
 from sgan.train.reals import RealStream, to_float
@@ -114,7 +114,7 @@ class StyleGAN2Trainer(Trainer):
         self.opt_D = self._adam(self.D, cfg.r1_interval)
         self.aug = Augmentation(cfg.aug, seed=cfg.seed, pipe=cfg.aug_pipe, policy=cfg.aug_policy, fixed_p=cfg.aug_p,
                                 target=cfg.aug_target, interval=cfg.aug_interval, kimg=cfg.aug_kimg,
-                                log=hooks.log if info.is_main else None)
+                                log=log_to(hooks, self.run) if info.is_main else None)
         self.c = Counters2()
         self.pl_mean = torch.zeros([], device=device)
         self.point = self._point(0.0)
