@@ -2,6 +2,8 @@
 
     python benchmarks/train_quality.py runs/shapes --data data/shapes.lmdb [--samples 1000]
 
+Works on StyleGAN 1 and StyleGAN2 (`--arch stylegan2`) runs; keep every snapshot (`--keep 0`) for a curve.
+
 A small CNN is trained (once, cached beside the dataset) on the real 32 px shapes plus a junk
 class (blurred blobs, patch-shuffled and averaged images, noise): a plain classifier is fooled by
 blobs, the junk class is not. For each snapshot it prints the training minutes, kimg, resolution,
@@ -126,9 +128,11 @@ def samples(path: Path, n: int) -> tuple[torch.Tensor, dict]:
     from sgan.train.schedule import build_phases, point_at
 
     cfg = TrainConfig.from_dict(json.loads(ckpt.extra["train_config"]))
-    progress = counters["sched_progress"]
-    phases = build_phases(cfg.start_resolution, cfg.resolution, *cfg.phase_lengths())
-    lod = point_at(progress, phases, cfg.resolution).lod
+    if cfg.arch == "stylegan2":  # fixed resolution
+        lod = 0.0
+    else:
+        phases = build_phases(cfg.start_resolution, cfg.resolution, *cfg.phase_lengths())
+        lod = point_at(counters["sched_progress"], phases, cfg.resolution).lod
     out = []
     for i in range(0, n, 100):
         z = torch.stack([z_from_seed(s, G.z_dim) for s in range(i, min(i + 100, n))])

@@ -62,3 +62,20 @@ def tiny_checkpoint(tmp_path):
                 p.normal_(0, 0.5)
         G.mapping.w_avg.normal_()
     return save_checkpoint(tmp_path / "model.pt", config=cfg, G=G, G_ema=G, D=D)
+
+
+@pytest.fixture
+def tiny_sg2_checkpoint(tmp_path):
+    """A random-initialised 16 px StyleGAN2 model saved as an sgan checkpoint."""
+    from sgan.checkpoint import save_checkpoint
+    from sgan.nn import ModelConfig, make_discriminator, make_generator
+
+    torch.manual_seed(0)
+    cfg = ModelConfig.preset("tiny", 16, arch="stylegan2")
+    G, D = make_generator(cfg), make_discriminator(cfg)
+    with torch.no_grad():  # give noise and w_avg non-trivial values so tests can see them
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.normal_(0, 0.5)
+        G.mapping.w_avg.normal_()
+    return save_checkpoint(tmp_path / "sg2.pt", config=cfg, G=G, G_ema=G, D=D)

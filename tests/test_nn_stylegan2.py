@@ -223,3 +223,71 @@ def test_fused_setting_gives_the_same_generator_output():
     b.load_state_dict(a.state_dict())
     ws = a.map(torch.randn(3, 32))
     assert torch.allclose(a.synthesis(ws, noise_mode="const"), b.synthesis(ws, noise_mode="const"), atol=1e-5)
+
+
+def test_synthesis_layer_is_the_official_order_of_operations():
+    """modconv -> + noise * strength -> + bias -> lrelu * sqrt 2 (the folded gain changes nothing),
+    with and without autograd (the in-place inference path)."""
+    torch.manual_seed(12)
+    G = make_generator(tiny())
+    layer = G.synthesis.b8.conv0
+    with torch.no_grad():
+        layer.noise_strength.fill_(0.7)
+        layer.bias.normal_()
+    x, w = torch.randn(2, 16, 4, 4), torch.randn(2, 32)
+    styles = layer.affine(w)
+    ref = modulated_conv2d(x, layer.weight, styles, up=2, padding=1, resample_filter=layer.resample_filter)
+    ref = ref + layer.noise_const * 0.7 + layer.bias.view(1, -1, 1, 1)
+    ref = torch.nn.functional.leaky_relu(ref, 0.2) * math.sqrt(2)
+    assert torch.allclose(layer(x, w, noise_mode="const"), ref, atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(layer(x, w, noise_mode="const"), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("fused", ["never", "always"])
+def test_bf16_autocast_stays_close_to_fp32(fused):
+    torch.manual_seed(13)
+    G = make_generator(tiny(fused_modconv=fused)).eval()
+    ws = G.map(torch.randn(2, 32))
+    with torch.no_grad():
+        ref = G.synthesis(ws, noise_mode="const")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = G.synthesis(ws, noise_mode="const")
+    assert low.dtype == torch.bfloat16 and (low.float() - ref).abs().max().item() < 0.1 * ref.abs().max().item()
+
+
+def test_stylegan1_networks_follow_the_shared_contract():
+    """Unconditional StyleGAN 1 G and D take c=None (math unchanged) and refuse labels with a clear ValueError."""
+    cfg = ModelConfig.preset("tiny", 8)
+    G, D = make_generator(cfg), make_discriminator(cfg)
+    assert G.c_dim == 0 and D.c_dim == 0
+    z = torch.randn(2, cfg.z_dim)
+    torch.manual_seed(0)
+    a = G(z, None, noise_mode="const")
+    assert torch.equal(a, G(z, noise_mode="const")) and D(a, None).shape == (2, 1)
+    with pytest.raises(ValueError, match="unconditional"):
+        G(z, torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="unconditional"):
+        D(a, torch.zeros(2, 3))
+    # with c_dim > 0 StyleGAN 1 is conditional (the augment branch): labels are then required
+    G3 = make_generator(dataclasses.replace(cfg, c_dim=3))
+    with pytest.raises(ValueError, match="conditional"):
+        G3(z)
+    assert G3(z, torch.eye(3)[:2], noise_mode="const").shape == a.shape
+
+
+def test_config_validation_and_presets():
+    with pytest.raises(ValueError, match="g_architecture"):
+        tiny(g_architecture="orig")
+    with pytest.raises(ValueError, match="d_architecture"):
+        tiny(d_architecture="dense")
+    with pytest.raises(ValueError, match="fused_modconv"):
+        tiny(fused_modconv="yes")
+    with pytest.raises(ValueError, match="unknown stylegan2 model preset"):
+        ModelConfig.preset("huge", 64, arch="stylegan2")
+    with pytest.raises(ValueError, match="unknown architecture"):
+        ModelConfig.preset("paper", 64, arch="stylegan3")
+    cfg = ModelConfig.preset("paper", 64, arch="stylegan2")
+    assert cfg.arch == "stylegan2" and cfg.g_architecture == "skip" and cfg.d_architecture == "resnet"
+    assert cfg.mapping_layers == 8 and cfg.mapping_lrmul == 0.01 and cfg.w_avg_beta == 0.995 and cfg.c_dim == 0
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg

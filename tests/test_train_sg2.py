@@ -161,3 +161,11 @@ def test_persistent_nan_stops_with_last_good_snapshot(shapes16, tmp_path):
               device="cpu", threads=1, hooks=Hooks(on_step=[poison]))
     ckpt = load_checkpoint(tmp_path / "r")
     assert all(torch.isfinite(t).all() for sd in (ckpt.G, ckpt.G_ema, ckpt.D) for t in sd.values())
+
+
+def test_reals_and_fakes_in_one_D_call_equal_two_calls(shapes16, tmp_path):
+    tr = trainer(shapes16, tmp_path / "p")
+    g = torch.Generator().manual_seed(3)
+    reals, fakes = torch.randn(8, 3, 16, 16, generator=g), torch.randn(8, 3, 16, 16, generator=g) * 0.3
+    joint_r, joint_f = tr._d_pair(reals, fakes, 0.0)
+    assert torch.allclose(joint_r, tr.D(reals), atol=1e-5) and torch.allclose(joint_f, tr.D(fakes), atol=1e-5)

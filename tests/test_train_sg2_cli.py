@@ -104,3 +104,23 @@ def test_two_gloo_ranks_match_one_process(shapes16, tmp_path):
         assert (tmp_path / run / "stats.jsonl").read_text().count("\n") == 2
         stats = [json.loads(x) for x in (tmp_path / run / "stats.jsonl").read_text().splitlines()]
         assert "G_pl" in stats[0] and "D_r1" in stats[0]
+
+
+def test_metrics_during_training(shapes16, tmp_path):
+    """--metrics computes each metric on every snapshot of a StyleGAN2 run (offline detector)."""
+    from typer.testing import CliRunner
+
+    from sgan.cli import app
+
+    runner = CliRunner()
+    det = tmp_path / "det.pt"
+    res = runner.invoke(app, ["detector", "train", str(shapes16), "--out", str(det), "--epochs", "1", "--batch", "32",
+                              "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", str(shapes16), "--out", str(out), *TINY, "--kimg", "0.016",
+                              "--metrics", "fid32", "--detector", str(det)])
+    assert res.exit_code == 0, res.output
+    records = [json.loads(line) for line in (out / "metric-fid32.jsonl").read_text().splitlines()]
+    assert [r["kimg"] for r in records] == [0.0, 0.016]        # the start snapshot and the last one
+    assert all(r["metric"] == "fid" and r["value"] > 0 and r["resolution"] == 16 for r in records)

@@ -46,10 +46,10 @@ def project_command(
     ckpt: Path = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder."),
     images: List[Path] = typer.Argument(..., metavar="IMAGE...", help="Images to project (any size or mode; centre-cropped and resized)."),
     out: Path = typer.Option(..., "--out", help="Output folder (created if needed)."),
-    space: str = typer.Option("w+", "--space", help="w: one w for every layer (stays in the learned distribution); w+: one w per layer (closer fits)."),
+    space: Optional[str] = typer.Option(None, "--space", help="w: one w for every layer (stays in the learned distribution); w+: one w per layer (closer fits). Default: w for StyleGAN2 (its official projector), w+ for StyleGAN 1."),
     steps: int = typer.Option(1000, "--steps", min=1, help="Optimisation steps (reference projectors: 1000)."),
     lr: float = typer.Option(0.1, "--lr", help="Peak learning rate (ramped up over 5 %, cosine down over the last 25 %)."),
-    mse: float = typer.Option(0.1, "--mse", help="Weight lambda_mse of the pixel MSE next to the perceptual distance."),
+    mse: Optional[float] = typer.Option(None, "--mse", help="Weight lambda_mse of the pixel MSE next to the perceptual distance. Default: 0 for StyleGAN2 (official projector), 0.1 for StyleGAN 1."),
     noise_reg: float = typer.Option(1e5, "--noise-reg", help="Weight of the noise-map regulariser."),
     no_noise_opt: bool = typer.Option(False, "--no-noise-opt", help="Keep the noise maps fixed (random) and optimise only the latent."),
     loss: str = typer.Option("auto", "--loss", help="auto (LPIPS-VGG if its weights load, else pixel-gradient), lpips, pixel-gradient or detector."),
@@ -65,22 +65,28 @@ def project_command(
     import numpy as np
     import torch
 
-    from sgan.play.classes import load_class_generator
+    from sgan.checkpoint import build_generator, load_checkpoint
+    from sgan.play.classes import class_names, with_class
     from sgan.device import resolve_device
     from sgan.fileio import atomic_write_bytes, atomic_write_json
     from sgan.latent import save_latent
-    from sgan.play.project import ProjectConfig, load_target, project, side_by_side, w_statistics
+    from sgan.play.project import ProjectConfig, defaults_for, load_target, project, side_by_side, w_statistics
     from sgan.play.project_loss import perceptual_loss
     from sgan.play.video import VideoWriter, auto_scale, ffmpeg_exe
     from sgan.viz import save_png, to_uint8, upscale_nearest
 
+    loaded = load_checkpoint(ckpt)
+    arch_defaults = defaults_for(loaded.config.arch)
+    space = arch_defaults["space"] if space is None else space
+    mse = arch_defaults["mse_weight"] if mse is None else mse
     cfg = ProjectConfig(space=space.lower(), steps=steps, lr=lr, mse_weight=mse, noise_reg=noise_reg,
                         w_avg_samples=w_avg_samples, optimize_noise=not no_noise_opt)
     cfg.check()
     if video:
         ffmpeg_exe()
     dev = resolve_device(device)
-    G = load_class_generator(ckpt, class_, device=dev)
+    G = build_generator(loaded, device=dev)
+    G = with_class(G, class_, class_names(loaded.extra, int(getattr(G, "c_dim", 0) or 0)))
     loss_fn, note = perceptual_loss(loss, device=dev, lpips_weights=lpips_weights, detector=detector)
     targets = [load_target(p, G.resolution, G.cfg.num_channels) for p in images]   # fail early on a bad image
     if note:

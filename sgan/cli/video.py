@@ -121,7 +121,7 @@ def video_command(
         if grid_shape is not None and cols * rows != n:
             raise UsageError(f"--grid {grid} has {cols * rows} cells but {n} seeds were given; one seed per cell.")
         if mode == "noise":
-            from sgan.nn.stylegan1.generator import truncate
+            from sgan.nn.styles import truncate
 
             total = frame_count(seconds, fps)
             frames_per_key = min(int(round(seconds_per_seed * fps)), total)

@@ -118,7 +118,7 @@ def _seed_ws(G: Generator, seeds: Sequence[int]) -> torch.Tensor:
 def truncation_figure(G: Generator, seeds: Sequence[int], *, psis: Sequence[float] = DEFAULT_PSIS,
                       truncation_cutoff: int | None = 8, noise_mode: str = "const") -> Figure:
     """Figure 8: one row per seed, one column per psi (towards G.w_avg, on the first `cutoff` styles)."""
-    from sgan.nn.stylegan1.generator import truncate
+    from sgan.nn.styles import truncate
 
     if not psis:
         raise UsageError("--psi is empty; give values such as 1,0.7,0.5,0,-0.5,-1.")
@@ -145,7 +145,7 @@ def variation_figure(G: Generator, seeds: Sequence[int], *, generator: torch.Gen
     if shown < 1 or samples < 2 or shown > samples:
         raise UsageError(f"need 1 <= --show <= --samples and --samples >= 2 (got --show {shown}, --samples {samples}).")
     ws = _seed_ws(G, seeds)
-    from sgan.nn.stylegan1.generator import truncate
+    from sgan.nn.styles import truncate
 
     ws = truncate(ws, G.w_avg, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
     rows, peaks = [], []
@@ -201,7 +201,7 @@ def noise_figure(G: Generator, seeds: Sequence[int], *, fine_from: int | None = 
                  truncation_cutoff: int | None = 8, columns: Sequence[str] = NOISE_COLUMNS) -> Figure:
     """Figure 5: per seed, noise in all layers, none, fine layers only, coarse layers only (the same
     noise maps, drawn from the seed, switched off per layer)."""
-    from sgan.nn.stylegan1.generator import truncate
+    from sgan.nn.styles import truncate
 
     fine_from = fine_from or default_fine_from(G.resolution)
     masks = noise_layer_masks(G, fine_from)

@@ -16,7 +16,7 @@ import torch
 from sgan.errors import UsageError
 from sgan.latent import noise_generator, z_from_seed
 from sgan.nn import Generator
-from sgan.nn.stylegan1.synthesis import NOISE_MODES
+from sgan.nn.inputs import NOISE_MODES
 from sgan.viz import to_uint8
 
 PRECISIONS = ("fp32", "bf16")

@@ -38,6 +38,16 @@ from sgan.viz import to_uint8
 
 SPACES = ("w", "w+")
 
+# Per architecture, the defaults of its reference projector: StyleGAN2-ADA's projector.py is the
+# native case (W, LPIPS distance and the noise regulariser only); for StyleGAN 1 the W+ recipe with
+# an MSE term (rosinality's projector.py, Image2StyleGAN) fits far closer.
+ARCH_DEFAULTS = {"stylegan1": {"space": "w+", "mse_weight": 0.1}, "stylegan2": {"space": "w", "mse_weight": 0.0}}
+
+
+def defaults_for(arch: str) -> dict:
+    """The `space` and `mse_weight` defaults of the reference projector of `arch`."""
+    return dict(ARCH_DEFAULTS.get(arch, ARCH_DEFAULTS["stylegan1"]))
+
 
 @dataclass(frozen=True)
 class ProjectConfig:

@@ -12,6 +12,9 @@ Presets
   shape in this budget), fp32 (bfloat16 autocast is 4-9x slower on CPUs without native bf16),
   phases set by wall time (`minutes`).
 - `tiny`: the smallest model, for tests and smoke runs.
+
+`arch` "stylegan2" selects the StyleGAN2 loop (sgan.train.loop_sg2) and its presets
+(sgan.train.presets_sg2: paper256, paper512, paper1024, stylegan2, auto, cpu, tiny).
 """
 
 from __future__ import annotations

@@ -250,8 +250,9 @@ class StyleGAN2Trainer(Trainer):
 
         # Dmain: minimise D's logits for generated images, maximise them for reals.
         lat = self._draws(self._step_generator(DMAIN), batch)
-        with torch.no_grad():
-            fakes, _, w_mean = self._run_G(lat)
+        _set_requires_grad(self._G_params, False)  # as the official D phases: G runs without a graph
+        fakes, _, w_mean = self._run_G(lat)
+        _set_requires_grad(self._G_params, True)
         _set_requires_grad(self._D_params, True)
         with self._autocast():
             real_logits, fake_logits = self._d_pair(aug(reals), aug(fakes), 0.0, c_real, lat.get("c"))

@@ -20,8 +20,15 @@ from sgan.nn.stylegan2.modconv import modulated_conv2d, use_fused
 
 
 def bias_act(x: torch.Tensor, bias: torch.Tensor | None, *, lrelu: bool, gain: float = 1.0,
-             clamp: float | None = None) -> torch.Tensor:
-    """x + bias, then leaky ReLU(0.2) (when `lrelu`), times `gain`, clamped to +-clamp (bias_act.py)."""
+             clamp: float | None = None, inplace: bool = False) -> torch.Tensor:
+    """x + bias, then leaky ReLU(0.2) (when `lrelu`), times `gain`, clamped to +-clamp (bias_act.py).
+    `inplace` (only for a fresh x and without autograd) saves the memory passes of new tensors."""
+    if inplace and gain == 1.0 and not torch.is_grad_enabled():
+        if bias is not None:
+            x.add_(bias.to(x.dtype).reshape(1, -1, 1, 1))
+        if lrelu:
+            F.leaky_relu_(x, 0.2)
+        return x.clamp_(-clamp, clamp) if clamp is not None else x
     if bias is not None:
         x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
     if lrelu:
@@ -85,10 +92,13 @@ class SynthesisLayer(nn.Module):
             noise = noise * self.noise_strength
         elif noise_mode == "const":
             noise = self.noise_const * self.noise_strength
+        # lrelu(a) * g == lrelu(a * g) for g > 0: the activation gain sqrt 2 is folded into the
+        # demodulation coefficients, the noise and the bias, so the epilogue is one add and one lrelu.
+        act_gain = SQRT2 * gain
         x = modulated_conv2d(x, self.weight, styles, up=self.up, padding=1, resample_filter=self.resample_filter,
-                             fused=use_fused(self.fused_modconv, x), noise=noise)
+                             fused=use_fused(self.fused_modconv, x), noise=noise, gain=act_gain)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, lrelu=True, gain=SQRT2 * gain, clamp=clamp)
+        return bias_act(x, self.bias * act_gain, lrelu=True, clamp=clamp, inplace=True)
 
     def extra_repr(self) -> str:
         o, i, _, _ = self.weight.shape
@@ -110,4 +120,4 @@ class ToRGBLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused=use_fused(self.fused_modconv, x))
-        return bias_act(x, self.bias, lrelu=False, clamp=self.conv_clamp)
+        return bias_act(x, self.bias, lrelu=False, clamp=self.conv_clamp, inplace=True)

@@ -23,8 +23,12 @@ FUSED_SETTINGS = ("auto", "always", "never")
 
 def demod_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
     """d [N, O] = rsqrt(sum_{i,k,k} (weight[o,i] * styles[n,i])^2 + 1e-8), without building the
-    per-sample weights: sum_i s[n,i]^2 * sum_k w[o,i,k]^2."""
-    return (styles.square() @ weight.square().sum(dim=(2, 3)).t() + DEMOD_EPS).rsqrt()
+    per-sample weights: sum_i s[n,i]^2 * sum_k w[o,i,k]^2. Computed in at least float32 (also under autocast)
+    and returned in the dtype of `styles`."""
+    dt = torch.promote_types(styles.dtype, torch.float32)
+    with torch.autocast(device_type=styles.device.type, enabled=False):
+        d = (styles.to(dt).square() @ weight.to(dt).square().sum(dim=(2, 3)).t() + DEMOD_EPS).rsqrt()
+    return d.to(styles.dtype)
 
 
 def use_fused(setting: str, x: torch.Tensor) -> bool:
@@ -42,9 +46,10 @@ def use_fused(setting: str, x: torch.Tensor) -> bool:
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool = True,
                      up: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
-                     fused: bool = False, noise: torch.Tensor | None = None) -> torch.Tensor:
-    """x [N, I, H, W], weight [O, I, k, k], styles [N, I] -> [N, O, H*up, W*up]; `noise`
-    (broadcastable to the output) is added after demodulation, as the official code does."""
+                     fused: bool = False, noise: torch.Tensor | None = None, gain: float = 1.0) -> torch.Tensor:
+    """x [N, I, H, W], weight [O, I, k, k], styles [N, I] -> gain * (modconv + noise) [N, O, H*up, W*up];
+    `noise` (broadcastable to the output) is added after demodulation, as the official code does.
+    `gain` lets a caller fold a later positive scale (the activation gain) into the same pass."""
     n, in_ch = x.shape[0], x.shape[1]
     out_ch, _, kh, kw = weight.shape
     if weight.shape[1] != in_ch or styles.shape != (n, in_ch):
@@ -52,10 +57,15 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
                          f"{list(styles.shape)} do not fit")
     w = weight.to(x.dtype)
     s = styles.to(x.dtype)
+    noise = noise.to(x.dtype) * gain if noise is not None and gain != 1.0 else noise
     if not fused:
         d = demod_coefficients(w, s) if demodulate else None
         x = x * s.reshape(n, -1, 1, 1)
         x = conv2d_resample(x, w, resample_filter, up=up, padding=padding)
+        if d is None and gain != 1.0:
+            d = x.new_full([n, 1], gain)
+        elif d is not None and gain != 1.0:
+            d = d * gain
         if d is not None and noise is not None:
             return torch.addcmul(noise.to(x.dtype), x, d.reshape(n, -1, 1, 1))
         if d is not None:
@@ -63,7 +73,9 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         return x + noise.to(x.dtype) if noise is not None else x
     wn = w.unsqueeze(0) * s.reshape(n, 1, -1, 1, 1)                    # [N, O, I, k, k]
     if demodulate:
-        wn = wn * (wn.square().sum(dim=(2, 3, 4)) + DEMOD_EPS).rsqrt().reshape(n, -1, 1, 1, 1)
+        wn = wn * ((wn.square().sum(dim=(2, 3, 4)) + DEMOD_EPS).rsqrt() * gain).reshape(n, -1, 1, 1, 1)
+    elif gain != 1.0:
+        wn = wn * gain
     x = x.reshape(1, n * in_ch, *x.shape[2:])
     x = conv2d_resample(x, wn.reshape(n * out_ch, in_ch, kh, kw), resample_filter, up=up, padding=padding, groups=n)
     x = x.reshape(n, out_ch, *x.shape[2:])
