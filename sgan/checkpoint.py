@@ -200,19 +200,30 @@ def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: P
         raise CheckpointError(f"{path}: the {name} weights do not fit the stored model config ({first}).") from None
 
 
-def load_generator(path: str | os.PathLike, *, device: torch.device | str = "cpu", ema: bool = True) -> Generator:
-    """Load G_ema (or G) from a snapshot file or run folder, ready for inference. A foreign StyleGAN
-    checkpoint (NVIDIA pickle, rosinality file) is converted in memory by sgan.formats, with a note."""
+def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """An sgan checkpoint (file or run folder), or a foreign StyleGAN checkpoint (NVIDIA pickle,
+    rosinality file) converted in memory by sgan.formats without running its code, with a note."""
     try:
-        ckpt = load_checkpoint(path)
+        return load_checkpoint(path)
     except CheckpointError:
         from sgan.formats import checkpoint_in_memory  # imported only when a file is not sgan's own
 
         ckpt = checkpoint_in_memory(resolve_checkpoint(path))
         if ckpt is None:
             raise
+        return ckpt
+
+
+def inference_generator(ckpt: Checkpoint, *, ema: bool = True, device: torch.device | str = "cpu") -> Generator:
+    """`build_generator` plus, for an imported model, its original tool's sampling defaults
+    (`G.sampling_defaults`: psi, cutoff and noise mode, used by sgan generate)."""
     G = build_generator(ckpt, ema=ema, device=device)
     record = ckpt.extra.get("import") if isinstance(ckpt.extra, dict) else None
     if isinstance(record, dict) and isinstance(record.get("defaults"), dict):
-        G.sampling_defaults = dict(record["defaults"])   # the original tool's psi, cutoff and noise (sgan generate)
+        G.sampling_defaults = dict(record["defaults"])
     return G
+
+
+def load_generator(path: str | os.PathLike, *, device: torch.device | str = "cpu", ema: bool = True) -> Generator:
+    """Load G_ema (or G) from a snapshot file, run folder or foreign checkpoint, ready for inference."""
+    return inference_generator(open_checkpoint(path), ema=ema, device=device)

@@ -258,7 +258,7 @@ def test_bf16_autocast_stays_close_to_fp32(fused):
 
 
 def test_stylegan1_networks_follow_the_shared_contract():
-    """StyleGAN 1 G and D take c=None (math unchanged) and refuse labels with a clear ValueError."""
+    """Unconditional StyleGAN 1 G and D take c=None (math unchanged) and refuse labels with a clear ValueError."""
     cfg = ModelConfig.preset("tiny", 8)
     G, D = make_generator(cfg), make_discriminator(cfg)
     assert G.c_dim == 0 and D.c_dim == 0
@@ -270,8 +270,11 @@ def test_stylegan1_networks_follow_the_shared_contract():
         G(z, torch.zeros(2, 3))
     with pytest.raises(ValueError, match="unconditional"):
         D(a, torch.zeros(2, 3))
-    with pytest.raises(ValueError, match="c_dim must be 0"):
-        make_generator(dataclasses.replace(cfg, c_dim=3))
+    # with c_dim > 0 StyleGAN 1 is conditional (the augment branch): labels are then required
+    G3 = make_generator(dataclasses.replace(cfg, c_dim=3))
+    with pytest.raises(ValueError, match="conditional"):
+        G3(z)
+    assert G3(z, torch.eye(3)[:2], noise_mode="const").shape == a.shape
 
 
 def test_config_validation_and_presets():

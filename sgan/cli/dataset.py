@@ -46,10 +46,13 @@ def info_command(
     if info.get("resample"):
         table.add_row("pyramid", info["resample"])
     table.add_row("labels", ", ".join(info["labels"]) if info["labels"] else "none")
+    if info.get("classes"):
+        table.add_row("classes", ", ".join(f"{c['index']}={c['name']} ({c['images']})" for c in info["classes"]))
     if info.get("source"):
         table.add_row("source", info["source"])
     if info.get("builtin"):
-        table.add_row("built-in", f"{info['builtin']['name']} variant {info['builtin']['variant']}, seed {info['builtin']['seed']}")
+        b = info["builtin"]
+        table.add_row("built-in", f"{b['name']} variant {b['variant']}, seed {b['seed']}" if "variant" in b else b["name"])
     if info.get("sgan_version"):
         table.add_row("written by", f"sgan {info['sgan_version']} (format {info['format_version']}), {info['created']}")
     table.add_row("on disk", f"{info['bytes_on_disk'] / 2**20:.1f} MiB")

@@ -41,7 +41,7 @@ def edit_command(
     import numpy as np
     import torch
 
-    from sgan.checkpoint import load_generator
+    from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
     from sgan.play.edit import edit_latent, edit_sweep, parse_sweep, strength_label
     from sgan.play.figures import labelled_grid
@@ -54,7 +54,7 @@ def edit_command(
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder (it is created if needed).")
     dev = resolve_device(device)
-    G = load_generator(ckpt, device=dev)
+    G = load_class_generator(ckpt, None, device=dev)
     check_render_options(G, truncation_psi=1.0, truncation_cutoff=None, noise_mode=noise_mode)
     layers = None if styles.strip().lower() == "all" else parse_styles(styles, G.num_ws)
     a, b, c = (load_latent(p, num_ws=G.num_ws, w_dim=G.w_dim).to(dev) for p in (base, source, target))

@@ -40,10 +40,10 @@ def _save(figure, out: Path, scale: int) -> None:
 
 
 def _load(ckpt: Path, device: str):
-    from sgan.checkpoint import load_generator
+    from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
 
-    return load_generator(ckpt, device=resolve_device(device))
+    return load_class_generator(ckpt, None, device=resolve_device(device))
 
 
 CKPT = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder.")

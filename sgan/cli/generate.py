@@ -16,6 +16,7 @@ EPILOG = """[b]Examples[/b]
   sgan generate runs/shapes --seeds 0-15 --grid --outdir out
   sgan generate runs/shapes/snapshot-000600.pt --seeds 0-15,42 --trunc 0.7 --trunc-cutoff 8 --save-latents
   sgan generate model.pt --seeds 7 --trunc 1 --noise-mode random --device cpu
+  sgan generate runs/cond --seeds 0-15 --class star --grid   (a model trained with --cond)
 
 Writes out/seed0000.png ... (and seed0000.npy with --save-latents: float32 \\[num_ws, w_dim]) as each batch is
 made; --grid shows the first 256 seeds.
@@ -37,9 +38,10 @@ def generate_command(
     batch: int = typer.Option(16, "--batch", min=1, help="Images per forward pass (does not change the images)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast (faster on recent CPUs and GPUs)."),
+    class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Generate images from seeds with truncation, writing seedNNNN.png per seed."""
-    from sgan.checkpoint import load_generator
+    from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
     from sgan.play.generate import iter_render_seeds, sampling_options
     from sgan.latent import save_latent
@@ -47,7 +49,7 @@ def generate_command(
 
     seed_list = parse_int_ranges(seeds, option="--seeds")          # lazy: 0-4294967295 costs nothing
     dev = resolve_device(device)
-    G = load_generator(ckpt, device=dev)
+    G = load_class_generator(ckpt, class_, device=dev)
     trunc, trunc_cutoff, noise_mode, source = sampling_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
                                                                noise_mode=noise_mode)
     if source:

@@ -41,14 +41,16 @@ class _Stages:
 
 
 def _run(metric: str, ckpt: Path, *, json_out: bool, device: str, **kwargs) -> None:
-    from sgan.checkpoint import load_generator, resolve_checkpoint
+    from sgan.checkpoint import resolve_checkpoint
+    from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
     from sgan.fileio import append_jsonl
     from sgan.metrics import api
 
     dev = resolve_device(device)
     snapshot = resolve_checkpoint(ckpt)
-    G = load_generator(ckpt, device=dev)
+    class_ = kwargs.pop("class_", None)
+    G = load_class_generator(ckpt, class_, device=dev, mixture_ok="data_path" in kwargs)
     stages = _Stages()
     try:
         result = getattr(api, metric)(G, device=dev, progress=stages, **kwargs)
@@ -92,6 +94,8 @@ SEED = typer.Option(0, "--seed", help="Seed of the latents and noise.")
 TRUNC = typer.Option(1.0, "--trunc", callback=finite(lo=0, hi=1), help="Truncation psi (1 = none: the standard protocol).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
+CLASS = typer.Option(None, "--class", help="Class name or index of a --cond model: per-class metric against that "
+                     "class's reals (default for fid/kid/pr: classes drawn from the dataset's labels).")
 CACHE_DIR = typer.Option(None, "--cache-dir", help="Folder for dataset statistics (default $SGAN_CACHE_DIR or ~/.cache/sgan/metrics).")
 NO_CACHE = typer.Option(False, "--no-cache", help="Recompute the dataset statistics and do not store them.")
 MODE = typer.Option("tf", "--inception-mode", help="Inception input resize: tf (the papers' numbers) or pytorch-fid.")
@@ -105,13 +109,13 @@ def fid_command(ckpt: Path = CKPT, data: Path = DATA,
                 detector_weights: Optional[Path] = DETECTOR_WEIGHTS, inception_mode: str = MODE,
                 ddof: int = typer.Option(1, "--ddof", help="Covariance degrees of freedom: 1 (pytorch-fid, TTUR) or 0 (stylegan2-ada)."),
                 batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
-                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON) -> None:
+                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, class_: Optional[str] = CLASS) -> None:
     """Fréchet Inception Distance: generated images against the dataset, float64 statistics."""
     if ddof not in (0, 1):
         from sgan.errors import UsageError
 
         raise UsageError(f"--ddof must be 0 (stylegan2-ada) or 1 (pytorch-fid, TTUR), got {ddof}.")
-    _run("fid", ckpt, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
+    _run("fid", ckpt, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
          detector_weights=detector_weights, inception_mode=inception_mode, ddof=ddof, batch=batch, seed=seed,
          trunc=trunc, cache_dir=cache_dir, use_cache=not no_cache)
 
@@ -125,9 +129,9 @@ def kid_command(ckpt: Path = CKPT, data: Path = DATA,
                 subsets: int = typer.Option(100, "--subsets", min=1, help="Random subsets averaged."),
                 subset_size: int = typer.Option(1000, "--subset-size", min=2, help="Largest subset size."),
                 batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
-                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON) -> None:
+                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, class_: Optional[str] = CLASS) -> None:
     """Kernel Inception Distance: unbiased MMD^2 with the cubic polynomial kernel."""
-    _run("kid", ckpt, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
+    _run("kid", ckpt, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
          detector_weights=detector_weights, inception_mode=inception_mode, num_subsets=subsets,
          max_subset_size=subset_size, batch=batch, seed=seed, trunc=trunc, cache_dir=cache_dir, use_cache=not no_cache)
 
@@ -140,9 +144,9 @@ def pr_command(ckpt: Path = CKPT, data: Path = DATA,
                detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
                k: int = typer.Option(3, "--k", min=1, help="Neighbour whose distance sets each ball's radius."),
                batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
-               cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON) -> None:
+               cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, class_: Optional[str] = CLASS) -> None:
     """Improved precision and recall (k-NN manifolds in the detector's feature space)."""
-    _run("pr", ckpt, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
+    _run("pr", ckpt, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
          detector_weights=detector_weights, k=k, batch=batch, seed=seed, trunc=trunc, cache_dir=cache_dir,
          use_cache=not no_cache)
 
@@ -158,9 +162,9 @@ def ppl_command(ckpt: Path = CKPT,
                 detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
                 data: Optional[Path] = typer.Option(None, "--data", help="Not needed by PPL (accepted for symmetry)."),
                 batch: int = typer.Option(16, "--batch", min=1, help="Pairs per forward pass (does not change the result)."),
-                seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE, json_out: bool = JSON) -> None:
+                seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE, json_out: bool = JSON, class_: Optional[str] = CLASS) -> None:
     """Perceptual path length: LPIPS distance of nearby images / eps^2, 1-99% trimmed mean."""
-    _run("ppl", ckpt, json_out=json_out, device=device, space=space, sampling=sampling, num=num, crop=crop,
+    _run("ppl", ckpt, class_=class_, json_out=json_out, device=device, space=space, sampling=sampling, num=num, crop=crop,
          epsilon=epsilon, detector=detector, detector_weights=detector_weights, batch=batch, seed=seed, trunc=trunc)
 
 
@@ -171,7 +175,7 @@ def ls_command(ckpt: Path = CKPT,
                num_keep: Optional[int] = typer.Option(None, "--num-keep", help="Most confident samples kept per attribute (default half)."),
                data: Optional[Path] = typer.Option(None, "--data", help="Not needed by LS (accepted for symmetry)."),
                batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
-               json_out: bool = JSON) -> None:
+               json_out: bool = JSON, class_: Optional[str] = CLASS) -> None:
     """Linear separability of attributes in Z and in W (2 ** sum of H(Y|X) after a linear SVM)."""
-    _run("ls", ckpt, json_out=json_out, device=device, detector=detector, num=num, num_keep=num_keep, batch=batch,
+    _run("ls", ckpt, class_=class_, json_out=json_out, device=device, detector=detector, num=num, num_keep=num_keep, batch=batch,
          seed=seed, trunc=trunc)

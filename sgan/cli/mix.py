@@ -39,11 +39,12 @@ def mix_command(
     noise_mode: str = typer.Option("const", "--noise-mode", help="const, random or none."),
     out: Path = typer.Option(..., "--out", help="Output PNG."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Mix styles: layers of one latent with the layers of another."""
     import torch
 
-    from sgan.checkpoint import load_generator
+    from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
     from sgan.play.generate import check_render_options, synthesize
     from sgan.latent import load_latent, parse_styles, z_from_seed
@@ -56,7 +57,7 @@ def mix_command(
         raise UsageError("give either latent files (--coarse a.npy [--middle b.npy] [--fine c.npy]) "
                          "or a seed grid (--rows 1,2 --cols 3-5 --styles coarse), not both or neither.")
     dev = resolve_device(device)
-    G = load_generator(ckpt, device=dev)
+    G = load_class_generator(ckpt, class_, device=dev)
     check_render_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)
     if file_mode:
         if coarse is None:

@@ -15,14 +15,16 @@ _EPILOG = (
     "Examples:\n\n"
     "  sgan prepare-dataset builtin:shapes data/shapes.lmdb --max-size 32 --count 20000\n\n"
     "  sgan prepare-dataset ~/photos data/photos.lmdb --max-size 256 --crop center --workers 2\n\n"
-    "  sgan prepare-dataset 'builtin:shapes?variant=hard' data/hard.lmdb --max-size 64 --count 5000 --seed 1"
+    "  sgan prepare-dataset 'builtin:shapes?variant=hard' data/hard.lmdb --max-size 64 --count 5000 --seed 1\n\n"
+    "  sgan prepare-dataset ~/pets data/pets.lmdb --max-size 64 --labels folders   (one folder per class)\n\n"
+    "  sgan prepare-dataset builtin:lfw-faces data/lfw.lmdb --max-size 32   (needs pip install \"sgan[lfw]\")"
 )
 
 
 @app.command("prepare-dataset", epilog=_EPILOG)
 def prepare_dataset_command(
     source: str = typer.Argument(..., help="A folder of images (searched recursively), a .zip, or "
-                                           "builtin:shapes[?variant=default|medium|hard]."),
+                                           "builtin:shapes[?variant=default|medium|hard] or builtin:lfw-faces."),
     out: Path = typer.Argument(..., help="The LMDB to create (a folder, e.g. data/shapes.lmdb)."),
     max_size: int = typer.Option(256, "--max-size", help="Largest size stored (a power of two)."),
     min_size: int = typer.Option(4, "--min-size", help="Smallest size stored (a power of two, 4 or more)."),
@@ -41,6 +43,9 @@ def prepare_dataset_command(
     count: Optional[int] = typer.Option(None, "--count", help="Number of images: generated for builtin:shapes (default "
                                                     "10000), at most this many for a folder or zip."),
     seed: int = typer.Option(0, "--seed", help="Seed of builtin:shapes (the same seed gives the same images)."),
+    labels: str = typer.Option("auto", "--labels", help="Class labels of a folder or zip: folders (one folder per "
+                                                        "class), dataset.json (StyleGAN2-ADA's file), none, or auto "
+                                                        "(dataset.json if SOURCE has one)."),
 ) -> None:
     """Prepare a multi-resolution LMDB dataset (sizes --min-size..--max-size) from SOURCE.
 
@@ -56,7 +61,7 @@ def prepare_dataset_command(
         summary = prepare_dataset(
             source, out, max_size=max_size, min_size=min_size, format=image_format.lower(), quality=quality,
             resample=resample.lower(), crop=crop.lower(), upscale=upscale, background=background, workers=workers,
-            overwrite=overwrite, strict=strict, count=count, seed=seed, progress=report)
+            overwrite=overwrite, strict=strict, count=count, seed=seed, progress=report, labels=labels)
     console.print(_summary_table(summary))
     typer.echo(f"{summary.out}: {summary.count} images, sizes {summary.sizes[0]}-{summary.sizes[-1]}, {summary.image_format}")
 

@@ -59,12 +59,14 @@ def project_command(
     video: bool = typer.Option(False, "--video", help="Also write NAME-progress.mp4: target | rendering at every step."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the starting noise maps, latent noise and w_avg samples."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Project images into the latent space: optimise w (or w+) and the noise maps to reproduce each image."""
     import numpy as np
     import torch
 
     from sgan.checkpoint import build_generator, load_checkpoint
+    from sgan.play.classes import class_names, with_class
     from sgan.device import resolve_device
     from sgan.fileio import atomic_write_bytes, atomic_write_json
     from sgan.latent import save_latent
@@ -84,6 +86,7 @@ def project_command(
         ffmpeg_exe()
     dev = resolve_device(device)
     G = build_generator(loaded, device=dev)
+    G = with_class(G, class_, class_names(loaded.extra, int(getattr(G, "c_dim", 0) or 0)))
     loss_fn, note = perceptual_loss(loss, device=dev, lpips_weights=lpips_weights, detector=detector)
     targets = [load_target(p, G.resolution, G.cfg.num_channels) for p in images]   # fail early on a bad image
     if note:

@@ -19,6 +19,11 @@ EXAMPLE = (
     "sgan train data/shapes.lmdb --out runs/shapes --preset cpu; "
     "StyleGAN2: sgan train data/shapes.lmdb --out runs/shapes2 --arch stylegan2 --preset cpu"
 )
+EXAMPLES_MORE = (
+    "Small data: sgan train data/lfw.lmdb --out runs/lfw --aug ada (or --aug diffaug). "
+    "Classes: sgan train data/shapes.lmdb --out runs/cond --cond. "
+    "Fine-tuning: sgan train data/new.lmdb --out runs/ft --init runs/shapes --freeze-d 3 --aug ada"
+)
 
 # CLI option name -> TrainConfig field, for the options that override a preset.
 FIELDS = {
@@ -28,6 +33,8 @@ FIELDS = {
     "mixing": "style_mixing_prob", "ema_kimg": "ema_kimg", "ema_rampup": "ema_rampup", "mirror": "mirror",
     "amp": "amp", "seed": "seed", "snap": "snap_kimg", "keep": "keep", "reset_optimizer": "reset_optimizer",
     "fresh_g_latents": "fresh_g_latents", "tick": "tick_kimg_base",
+    "aug": "aug", "aug_pipe": "aug_pipe", "aug_policy": "aug_policy", "aug_target": "aug_target", "aug_p": "aug_p",
+    "aug_kimg": "aug_kimg", "cond": "cond", "freeze_d": "freeze_d", "init": "init", "init_ema": "init_ema",
     "arch": "arch", "pl_weight": "pl_weight", "g_reg_interval": "g_reg_interval",
 }
 # StyleGAN 1 options that have no meaning for StyleGAN2 (fixed resolution, the official phases).
@@ -154,7 +161,7 @@ def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device
         from sgan.metrics import compute_metric, parse_metric_list
     except ImportError:
         raise UsageError("--metrics needs sgan's metrics package, which this installation lacks; drop --metrics.") from None
-    from sgan.checkpoint import load_generator
+    from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
     from sgan.fileio import append_jsonl
 
@@ -163,7 +170,7 @@ def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device
 
     def hook(snapshot: Path, kimg: float) -> None:
         dev = resolve_device(device)
-        G = load_generator(snapshot, device=dev)
+        G = load_class_generator(snapshot, None, device=dev, mixture_ok=True)
         for name in names:
             result = compute_metric(name, G=G, data_path=data, detector=detector, device=dev)
             record = {"kimg": kimg, "snapshot": snapshot.name, **{k: v for k, v in result.items()
@@ -174,7 +181,7 @@ def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device
     return hook
 
 
-@app.command("train", help=f"Train StyleGAN (progressive growing) or StyleGAN2 (--arch stylegan2) on a prepared LMDB.\n\n{EXAMPLE}")
+@app.command("train", help=f"Train StyleGAN (progressive growing) or StyleGAN2 (--arch stylegan2) on a prepared LMDB.\n\n{EXAMPLE}\n\n{EXAMPLES_MORE}")
 def train_command(
     data: Path = typer.Argument(..., help="Dataset LMDB made by `sgan prepare-dataset`."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (config, logs, grids, snapshots)."),
@@ -206,6 +213,16 @@ def train_command(
                                                    help="New Adam state at each new lod (official) (reset)."),
     fresh_g_latents: Optional[bool] = typer.Option(None, "--fresh-g-latents/--reuse-fakes",
                                                    help="G step draws new z (official) or reuses the D step's fakes (faster) (paper fresh, cpu reuse)."),
+    aug: Optional[str] = typer.Option(None, "--aug", help="Augment what D sees: none, ada (adaptive, StyleGAN2-ADA) or diffaug (DiffAugment) (none)."),
+    aug_pipe: Optional[str] = typer.Option(None, "--aug-pipe", help="ADA pipeline: blit, geom, color, bg or bgc (bgc)."),
+    aug_policy: Optional[str] = typer.Option(None, "--aug-policy", help="DiffAugment policy, a subset of color,translation,cutout (all three)."),
+    aug_target: Optional[float] = typer.Option(None, "--aug-target", help="ADA: target of r_t = E[sign(D(real))] (0.6)."),
+    aug_p: Optional[float] = typer.Option(None, "--aug-p", help="ADA: a fixed augmentation probability instead of the heuristic."),
+    aug_kimg: Optional[float] = typer.Option(None, "--aug-kimg", help="ADA: p can move by 1 in this many kimg (500; 100 with --init)."),
+    cond: Optional[bool] = typer.Option(None, "--cond/--no-cond", help="Class-conditional training on the dataset's labels (off)."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from the weights of this snapshot or run folder (fresh optimizer; configs must match)."),
+    init_ema: Optional[bool] = typer.Option(None, "--init-ema/--init-g", help="With --init: G starts from the source's G_ema (or its G)."),
+    freeze_d: Optional[int] = typer.Option(None, "--freeze-d", help="Freeze D's N highest-resolution layers (FreezeD, counted as StyleGAN2-ADA)."),
     resume: Optional[str] = typer.Option(None, "--resume", help="auto (latest snapshot of --out, else fresh) or a snapshot/run folder."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Metrics at each snapshot, e.g. fid5k,kid5k (see sgan metrics)."),
     detector: Optional[str] = typer.Option(None, "--detector", help="Detector name or file for --metrics (default: the metric's own)."),
@@ -221,7 +238,17 @@ def train_command(
                "lr": lr, "loss": loss, "r1_gamma": r1_gamma, "r1_interval": r1_interval, "mixing": mixing,
                "ema_kimg": ema_kimg, "ema_rampup": ema_rampup, "mirror": mirror, "amp": amp, "seed": seed,
                "snap": snap, "keep": keep, "reset_optimizer": reset_optimizer, "fresh_g_latents": fresh_g_latents,
-               "tick": tick, "arch": arch, "pl_weight": pl_weight, "g_reg_interval": g_reg_interval}
+               "tick": tick, "arch": arch, "pl_weight": pl_weight, "g_reg_interval": g_reg_interval,
+               "aug": aug, "aug_pipe": aug_pipe, "aug_policy": aug_policy, "aug_target": aug_target,
+               "aug_p": aug_p, "aug_kimg": aug_kimg, "cond": cond, "freeze_d": freeze_d, "init": init,
+               "init_ema": init_ema}
+    if init is not None:  # fine-tuning: ADA reacts faster (StyleGAN2-ADA); StyleGAN 1 starts at the final resolution
+        if start_resolution is None and arch != "stylegan2":
+            from sgan.train.reals import _sizes
+
+            options["start_resolution"] = resolution or (max(_sizes(data)) if data.exists() else None)
+        if aug_kimg is None:
+            options["aug_kimg"] = 100.0
     from sgan.device import resolve_device
 
     info = env_info()

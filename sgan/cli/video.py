@@ -72,11 +72,12 @@ def video_command(
     frames: Optional[Path] = typer.Option(None, "--frames", help="Also write every frame as DIR/frameNNNNNN.png."),
     batch: int = typer.Option(8, "--batch", min=1, help="Frames rendered per forward pass (memory stays flat)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Render an mp4: a walk through seeds or latents, a noise animation or a truncation sweep."""
     import torch
 
-    from sgan.checkpoint import load_generator
+    from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
     from sgan.latent import load_latent
     from sgan.play.video import (auto_scale, ffmpeg_exe, frame_count, noise_animation, parse_grid, seed_keys,
@@ -97,7 +98,7 @@ def video_command(
         raise UsageError("latent files are in W; use --space w with --latents.")
     ffmpeg_exe()                                            # a missing binary fails before any rendering
     dev = resolve_device(device)
-    G = load_generator(ckpt, device=dev)
+    G = load_class_generator(ckpt, class_, device=dev)
     seed_list = parse_int_list(seeds or "0-3", option="--seeds") if not latent_files else []
 
     if mode == "walk":

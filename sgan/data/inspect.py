@@ -36,6 +36,7 @@ def dataset_info(path: str | Path) -> dict[str, Any]:
         "quality": meta.get("quality"),
         "resample": meta.get("resample"),
         "labels": labels.get("names", []),
+        "classes": _classes(path, labels),
         "source": meta.get("source"),
         "builtin": meta.get("builtin"),
         "format_version": meta.get("format_version"),
@@ -44,6 +45,19 @@ def dataset_info(path: str | Path) -> dict[str, Any]:
         "records": entries,
         "bytes_on_disk": layout.disk_bytes(path),
     }
+
+
+def _classes(path: Path, labels: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """[{"index", "name", "images"}] per class when the database has class labels."""
+    if not labels.get("class_field"):
+        return None
+    from sgan.data.labels import class_labels
+
+    try:
+        found = class_labels(path)
+    except DataError:
+        return None
+    return [{"index": i, "name": n, "images": c} for i, (n, c) in enumerate(zip(found.names, found.counts()))]
 
 
 def preview_grid(path: str | Path, *, size: int = 64, count: int = 64, start: int = 0,

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sgan.data import images, layout
+from sgan.data.labels import class_metadata, source_labels
+from sgan.data.lfw import LFW_COUNT, LFW_SIZE, lfw_faces
 from sgan.data.shapes import ALL_SHAPE_CLASSES, VARIANTS, XFLIP_LABELS, render_shapes
 from sgan.data.sources import Source, open_source, read_entry
 from sgan.errors import DataError, UsageError
@@ -71,11 +73,13 @@ def prepare_dataset(source: str, out: str | Path, *, max_size: int = 256, min_si
                     format: str = "png", quality: int = 95, resample: str = "box", crop: str = "center",
                     upscale: bool = False, background: Sequence[int] | str = (255, 255, 255),
                     workers: int | None = None, overwrite: bool = False, strict: bool = False,
-                    count: int | None = None, seed: int = 0, progress: ProgressFn | None = None) -> PrepareSummary:
+                    count: int | None = None, seed: int = 0, progress: ProgressFn | None = None,
+                    labels: str = "auto") -> PrepareSummary:
     """Build the multi-resolution LMDB at `out` from `source` (a folder, a .zip or builtin:shapes).
 
     Sizes are the powers of two from `min_size` to `max_size`. `count` caps the number of images
     (for builtin:shapes it is the number generated, default 10,000; `seed` picks the dataset).
+    `labels`: class labels of a folder or zip (sgan.data.labels: auto, folders, dataset.json, none).
     `progress(done, total)` is called as candidates are processed. Raises UsageError for bad
     options and DataError for an unusable source, an existing `out` without `overwrite`, or (with
     `strict`) any skipped file.
@@ -88,6 +92,12 @@ def prepare_dataset(source: str, out: str | Path, *, max_size: int = 256, min_si
     out = Path(out).expanduser()
     _check_out(out, overwrite)
     src = open_source(source)
+    class_info = source_labels(labels, kind=src.kind, path=src.path, entries=src.entries, spec=source)
+    if src.builtin == "lfw-faces":
+        if max_size > LFW_SIZE:
+            raise UsageError(f"--max-size {max_size}: builtin:lfw-faces is 25x25 px, prepared at {LFW_SIZE} px at most.")
+        count = min(count or LFW_COUNT, LFW_COUNT)
+        lfw_faces(8)  # a missing scikit-image is an error now, not in a worker
     total = (count or DEFAULT_BUILTIN_COUNT) if src.is_builtin else len(src.entries)
     if not src.is_builtin:
         _check_nonempty(src)
@@ -97,7 +107,8 @@ def prepare_dataset(source: str, out: str | Path, *, max_size: int = 256, min_si
     n_workers = max(1, min(workers or default_workers(), total))
     config = {"kind": src.kind, "root": str(src.path) if src.path else "", "sizes": sizes, "format": format,
               "quality": quality, "resample": resample, "crop": crop, "upscale": upscale, "background": bg,
-              "variant": src.variant, "seed": seed}
+              "variant": src.variant, "seed": seed, "builtin": src.builtin,
+              "labels": class_info.by_name if class_info else None}
 
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +132,8 @@ def prepare_dataset(source: str, out: str | Path, *, max_size: int = 256, min_si
         if writer.count == 0:
             raise DataError(_nothing_kept_message(source, skipped_files, max_size))
         meta = _metadata(src, seed, writer, sizes, format, quality, resample, crop, upscale, bg)
+        if class_info is not None:
+            meta["labels"] = class_metadata(class_info.classes, class_info.origin)
         writer.finish(meta, _manifest(source, writer.count, total, skipped_files))
         _publish(partial, out)
     except BaseException:
@@ -258,6 +271,11 @@ def _work(task: tuple) -> list[tuple]:
     cfg = _CONFIG
     sizes = cfg["sizes"]
     out = []
+    if task[0] == "builtin" and cfg.get("builtin") == "lfw-faces":
+        _, begin, n = task
+        faces = lfw_faces(sizes[0])[begin:begin + n]
+        return [("ok", f"lfw-{begin + i}", _encode(images.build_pyramid(f, sizes, resample="box"), cfg), None)
+                for i, f in enumerate(faces)]
     if task[0] == "builtin":
         _, begin, n = task
         pixels, attrs = render_shapes(n, seed=cfg["seed"], size=sizes[0], variant=cfg["variant"], start=begin)
@@ -275,7 +293,7 @@ def _work(task: tuple) -> list[tuple]:
             img = images.load_image(data, background=cfg["background"])
             img = images.square_image(img, cfg["crop"], background=cfg["background"])
             levels = images.build_pyramid(img, sizes, resample=cfg["resample"], upscale=cfg["upscale"])
-            out.append(("ok", name, _encode(levels, cfg), None))
+            out.append(("ok", name, _encode(levels, cfg), _class_extra(name, cfg.get("labels"))))
         except images.SkipImage as skip:
             out.append(("skip", name, skip.reason, skip.detail))
         except MemoryError:
@@ -283,6 +301,14 @@ def _work(task: tuple) -> list[tuple]:
         except Exception as err:  # noqa: BLE001 - one odd file must not end a long run; it is recorded
             out.append(("skip", name, images.UNREADABLE, f"{type(err).__name__}: {err}"))
     return out
+
+
+def _class_extra(name: str, by_name: dict[str, int] | None) -> tuple | None:
+    if by_name is None:
+        return None
+    k = by_name[name]
+    return (("class",), layout.encode_label([float(k)]),
+            json.dumps({"class": k, "file": name}, separators=(",", ":")).encode("utf-8"))
 
 
 def _encode(levels: dict[int, Any], cfg: dict[str, Any]) -> dict[int, bytes]:
@@ -400,7 +426,9 @@ def _metadata(src: Source, seed: int, writer: _Writer, sizes, format, quality, r
             "crop": None if src.is_builtin else crop, "upscale": upscale, "background": list(bg),
             "source": src.spec, "labels": labels, "checksums": layout.CHECKSUM_ALGO,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    if src.is_builtin:
+    if src.builtin == "lfw-faces":
+        meta["builtin"] = {"name": "lfw-faces", "origin": "skimage.data.lfw_subset()[:100]"}
+    elif src.is_builtin:
         meta["builtin"] = {"name": "shapes", "variant": src.variant, "seed": seed,
                            "params": VARIANTS[src.variant]}
     return meta

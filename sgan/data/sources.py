@@ -18,7 +18,7 @@ from sgan.data.shapes import VARIANTS, parse_variant_query
 from sgan.errors import DataError, UsageError
 
 BUILTIN_PREFIX = "builtin:"
-BUILTINS = ("shapes",)
+BUILTINS = ("shapes", "lfw-faces")
 
 # A single archive member or file larger than this is refused unread (a zip bomb, or not a photo).
 MAX_FILE_BYTES = 1 << 30
@@ -32,6 +32,7 @@ class Source:
     kind: str                      # "folder", "zip" or "builtin"
     path: Path | None = None
     variant: str | None = None     # builtin only
+    builtin: str | None = None     # builtin only: "shapes" or "lfw-faces"
     entries: list[str] = field(default_factory=list)       # candidates (relative names)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason) found while listing
 
@@ -62,12 +63,16 @@ def _builtin(spec: str) -> Source:
     if name not in BUILTINS:
         raise UsageError(f"unknown built-in dataset {name!r}; the built-in datasets are: "
                          f"{', '.join(BUILTIN_PREFIX + b for b in BUILTINS)}.")
+    if name == "lfw-faces":
+        if query:
+            raise UsageError(f"{spec}: builtin:lfw-faces takes no options.")
+        return Source(spec=spec, kind="builtin", variant=None, builtin=name)
     try:
         variant = parse_variant_query(query)
     except ValueError as err:
         raise UsageError(f"{spec}: {err}.") from None
     assert variant in VARIANTS
-    return Source(spec=spec, kind="builtin", variant=variant)
+    return Source(spec=spec, kind="builtin", variant=variant, builtin=name)
 
 
 def _folder(spec: str, root: Path) -> Source:

@@ -91,15 +91,21 @@ def _check_data(data_path, G, num_real) -> None:
 
 def _features_pair(G, detector, *, data_path, num, num_real, cap, batch, seed, trunc, device, cache_dir, use_cache,
                    progress) -> tuple[np.ndarray, np.ndarray, dict]:
+    from sgan.metrics.conditional import condition_for_metric
     from sgan.metrics.features import cached_real_features, generated_features, open_dataset
 
     ds = open_dataset(data_path, int(G.resolution))
+    G, ds, cacheable = condition_for_metric(G, ds, data_path, seed=seed)  # class-conditional models
+    use_cache = use_cache and cacheable
     n_real = _real_count(ds, num_real, cap)
     real, cache = cached_real_features(ds, detector, num=n_real, batch=max(batch, 16), device=device,
                                        cache_dir=cache_dir, use_cache=use_cache, progress=_stage(progress, "reals"))
     fake = generated_features(G, detector, num=num, batch=batch, seed=seed, trunc=trunc, device=device,
                               progress=_stage(progress, "generated"))
-    return real, fake, {"num_real": n_real, "data": str(data_path), "cache": cache.get("cache")}
+    more = {"num_real": n_real, "data": str(data_path), "cache": cache.get("cache")}
+    if getattr(G, "class_index", None) is not None:
+        more["class"] = {"index": G.class_index, "name": G.class_name}
+    return real, fake, more
 
 
 def _feature_detector(detector: Any, weights, device, inception_mode: str):

@@ -102,9 +102,9 @@ def iter_render_seeds(G: Generator, seeds: Sequence[int] | Iterable[int], *, tru
     if batch_size < 1:
         raise UsageError("--batch must be at least 1.")
     check_render_options(G, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
-    if getattr(G, "c_dim", 0):  # until seeds come with class labels: a sentence rather than a traceback
-        raise UsageError(f"this model is conditional ({G.c_dim} classes) and rendering seeds takes no class label "
-                         "yet; from Python use G(z, c) with a one-hot c [N, c_dim].")
+    if getattr(G, "c_dim", 0) and getattr(G, "class_index", None) is None:  # not fixed by sgan.play.classes
+        raise UsageError(f"this model is class-conditional ({G.c_dim} classes); pass --class NAME or INDEX "
+                         "(from Python: sgan.play.classes.with_class, or G(z, c) with a one-hot c [N, c_dim]).")
     device = device or next(G.parameters()).device
     it = iter(seeds)
     while chunk := list(itertools.islice(it, batch_size)):

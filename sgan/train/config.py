@@ -99,6 +99,18 @@ class TrainConfig:
     amp: str = "none"
     max_bad_steps: int = 8                 # consecutive non-finite steps before rolling back
     max_rollbacks: int = 3                 # rollbacks before giving up
+    # augmentation, labels, fine-tuning (sgan.train.augment, .conditioning, .finetune; checked in .options)
+    aug: str = "none"                      # none, ada or diffaug: augment every image D sees
+    aug_pipe: str = "bgc"                  # ADA pipeline: blit, geom, color, bg, bgc
+    aug_policy: str = "color,translation,cutout"   # DiffAugment policy
+    aug_target: float = 0.6                # ADA: target of r_t = E[sign(D(real))]
+    aug_p: float | None = None             # ADA: a fixed p (no heuristic)
+    aug_interval: int = 4                  # ADA: adjust p every this many minibatches
+    aug_kimg: float = 500.0                # ADA: p can move by 1 in this many kimg
+    cond: bool = False                     # class-conditional G and D (labels from the dataset)
+    freeze_d: int = 0                      # FreezeD: D's highest-resolution layers kept fixed
+    init: str | None = None                # start from this checkpoint's weights (fresh optimizer)
+    init_ema: bool = False                 # --init: G starts from the source's G_ema
 
     # -- derived ---------------------------------------------------------------------------
 
@@ -209,6 +221,9 @@ class TrainConfig:
             raise bad("--ema-kimg must be >= 0.")
         if not all(math.isfinite(v) and v >= 0 for v in (self.lod_training_kimg, self.lod_transition_kimg)):
             raise bad("phase lengths must be finite and >= 0.")
+        from sgan.train.options import validate_extras
+
+        validate_extras(self)
         return self
 
     def to_dict(self) -> dict[str, Any]:

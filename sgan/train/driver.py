@@ -27,6 +27,7 @@ RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_st
 
 def _status_line(rec: dict[str, Any]) -> str:
     losses = " ".join(f"{k}={v:.4g}" for k, v in rec.items() if k.startswith(("G_", "D_")))
+    losses += "".join(f" {k[4:]}={rec[k]:.3f}" for k in ("aug_p", "aug_rt") if k in rec)
     return (f"tick {rec['tick']:<4d} kimg {rec['kimg']:<8.1f} res {rec['resolution']:<4d} {rec['phase']:<9s} "
             f"alpha {rec['alpha']:.3f} {rec['images_per_s']:.0f} img/s {rec['sec_per_kimg']:.1f} s/kimg {losses}")
 
@@ -89,6 +90,12 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     dist_utils.barrier(info)
     trainer_class = StyleGAN2Trainer if cfg.arch == "stylegan2" else Trainer
     tr = trainer_class(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
+    if tr.frozen_d:
+        say(f"--freeze-d {cfg.freeze_d}: D's layers {', '.join(tr.frozen_d)} stay fixed")
+    if ckpt_path is None and cfg.init:
+        from sgan.train.finetune import init_from
+
+        say(init_from(tr, cfg.init, ema=cfg.init_ema))
     if ckpt_path is not None:
         tr.load_state(ckpt_path)
         say(f"resuming from {ckpt_path} at {tr.c.cur_nimg / 1000:.1f} kimg (step {tr.c.step}, "

@@ -29,6 +29,7 @@ from sgan.latent import z_from_seed
 from sgan.nn import make_discriminator, make_generator
 from sgan.nn.stylegan1.generator import mix_styles
 from sgan.train import losses
+from sgan.train.augment import Augmentation
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
 from sgan.train.reals import RealStream, _mix, fade_reals, to_float
@@ -69,6 +70,12 @@ class Trainer:
         if cfg.resolution is None:
             cfg.resolution = max(self.stream.sizes)
         cfg.validate()
+        self.labels = None
+        if cfg.cond:  # class labels of the dataset; c_dim = number of classes
+            from sgan.train.conditioning import TrainLabels
+
+            self.labels = TrainLabels(data)
+            cfg.model = {**cfg.model, "c_dim": self.labels.c_dim}
         self.model_cfg = cfg.model_config()
         res = cfg.start_resolution
         needed = []
@@ -83,10 +90,16 @@ class Trainer:
         self.D = make_discriminator(self.model_cfg).to(device)
         dist_utils.broadcast_module_(self.G, info)
         dist_utils.broadcast_module_(self.D, info)
-        self._D_params = list(self.D.parameters())
+        from sgan.train.finetune import freeze_d
+
+        self.frozen_d = freeze_d(self.D, cfg.freeze_d)
+        self._D_params = [p for p in self.D.parameters() if p.requires_grad]
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_G = self._adam(self.G)
         self.opt_D = self._adam(self.D)
+        self.aug = Augmentation(cfg.aug, seed=cfg.seed, pipe=cfg.aug_pipe, policy=cfg.aug_policy, fixed_p=cfg.aug_p,
+                                target=cfg.aug_target, interval=cfg.aug_interval, kimg=cfg.aug_kimg,
+                                log=log_to(hooks, self.run) if info.is_main else None)
         self.c = Counters()
         self.point = self._point(0.0)
         self._tick_sums: dict[str, float] = {}
@@ -133,6 +146,8 @@ class Trainer:
         self.c = st.counters
         self.point = self._point(self.c.sched_progress)
         restore_rng(st.rng)
+        if "augment" in ckpt.extra:
+            self.aug.load_state_dict(ckpt.extra["augment"])
 
     # -- randomness --------------------------------------------------------------------------
 
@@ -151,8 +166,11 @@ class Trainer:
         noise_seeds = torch.randint(0, 2 ** 62, [batch], generator=gen)[sl].tolist()
         noise = [torch.Generator(device=self.device).manual_seed(s) for s in noise_seeds]
         u = torch.rand([batch], generator=gen)[sl]
-        return {"z": z.to(self.device), "z2": z2.to(self.device), "crossover": crossover.to(self.device),
-                "noise": noise, "u": u.to(self.device)}
+        out = {"z": z.to(self.device), "z2": z2.to(self.device), "crossover": crossover.to(self.device),
+               "noise": noise, "u": u.to(self.device)}
+        if self.labels is not None:  # fakes' classes follow the dataset's
+            out["c"] = self.labels.draw(gen, batch, sl).to(self.device)
+        return out
 
     # -- forward passes ----------------------------------------------------------------------
 
@@ -163,24 +181,28 @@ class Trainer:
 
     def _generate(self, lat: dict[str, Any], lod: float) -> tuple[torch.Tensor, torch.Tensor]:
         with self._autocast():
-            w = self.G.mapping(lat["z"])
+            w = self.G.mapping(lat["z"], lat.get("c"))
             ws = w.unsqueeze(1).expand(-1, self.model_cfg.num_ws, -1)
             if self.cfg.style_mixing_prob > 0:
-                w2 = self.G.mapping(lat["z2"]).unsqueeze(1).expand(-1, self.model_cfg.num_ws, -1)
+                w2 = self.G.mapping(lat["z2"], lat.get("c")).unsqueeze(1).expand(-1, self.model_cfg.num_ws, -1)
                 ws = mix_styles(ws, w2, lat["crossover"])
             img = self.G.synthesis(ws, lod=lod, noise_mode="random", generator=lat["noise"])
         return img, w
 
-    def _d_pair(self, reals: torch.Tensor, fakes: torch.Tensor, lod: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _d_pair(self, reals: torch.Tensor, fakes: torch.Tensor, lod: float, c_real: torch.Tensor | None = None,
+                c_fake: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """D on reals and fakes in one batch, interleaved so every minibatch-stddev group holds
         only reals or only fakes (exactly the groups of two separate calls)."""
         n = reals.shape[0]
         g = min(self.model_cfg.mbstd_group_size, n) if self.model_cfg.mbstd_group_size > 1 else 1
         if n % g:
-            return self.D(reals, lod=lod), self.D(fakes, lod=lod)
+            return self.D(reals, c_real, lod=lod), self.D(fakes, c_fake, lod=lod)
         shape = reals.shape[1:]
         both = torch.stack([reals.reshape(g, n // g, *shape), fakes.reshape(g, n // g, *shape)], dim=1)
-        logits = self.D(both.reshape(2 * n, *shape), lod=lod).reshape(g, 2, n // g)
+        c_both = None
+        if c_real is not None:
+            c_both = torch.stack([c_real.reshape(g, n // g, -1), c_fake.reshape(g, n // g, -1)], dim=1).reshape(2 * n, -1)
+        logits = self.D(both.reshape(2 * n, *shape), c_both, lod=lod).reshape(g, 2, n // g)
         return logits[:, 0].reshape(n, 1), logits[:, 1].reshape(n, 1)
 
     # -- gradients ---------------------------------------------------------------------------
@@ -232,6 +254,13 @@ class Trainer:
         if c.step % cfg.minibatch_repeats != cfg.minibatch_repeats - 1:
             self.stream.prefetch(c.data_position + batch, batch, res)
         reals = fade_reals(to_float(reals_u8, self.device), lod)
+        c_real = (self.labels.of_items(self.stream.indices(c.data_position, batch)).to(self.device)
+                  if self.labels is not None else None)
+        sl = slice(self.info.rank, batch, self.info.world_size)
+
+        def aug(x: torch.Tensor) -> torch.Tensor:  # every image D sees (global draw, this rank's slice)
+            return self.aug(x, n_global=batch, sl=sl)
+
         lat = self._latents(self._step_generator(1), batch, cur_layers)
         fakes, w = self._generate(lat, lod)
 
@@ -242,21 +271,24 @@ class Trainer:
         with self._autocast():
             if r1_now:
                 reals.requires_grad_(True)
-                real_logits = self.D(reals, lod=lod)
-                fake_logits = self.D(fakes.detach(), lod=lod)
+                real_logits = self.D(aug(reals), c_real, lod=lod)
+                fake_logits = self.D(aug(fakes.detach()), lat.get("c"), lod=lod)
             else:
-                real_logits, fake_logits = self._d_pair(reals, fakes.detach(), lod)
+                real_logits, fake_logits = self._d_pair(aug(reals), aug(fakes.detach()), lod, c_real, lat.get("c"))
             terms.update(losses.d_loss_terms(cfg.loss, real_logits, fake_logits, wgan_drift=cfg.wgan_drift))
             if r1_now:
                 terms["D_r1"] = losses.r1_penalty(real_logits, reals, cfg.r1_gamma) * cfg.r1_interval
             if cfg.loss == "wgan-gp" and cfg.wgan_lambda > 0:
                 mixed = losses.interpolate(reals, fakes.detach().to(reals.dtype), lat["u"]).requires_grad_(True)
-                terms["D_gp"] = losses.wgan_gp_penalty(self.D(mixed, lod=lod), mixed, lam=cfg.wgan_lambda,
+                terms["D_gp"] = losses.wgan_gp_penalty(self.D(aug(mixed), c_real, lod=lod), mixed, lam=cfg.wgan_lambda,
                                                        target=cfg.wgan_target)
         loss_D = sum(terms.values())
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
-        ok_D, w_mean = self._reduce_grads(self.D, w.detach().float().mean(dim=0))
+        w_mean = w.detach().float().mean(dim=0)
+        ok_D, riders_D = self._reduce_grads(self.D, torch.cat([w_mean, self.aug.observe(real_logits, fake_logits)]))
+        w_mean, signs = riders_D[:w_mean.numel()], riders_D[w_mean.numel():]
+        self.aug.update(signs, batch=batch)  # r_t and ADA's p
         ok_D = ok_D and bool(torch.isfinite(loss_D))
         if ok_D:
             self.opt_D.step()
@@ -270,7 +302,7 @@ class Trainer:
             lat = self._latents(self._step_generator(2), batch, cur_layers)
             fakes, w = self._generate(lat, lod)
         with self._autocast():
-            terms["G_loss"] = losses.g_loss(cfg.loss, self.D(fakes, lod=lod))
+            terms["G_loss"] = losses.g_loss(cfg.loss, self.D(aug(fakes), lat.get("c"), lod=lod))
         self.opt_G.zero_grad(set_to_none=True)
         terms["G_loss"].backward()
         riders = torch.cat([w.detach().float().mean(dim=0), torch.tensor([1.0 if stop_requested else 0.0], device=self.device)])
@@ -308,7 +340,12 @@ class Trainer:
         z = torch.stack([z_from_seed(s, self.model_cfg.z_dim) for s in seeds]).to(self.device)
         out = []
         for i in range(0, len(seeds), 16):
-            ws = self.G_ema.map(z[i:i + 16])
+            c = None
+            if self.labels is not None:  # seed s shows class s mod c_dim
+                from sgan.data.labels import one_hot
+
+                c = one_hot([s % self.labels.c_dim for s in seeds[i:i + 16]], self.labels.c_dim).to(self.device)
+            ws = self.G_ema.map(z[i:i + 16], c)
             out.append(to_uint8(self.G_ema.synthesis(ws, lod=self.point.lod, noise_mode="const").float()))
         return np.concatenate(out)
 
@@ -322,6 +359,9 @@ class Trainer:
         path = self.run.snapshot_path(self.c.cur_nimg)
         extra = pack(counters=self.c, config=self.cfg.to_dict(), opt_G=self.opt_G.state_dict(),
                      opt_D=self.opt_D.state_dict(), world_size=self.info.world_size)
+        extra["augment"] = self.aug.state_dict()
+        if self.labels is not None:
+            extra["classes"] = self.labels.names  # `sgan generate --class NAME`
         try:
             save_checkpoint(path, config=self.model_cfg, G=self.G, G_ema=self.G_ema, D=self.D, extra=extra)
             write_latest_pointer(self.run.path, path, kimg=kimg)
@@ -361,6 +401,7 @@ class Trainer:
             "tick_seconds": round(wall, 2), "train_seconds": round(c.train_seconds, 2),
             "skipped_steps": c.skipped_steps, "rollbacks": c.rollbacks, "memory_mb": _memory_mb(self.device),
         }
+        record.update(self.aug.tick_record())  # aug_p, aug_rt, acc_real, acc_fake
         for k, v in self._tick_sums.items():
             record[k] = round(v / max(self._tick_count, 1), 6)
         self._tick_sums, self._tick_count = {}, 0
@@ -381,6 +422,15 @@ def cpu_threads(*, batch: int, channels: int, resolution: int, max_threads: int)
     """Torch threads for a CPU training step: one for small convolutions, where thread hand-offs
     cost more than they save, otherwise all of them."""
     return 1 if batch * channels * channels * resolution * resolution < SMALL_CONV_WORK else max_threads
+
+
+def log_to(hooks: Hooks, run: RunFolder) -> Callable[[str], None]:
+    """A message for the user (the progress output) that also goes into the run's log.txt."""
+    def say(line: str) -> None:
+        run.log(line)
+        if hooks.log is not None:
+            hooks.log(line)
+    return say
 
 
 def _set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:

@@ -35,9 +35,10 @@ from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint
 from sgan.errors import CheckpointError
 from sgan.nn import make_discriminator, make_generator
+from sgan.train.augment import Augmentation
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
-from sgan.train.loop import _INITIAL_THREADS, Hooks, Trainer, _set_requires_grad, cpu_threads
+from sgan.train.loop import _INITIAL_THREADS, Hooks, Trainer, _set_requires_grad, cpu_threads, log_to
 from sgan.train.losses import r1_penalty
 from sgan.train.presets_sg2 import check_batch, lazy_adam
 from sgan.train.reals import RealStream, to_float
@@ -88,6 +89,12 @@ class StyleGAN2Trainer(Trainer):
         if cfg.resolution is None:
             cfg.resolution = max(self.stream.sizes)
         cfg.validate()
+        self.labels = None
+        if cfg.cond:  # class labels of the dataset; c_dim = number of classes
+            from sgan.train.conditioning import TrainLabels
+
+            self.labels = TrainLabels(data)
+            cfg.model = {**cfg.model, "c_dim": self.labels.c_dim}
         self.model_cfg = cfg.model_config()
         check_batch(cfg, self.model_cfg, info.world_size)
         self.stream.check_sizes([cfg.resolution])
@@ -98,10 +105,16 @@ class StyleGAN2Trainer(Trainer):
         dist_utils.broadcast_module_(self.G, info)
         dist_utils.broadcast_module_(self.D, info)
         self._G_params = list(self.G.parameters())
-        self._D_params = list(self.D.parameters())
+        from sgan.train.finetune import freeze_d
+
+        self.frozen_d = freeze_d(self.D, cfg.freeze_d)  # FreezeD: these keep requires_grad False
+        self._D_params = [p for p in self.D.parameters() if p.requires_grad]
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_G = self._adam(self.G, cfg.g_reg_interval)
         self.opt_D = self._adam(self.D, cfg.r1_interval)
+        self.aug = Augmentation(cfg.aug, seed=cfg.seed, pipe=cfg.aug_pipe, policy=cfg.aug_policy, fixed_p=cfg.aug_p,
+                                target=cfg.aug_target, interval=cfg.aug_interval, kimg=cfg.aug_kimg,
+                                log=log_to(hooks, self.run) if info.is_main else None)
         self.c = Counters2()
         self.pl_mean = torch.zeros([], device=device)
         self.point = self._point(0.0)
@@ -146,6 +159,8 @@ class StyleGAN2Trainer(Trainer):
         self.pl_mean = torch.tensor(self.c.pl_mean, dtype=torch.float32, device=self.device)
         self.point = self._point(0.0)
         restore_rng(st.rng)
+        if "augment" in ckpt.extra:
+            self.aug.load_state_dict(ckpt.extra["augment"])
 
     # -- randomness --------------------------------------------------------------------------
 
@@ -159,7 +174,10 @@ class StyleGAN2Trainer(Trainer):
         cutoff = draw_crossover(gen, self.model_cfg.num_ws, self.cfg.style_mixing_prob)
         noise_seeds = torch.randint(0, 2 ** 62, [batch], generator=gen)[sl].tolist()
         noise = [torch.Generator(device=self.device).manual_seed(s) for s in noise_seeds]
-        return {"z": z.to(self.device), "z2": z2.to(self.device), "cutoff": cutoff, "noise": noise}
+        out = {"z": z.to(self.device), "z2": z2.to(self.device), "cutoff": cutoff, "noise": noise}
+        if self.labels is not None:  # fakes' classes follow the dataset's
+            out["c"] = self.labels.draw(gen, batch, sl).to(self.device)
+        return out
 
     # -- forward passes ----------------------------------------------------------------------
 
@@ -168,10 +186,10 @@ class StyleGAN2Trainer(Trainer):
         the layers from the crossover on from the second z."""
         num_ws = self.model_cfg.num_ws
         with self._autocast():
-            w = self.G.mapping(lat["z"])
+            w = self.G.mapping(lat["z"], lat.get("c"))
             ws = w.unsqueeze(1).repeat(1, num_ws, 1)
             if self.cfg.style_mixing_prob > 0:
-                w2 = self.G.mapping(lat["z2"])
+                w2 = self.G.mapping(lat["z2"], lat.get("c"))
                 ws = mix_at(ws, w2.unsqueeze(1).repeat(1, num_ws, 1), lat["cutoff"])
             img = self.G.synthesis(ws, noise_mode="random", generator=lat["noise"])
         return img, ws, w.detach().float().mean(dim=0)
@@ -203,7 +221,14 @@ class StyleGAN2Trainer(Trainer):
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
         reals = to_float(self.stream.batch(c.data_position, batch, res), self.device)
+        c_real = (self.labels.of_items(self.stream.indices(c.data_position, batch)).to(self.device)
+                  if self.labels is not None else None)
         self.stream.prefetch(c.data_position + batch, batch, res)
+        sl = slice(info.rank, batch, info.world_size)
+
+        def aug(x: torch.Tensor) -> torch.Tensor:  # every image D sees (global draw, this rank's slice)
+            return self.aug(x, n_global=batch, sl=sl)
+
         terms: dict[str, torch.Tensor] = {}
         ok = True
 
@@ -212,7 +237,7 @@ class StyleGAN2Trainer(Trainer):
         lat = self._draws(self._step_generator(GMAIN), batch)
         img, _, w_mean = self._run_G(lat)
         with self._autocast():
-            terms["G_loss"] = F.softplus(-self.D(img).float()).mean()
+            terms["G_loss"] = F.softplus(-self.D(aug(img), lat.get("c")).float()).mean()
         self.opt_G.zero_grad(set_to_none=True)
         terms["G_loss"].backward()
         good, w_mean = self._finish(self.G, self._G_params, self.opt_G, terms["G_loss"], w_mean)
@@ -230,15 +255,19 @@ class StyleGAN2Trainer(Trainer):
         _set_requires_grad(self._G_params, True)
         _set_requires_grad(self._D_params, True)
         with self._autocast():
-            real_logits, fake_logits = self._d_pair(reals, fakes, 0.0)
+            real_logits, fake_logits = self._d_pair(aug(reals), aug(fakes), 0.0, c_real, lat.get("c"))
             terms["D_real"] = F.softplus(-real_logits.float()).mean()
             terms["D_fake"] = F.softplus(fake_logits.float()).mean()
         loss_D = terms["D_real"] + terms["D_fake"]
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         flag = torch.tensor([1.0 if stop_requested else 0.0], device=self.device)
-        good, riders = self._finish(self.D, self._D_params, self.opt_D, loss_D, torch.cat([w_mean, flag]))
+        signs = self.aug.observe(real_logits, fake_logits)
+        good, riders = self._finish(self.D, self._D_params, self.opt_D, loss_D, torch.cat([w_mean, flag, signs]))
         ok &= good
+        n_signs = signs.numel()
+        self.aug.update(riders[-n_signs:], batch=batch)  # r_t and ADA's p
+        riders = riders[:-n_signs]
         self._update_w_avg(riders[:-1])
         stop = bool(riders[-1] > 0) if info.enabled else stop_requested
 
@@ -246,7 +275,7 @@ class StyleGAN2Trainer(Trainer):
         if cfg.r1_gamma > 0 and c.step % cfg.r1_interval == 0:
             reals_r = reals.detach().requires_grad_(True)
             with self._autocast():
-                logits = self.D(reals_r)
+                logits = self.D(aug(reals_r), c_real)
             r1 = r1_penalty(logits, reals_r, cfg.r1_gamma)
             self.opt_D.zero_grad(set_to_none=True)
             (r1 * cfg.r1_interval).backward()

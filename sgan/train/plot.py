@@ -64,6 +64,7 @@ def plot_series(x: Sequence[float], series: dict[str, Sequence[float]], *, title
 def plot_losses(records: list[dict], path: str | Path, *, keys: Sequence[str] | None = None) -> Path:
     """Plot the loss terms of stats.jsonl records (one per tick) to a PNG."""
     x = [float(r.get("kimg", 0.0)) for r in records]
-    keys = keys or sorted({k for r in records for k in r if k.startswith(("G_", "D_")) or k == "lod"})
+    keys = keys or sorted({k for r in records for k in r
+                           if k.startswith(("G_", "D_")) or k in ("lod", "aug_p", "aug_rt", "acc_real", "acc_fake")})
     series = {k: [float(r.get(k, float("nan"))) for r in records] for k in keys}
     return save_png(path, plot_series(x, series, title="sgan train: losses per tick"))

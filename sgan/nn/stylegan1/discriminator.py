@@ -16,6 +16,7 @@ from torch import nn
 
 from sgan.nn.config import ModelConfig
 from sgan.nn.inputs import check_labels
+from sgan.nn.stylegan1.conditioning import LabelMapping
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, downscale2d, minibatch_stddev  # noqa: F401
 
 
@@ -55,22 +56,24 @@ class DiscriminatorEpilogue(nn.Module):
         ch = cfg.nf(1)
         self.conv = EqualConv2d(ch + cfg.mbstd_num_features, ch, 3)
         self.fc = EqualLinear(ch * 16, cfg.nf(0), activation=True)
-        self.out = EqualLinear(cfg.nf(0), 1, gain=1.0)
+        self.cmap_dim = (cfg.cmap_dim or cfg.nf(1)) if cfg.c_dim > 0 else 0  # projection head (StyleGAN2-ADA)
+        self.out = EqualLinear(cfg.nf(0), max(self.cmap_dim, 1), gain=1.0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cmap: torch.Tensor | None = None) -> torch.Tensor:
         if self.mbstd_whole_batch:
             x = minibatch_stddev(x, x.shape[0], self.mbstd_num_features)
         elif self.mbstd_group_size > 1:
             x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_features)
         x = F.leaky_relu(self.conv(x), 0.2)
-        return self.out(self.fc(x.flatten(1)))
+        x = self.out(self.fc(x.flatten(1)))
+        if cmap is not None:  # score = sum(out * cmap) / sqrt(cmap_dim)
+            x = (x * cmap.to(x.dtype)).sum(dim=1, keepdim=True) * (1.0 / math.sqrt(self.cmap_dim))
+        return x
 
 
 class Discriminator(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if cfg.c_dim:
-            raise ValueError(f"the stylegan1 networks are unconditional: c_dim must be 0, got {cfg.c_dim}")
         self.cfg = cfg
         self.c_dim = cfg.c_dim
         self.resolution, self.resolution_log2 = cfg.resolution, cfg.resolution_log2
@@ -78,6 +81,8 @@ class Discriminator(nn.Module):
         self.fromrgbs = nn.ModuleList(FromRGB(cfg.num_channels, cfg.nf(r - 1)) for r in range(2, cfg.resolution_log2 + 1))
         self.blocks = nn.ModuleList(DiscriminatorBlock(cfg, r) for r in range(3, cfg.resolution_log2 + 1))
         self.epilogue = DiscriminatorEpilogue(cfg)
+        if cfg.c_dim > 0:
+            self.mapping = LabelMapping(cfg, self.epilogue.cmap_dim)
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, *, lod: float = 0.0) -> torch.Tensor:
         """img [N, C, r, r] with r = R / 2^floor(lod) (c: None) -> scores [N, 1]."""
@@ -87,10 +92,11 @@ class Discriminator(nn.Module):
             raise ValueError(f"img must have shape [N, {self.cfg.num_channels}, {expected}, {expected}] at lod {lod}, "
                              f"got {list(img.shape)}")
         check_labels(c, c_dim=self.c_dim, n=img.shape[0])
+        cmap = self.mapping(c) if self.c_dim > 0 else None
         alpha = 1.0 - (lod - math.floor(lod))
         x = self.fromrgbs[top - 2](img)
         for r in range(top, 2, -1):
             x = self.blocks[r - 3](x)
             if r == top and alpha < 1.0:
                 x = torch.lerp(self.fromrgbs[r - 3](downscale2d(img)), x, alpha)
-        return self.epilogue(x)
+        return self.epilogue(x, cmap)

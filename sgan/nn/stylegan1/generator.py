@@ -16,8 +16,6 @@ class Generator(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if cfg.c_dim:
-            raise ValueError(f"the stylegan1 networks are unconditional: c_dim must be 0, got {cfg.c_dim}")
         self.cfg = cfg
         self.z_dim, self.w_dim, self.num_ws, self.resolution = cfg.z_dim, cfg.w_dim, cfg.num_ws, cfg.resolution
         self.c_dim = cfg.c_dim
@@ -30,7 +28,7 @@ class Generator(nn.Module):
 
     def map(self, z: torch.Tensor, c: torch.Tensor | None = None, *, truncation_psi: float = 1.0,
             truncation_cutoff: int | None = None) -> torch.Tensor:
-        """z [N, z_dim] (c: None) -> ws [N, num_ws, w_dim], w broadcast to every layer, then truncated."""
+        """z [N, z_dim] (c [N, c_dim] if conditional) -> ws [N, num_ws, w_dim], w broadcast to every layer, then truncated."""
         w = self.mapping(z, c)
         ws = w.unsqueeze(1).expand(-1, self.num_ws, -1)
         return truncate(ws, self.w_avg, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
@@ -38,6 +36,6 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, *, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "random",
                 generator: Generators = None, lod: float = 0.0) -> torch.Tensor:
-        """z [N, z_dim] (c: None) -> images [N, C, r, r] in about [-1, 1]."""
+        """z [N, z_dim] (c [N, c_dim] if conditional) -> images [N, C, r, r] in about [-1, 1]."""
         ws = self.map(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, lod=lod, noise_mode=noise_mode, generator=generator)

@@ -18,7 +18,9 @@ class MappingNetwork(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.z_dim, self.w_dim, self.w_avg_beta, self.c_dim = cfg.z_dim, cfg.w_dim, cfg.w_avg_beta, cfg.c_dim
-        dims = [cfg.z_dim] + [cfg.mapping_fmaps] * (cfg.mapping_layers - 1) + [cfg.w_dim]
+        if cfg.c_dim > 0:  # StyleGAN2-ADA: embed c (linear, w_dim wide); normalise z and it separately
+            self.embed = EqualLinear(cfg.c_dim, cfg.w_dim, gain=1.0)
+        dims = [cfg.z_dim + (cfg.w_dim if cfg.c_dim > 0 else 0)] + [cfg.mapping_fmaps] * (cfg.mapping_layers - 1) + [cfg.w_dim]
         self.layers = nn.ModuleList(
             EqualLinear(dims[i], dims[i + 1], lrmul=cfg.mapping_lrmul, activation=True)
             for i in range(cfg.mapping_layers)
@@ -26,11 +28,13 @@ class MappingNetwork(nn.Module):
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """z [N, z_dim] (c: None, the network is unconditional) -> w [N, w_dim]."""
+        """z [N, z_dim] (and c [N, c_dim] when conditional, else None) -> w [N, w_dim]."""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
         check_labels(c, c_dim=self.c_dim, n=z.shape[0])
         x = pixel_norm(z)
+        if self.c_dim > 0:
+            x = torch.cat([x, pixel_norm(self.embed(c.to(z.dtype)))], dim=1)
         for layer in self.layers:
             x = layer(x)
         return x
