@@ -86,7 +86,11 @@ def test_numpy_noise_needs_seeds():
         synthesize(G, torch.zeros(1, G.num_ws, G.w_dim), noise_mode="numpy")
 
 
-def test_a_conditional_import_is_a_sentence_in_generate(tmp_path):
-    result = CliRunner().invoke(app, ["generate", str(FIX / "ada-cond_network-snapshot-000100.pkl"), "--seeds", "0",
-                                      "--outdir", str(tmp_path)])
-    assert result.exit_code == 2 and "conditional (4 classes)" in result.output and "Traceback" not in result.output
+def test_a_conditional_import_needs_a_class_in_generate(tmp_path):
+    ada_cond = str(FIX / "ada-cond_network-snapshot-000100.pkl")
+    result = CliRunner().invoke(app, ["generate", ada_cond, "--seeds", "0", "--outdir", str(tmp_path)])
+    assert result.exit_code == 2 and "class-conditional" in result.output and "--class" in result.output
+    assert "Traceback" not in result.output and not list(tmp_path.glob("*.png"))
+    result = CliRunner().invoke(app, ["generate", ada_cond, "--seeds", "0", "--class", "2", "--outdir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "seed0000.png").is_file()

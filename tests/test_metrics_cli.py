@@ -183,9 +183,9 @@ class _DatasetG(torch.nn.Module):
 
 
 def _metric_json(monkeypatch, G, *args):
-    import sgan.checkpoint
+    import sgan.play.classes
 
-    monkeypatch.setattr(sgan.checkpoint, "load_generator", lambda *a, **k: G)
+    monkeypatch.setattr(sgan.play.classes, "load_class_generator", lambda *a, **k: G)   # what `sgan metrics` loads with
     res = _cli("metrics", *args, "--json", "--device", "cpu")
     assert res.exit_code == 0, res.output
     return json.loads(res.stdout)
