@@ -19,7 +19,7 @@ import torch
 
 from sgan.errors import DataError, UsageError
 from sgan.fileio import atomic_save_npy
-from sgan.nn.stylegan1.generator import mix_styles, truncate  # noqa: F401  (re-exported: the latent-space API)
+from sgan.nn.styles import mix_styles, truncate  # noqa: F401  (re-exported: the latent-space API)
 
 STYLE_GROUPS = ("coarse", "middle", "fine")
 

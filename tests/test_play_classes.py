@@ -1,6 +1,5 @@
 """--class in the tools that use a trained model."""
 
-import json
 
 import numpy as np
 import pytest

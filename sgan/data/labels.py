@@ -17,7 +17,6 @@ c is the one-hot vector of the class, c_dim = the largest class index + 1 (as St
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path

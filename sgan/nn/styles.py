@@ -29,3 +29,29 @@ def mix_styles(ws_a: torch.Tensor, ws_b: torch.Tensor, crossover: torch.Tensor |
     layer_idx = torch.arange(num_ws, device=ws_a.device).view(1, -1, 1)
     cut = torch.as_tensor(crossover, device=ws_a.device).reshape(-1, 1, 1)
     return torch.where(layer_idx < cut, ws_a, ws_b)
+
+
+class StyleGenerator(torch.nn.Module):
+    """What every style-based G shares: `map` (z, c -> truncated W+) and `forward` around the
+    architecture's `self.mapping` (z, c -> w [N, w_dim]) and `self.synthesis` (ws -> images)."""
+
+    num_ws: int
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        return self.mapping.w_avg
+
+    def map(self, z: torch.Tensor, c: torch.Tensor | None = None, *, truncation_psi: float = 1.0,
+            truncation_cutoff: int | None = None) -> torch.Tensor:
+        """z [N, z_dim] (c [N, c_dim] when conditional) -> ws [N, num_ws, w_dim]: w broadcast to
+        every layer, then truncated."""
+        w = self.mapping(z, c)
+        ws = w.unsqueeze(1).expand(-1, self.num_ws, -1)
+        return truncate(ws, self.w_avg, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, *, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: str = "random", generator=None,
+                lod: float = 0.0) -> torch.Tensor:
+        """z [N, z_dim] (c [N, c_dim] when conditional) -> images [N, C, r, r] in about [-1, 1]."""
+        ws = self.map(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, lod=lod, noise_mode=noise_mode, generator=generator)

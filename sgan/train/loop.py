@@ -27,7 +27,7 @@ from sgan.device import resolve_device
 from sgan.errors import CheckpointError
 from sgan.latent import z_from_seed
 from sgan.nn import make_discriminator, make_generator
-from sgan.nn.stylegan1.generator import mix_styles
+from sgan.nn.styles import mix_styles
 from sgan.train import losses
 from sgan.train.augment import Augmentation
 from sgan.train.config import TrainConfig
