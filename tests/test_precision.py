@@ -1,0 +1,96 @@
+"""sgan.device.choose_precision: the hardware gate, each branch forced with a fake timer, the real
+probe of a tiny generator, and the --precision checks."""
+
+import pytest
+import torch
+
+from sgan.device import (PrecisionChoice, bf16_native, check_precision, choose_precision, cpu_flags,
+                         generator_probe)
+from sgan.errors import UsageError
+from sgan.nn import ModelConfig, make_generator
+
+CPU = torch.device("cpu")
+
+
+def fake_timer(ms):
+    calls = []
+
+    def timer(run, device, precision):
+        calls.append(precision)
+        return ms[precision] / 1000.0
+    timer.calls = calls
+    return timer
+
+
+def probe():
+    x = torch.linspace(-1, 1, 64)
+    return lambda: torch.tanh(x * 2)
+
+
+def test_bf16_chosen_when_native_and_faster():
+    t = fake_timer({"fp32": 10.0, "bf16": 4.0})
+    ch = choose_precision(CPU, probe(), native=(True, "cpu flags amx_bf16"), timer=t)
+    assert ch.precision == "bf16" and t.calls == ["fp32", "bf16"]
+    assert ch.timings_ms == {"fp32": 10.0, "bf16": 4.0} and "amx_bf16" in ch.reason
+
+
+def test_fp32_chosen_when_bf16_is_slower():
+    ch = choose_precision(CPU, probe(), native=(True, "x"), timer=fake_timer({"fp32": 4.0, "bf16": 10.0}))
+    assert ch.precision == "fp32" and set(ch.timings_ms) == {"fp32", "bf16"}
+
+
+def test_bf16_not_timed_where_it_is_emulated():
+    t = fake_timer({"fp32": 10.0, "bf16": 1.0})
+    ch = choose_precision(CPU, probe(), native=(False, "emulated"), timer=t)
+    assert ch.precision == "fp32" and t.calls == [] and ch.reason == "emulated"
+
+
+def test_fast_but_wrong_precision_is_refused():
+    """A precision whose output disagrees with fp32 is not chosen however fast it is."""
+    def run():
+        x = torch.linspace(-1, 1, 64)
+        return x * (3.0 if torch.is_autocast_enabled('cpu') else 1.0)
+    ch = choose_precision(CPU, run, native=(True, "x"), timer=fake_timer({"fp32": 10.0, "bf16": 1.0}))
+    assert ch.precision == "fp32"
+
+
+def test_forced_and_bad_precisions():
+    assert choose_precision(CPU, requested="bf16").precision == "bf16"
+    assert choose_precision(CPU, requested="FP32").to_dict()["reason"] == "forced"
+    with pytest.raises(UsageError, match="fp16 needs a CUDA device"):
+        check_precision("fp16", CPU)
+    with pytest.raises(UsageError, match="choose auto, fp32, bf16, fp16"):
+        check_precision("half", CPU)
+
+
+def test_cpu_flags_gate(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile amx_bf16\n")
+    flags = cpu_flags(str(info))
+    assert bf16_native(CPU, flags=flags) == (True, "cpu flags avx512_bf16+amx_bf16")
+    assert bf16_native(CPU, flags={"avx2", "fma"})[0] is False
+
+
+def test_auto_on_this_machine_follows_its_flags():
+    """Measured, not guessed: without avx512_bf16/amx_bf16 auto is fp32 (this AMD EPYC has avx2 only)."""
+    native, _ = bf16_native(CPU)
+    cfg = ModelConfig.preset("tiny", 16, arch="stylegan2")
+    G = make_generator(cfg)
+    ch = choose_precision(CPU, generator_probe(G, batch=2))
+    assert isinstance(ch, PrecisionChoice) and ch.precision in ("fp32", "bf16")
+    if not native:
+        assert ch.precision == "fp32" and ch.timings_ms == {}
+    assert "precision" in ch.summary()
+
+
+@pytest.mark.parametrize("arch", ["stylegan1", "stylegan2"])
+def test_real_probe_times_both_and_agrees(arch):
+    """The real timer on the real generator: both precisions are timed, bf16 agrees with fp32 within
+    the tolerance, and gradients are cleared after the probe's backward."""
+    torch.manual_seed(0)
+    G = make_generator(ModelConfig.preset("tiny", 16, arch=arch))
+    run = generator_probe(G, batch=2)
+    ch = choose_precision(CPU, run, native=(True, "forced for the test"))
+    assert set(ch.timings_ms) == {"fp32", "bf16"} and all(v > 0 for v in ch.timings_ms.values())
+    assert all(p.grad is None for p in G.parameters())
+    assert run().shape == (2, 3, 16, 16)
