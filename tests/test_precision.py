@@ -94,3 +94,35 @@ def test_real_probe_times_both_and_agrees(arch):
     assert set(ch.timings_ms) == {"fp32", "bf16"} and all(v > 0 for v in ch.timings_ms.values())
     assert all(p.grad is None for p in G.parameters())
     assert run().shape == (2, 3, 16, 16)
+
+
+def test_old_amp_configs_load_as_precision():
+    from sgan.train.config import TrainConfig, preset_config
+
+    d = preset_config("tiny").to_dict()
+    assert d["precision"] == "auto"
+    d.pop("precision")
+    for amp, want in (("none", "fp32"), ("bf16", "bf16")):
+        assert TrainConfig.from_dict(d | {"amp": amp}).precision == want
+    with pytest.raises(UsageError, match="fp16 training needs a gradient scaler"):
+        TrainConfig.from_dict(d | {"precision": "fp16"}).validate()
+
+
+def test_amp_alias_on_the_command_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    data = tmp_path / "d.lmdb"
+    from sgan.data.prepare import prepare_dataset
+    prepare_dataset("builtin:shapes", data, max_size=8, min_size=4, count=16, workers=1)
+    r = subprocess.run([sys.executable, "-m", "sgan", "train", str(data), "--out", str(tmp_path / "r"), "--preset",
+                        "tiny", "--kimg", "0.008", "--amp", "none", "--device", "cpu"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "--amp is deprecated; use --precision fp32" in r.stderr
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["train"]["precision"] == "fp32" and cfg["precision"]["requested"] == "fp32"
+    r = subprocess.run([sys.executable, "-m", "sgan", "train", str(data), "--out", str(tmp_path / "q"), "--preset",
+                        "tiny", "--kimg", "0.008", "--precision", "fp16", "--device", "cpu"], capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "fp16" in r.stderr
