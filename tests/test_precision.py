@@ -126,3 +126,19 @@ def test_amp_alias_on_the_command_line(tmp_path):
                         "tiny", "--kimg", "0.008", "--precision", "fp16", "--device", "cpu"], capture_output=True,
                        text=True)
     assert r.returncode != 0 and "Traceback" not in r.stderr and "fp16" in r.stderr
+
+
+def test_generate_precision_options(tiny_checkpoint, tmp_path):
+    from typer.testing import CliRunner
+
+    from sgan.cli.app import app
+
+    runner = CliRunner()
+    base = ["generate", str(tiny_checkpoint), "--seeds", "0-1", "--device", "cpu"]
+    auto = runner.invoke(app, base + ["--outdir", str(tmp_path / "a")])
+    fp32 = runner.invoke(app, base + ["--outdir", str(tmp_path / "b"), "--precision", "fp32"])
+    assert auto.exit_code == 0 and fp32.exit_code == 0, auto.output + fp32.output
+    if not bf16_native(CPU)[0]:  # auto is fp32 here: the same pixels
+        assert (tmp_path / "a" / "seed0000.png").read_bytes() == (tmp_path / "b" / "seed0000.png").read_bytes()
+    bad = runner.invoke(app, base + ["--outdir", str(tmp_path / "c"), "--precision", "fp16"])
+    assert bad.exit_code != 0 and "fp16 needs a CUDA device" in bad.output and not (tmp_path / "c").exists()
