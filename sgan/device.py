@@ -183,15 +183,17 @@ def generator_probe(G: torch.nn.Module, *, batch: int = 4, train: bool = True, s
                     **kwargs: Any) -> Callable[[], torch.Tensor]:
     """A call of the actual generator at `batch` (forward, and backward of its mean when `train`) with
     fixed z and noise, returning the images: the work `choose_precision` times. `kwargs` go to G."""
-    device = next(G.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn([batch, G.z_dim], generator=gen).to(device)
-    c = None
-    if getattr(G, "c_dim", 0):
-        c = torch.zeros([batch, G.c_dim], device=device)
-        c[:, 0] = 1
+    inputs: dict[str, Any] = {}
 
     def run() -> torch.Tensor:
+        if not inputs:  # built on the first call: a probe that is never run touches nothing
+            device = inputs["device"] = next(G.parameters()).device
+            inputs["z"] = torch.randn([batch, G.z_dim], generator=torch.Generator().manual_seed(seed)).to(device)
+            inputs["c"] = None
+            if getattr(G, "c_dim", 0):
+                inputs["c"] = torch.zeros([batch, G.c_dim], device=device)
+                inputs["c"][:, 0] = 1
+        device, z, c = inputs["device"], inputs["z"], inputs["c"]
         noise = torch.Generator(device=device).manual_seed(seed)
         with torch.set_grad_enabled(train and torch.is_grad_enabled()):
             img = G(z, c, noise_mode="random", generator=noise, **kwargs)
@@ -201,3 +203,25 @@ def generator_probe(G: torch.nn.Module, *, batch: int = 4, train: bool = True, s
         return img.detach()
 
     return run
+
+
+@contextlib.contextmanager
+def autocast_module(module: torch.nn.Module, device: torch.device, precision: str):
+    """Within the block, `module`'s forward runs under `precision` autocast and returns float32 (e.g. a
+    generator's synthesis network, so that callers, and the feature detectors after it, stay fp32)."""
+    if precision == "fp32":
+        yield module
+        return
+    check_precision(precision, device)
+    inner = module.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        with autocast(device, precision):
+            out = inner(*args, **kwargs)
+        return out.float() if isinstance(out, torch.Tensor) else out
+
+    module.forward = forward
+    try:
+        yield module
+    finally:
+        del module.forward

@@ -142,3 +142,26 @@ def test_generate_precision_options(tiny_checkpoint, tmp_path):
         assert (tmp_path / "a" / "seed0000.png").read_bytes() == (tmp_path / "b" / "seed0000.png").read_bytes()
     bad = runner.invoke(app, base + ["--outdir", str(tmp_path / "c"), "--precision", "fp16"])
     assert bad.exit_code != 0 and "fp16 needs a CUDA device" in bad.output and not (tmp_path / "c").exists()
+
+
+def test_metrics_precision_checks(tiny_checkpoint):
+    from typer.testing import CliRunner
+
+    from sgan.cli.app import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["metrics", "ppl", str(tiny_checkpoint), "--num", "4", "--precision", "bf16", "--device", "cpu"])
+    assert r.exit_code != 0 and "PPL's epsilon differences need fp32" in r.output
+    r = runner.invoke(app, ["metrics", "fid", str(tiny_checkpoint), "--data", "x.lmdb", "--precision", "half"])
+    assert r.exit_code != 0 and "choose auto, fp32, bf16, fp16" in r.output
+
+
+def test_autocast_module_casts_inside_and_restores():
+    lin = torch.nn.Linear(4, 4)
+    x = torch.randn(2, 4)
+    from sgan.device import autocast_module
+
+    with autocast_module(lin, CPU, "bf16"):
+        y = lin(x)
+    assert y.dtype == torch.float32 and not torch.equal(y, lin(x)) and torch.allclose(y, lin(x), atol=0.05)
+    assert "forward" not in vars(lin)
