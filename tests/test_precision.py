@@ -165,3 +165,24 @@ def test_autocast_module_casts_inside_and_restores():
         y = lin(x)
     assert y.dtype == torch.float32 and not torch.equal(y, lin(x)) and torch.allclose(y, lin(x), atol=0.05)
     assert "forward" not in vars(lin)
+
+
+def test_project_in_bf16_writes_its_choice(tiny_checkpoint, tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from sgan.checkpoint import load_generator
+    from sgan.cli.app import app
+    from sgan.play.generate import render_seeds
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(render_seeds(load_generator(tiny_checkpoint), [4]).images[0]).save(photo)
+    r = CliRunner().invoke(app, ["project", str(tiny_checkpoint), str(photo), "--out", str(tmp_path / "o"), "--steps",
+                                 "3", "--w-avg-samples", "100", "--precision", "bf16", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((tmp_path / "o" / "photo.json").read_text())
+    assert rec["precision"]["precision"] == "bf16" and rec["precision"]["reason"] == "forced"
+    assert np.isfinite(np.load(tmp_path / "o" / "photo.npy")).all()

@@ -161,13 +161,13 @@ PRECISION_HELP = ("auto (time fp32, bf16 autocast where the hardware has native 
                   "model at start; take the fastest that agrees with fp32), fp32, bf16 or fp16 (CUDA only).")
 
 
-def pick_precision(precision: str, G, device, *, batch: int = 4, say: bool = True):
+def pick_precision(precision: str, G, device, *, batch: int = 4, say: bool = True, train: bool = False):
     """Resolve --precision once at start (sgan.device.choose_precision on G's forward at up to 4
-    images); where `auto` timed something, its choice and timings go to stderr. Returns the PrecisionChoice."""
+    images, with its backward when `train`); where `auto` timed something, its choice and timings go to stderr. Returns the PrecisionChoice."""
     from sgan.device import check_precision, choose_precision, generator_probe
 
     requested = check_precision(precision, device)
-    run = generator_probe(G, batch=max(1, min(batch, 4)), train=False) if requested == "auto" else None
+    run = generator_probe(G, batch=max(1, min(batch, 4)), train=train) if requested == "auto" else None
     choice = choose_precision(device, run, requested=requested)
     if say and choice.timings_ms:
         print(choice.summary(), file=sys.stderr, flush=True)
