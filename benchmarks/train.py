@@ -41,7 +41,7 @@ def make_trainer(data: Path, out: Path, preset: str, res: int, loss: str, amp: s
     cfg.resolution = res
     cfg.start_resolution = res
     cfg.minutes = None
-    cfg.loss, cfg.amp = loss, amp
+    cfg.loss, cfg.precision = loss, ("fp32" if amp == "none" else amp)
     cfg.batch_base, cfg.batch_dict = batch, {}
     cfg.minibatch_repeats = 1
     # threads None: the trainer's own per-resolution choice (one thread for small convolutions)

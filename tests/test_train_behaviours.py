@@ -92,19 +92,22 @@ def test_minutes_schedule_follows_training_time(shapes16, tmp_path, monkeypatch)
     assert res_seen[0] == 8 and res_seen[-1] == 16 and any(0 < s["alpha"] < 1 for s in stats)
 
 
-@pytest.mark.parametrize("loss, amp, term", [("wgan-gp", "none", "D_gp"), ("hinge", "none", "D_real"),
-                                             ("logistic", "bf16", "D_r1")])
-def test_losses_and_bf16_inside_the_loop(shapes16, tmp_path, loss, amp, term):
+@pytest.mark.parametrize("loss, precision, term", [("wgan-gp", "fp32", "D_gp"), ("hinge", "auto", "D_real"),
+                                                   ("logistic", "bf16", "D_r1")])
+def test_losses_and_bf16_inside_the_loop(shapes16, tmp_path, loss, precision, term):
     lines: list[str] = []
-    res = train(tiny(total_kimg=0.032, loss=loss, amp=amp, tick_kimg_base=0.016), shapes16, tmp_path / "r",
+    res = train(tiny(total_kimg=0.032, loss=loss, precision=precision, tick_kimg_base=0.016), shapes16, tmp_path / "r",
                 device="cpu", hooks=Hooks(log=lines.append))
     ckpt = load_checkpoint(res.snapshot)
     assert all(torch.isfinite(t).all() for sd in (ckpt.G, ckpt.G_ema, ckpt.D) for t in sd.values())
     stats = [json.loads(x) for x in (tmp_path / "r" / "stats.jsonl").read_text().splitlines()]
     assert all(term in s and s[term] == s[term] for s in stats)                # the term was computed, finite
     assert stats[-1]["skipped_steps"] == 0
-    cfg = json.loads((tmp_path / "r" / "config.json").read_text())["train"]
-    assert cfg["loss"] == loss and cfg["amp"] == amp
+    written = json.loads((tmp_path / "r" / "config.json").read_text())
+    cfg, chosen = written["train"], written["precision"]
+    assert cfg["loss"] == loss and chosen["requested"] == precision and cfg["precision"] == chosen["precision"]
+    assert cfg["precision"] in ("fp32", "bf16") and (precision == "auto" or cfg["precision"] == precision)
+    assert any(f"precision {cfg['precision']}" in line for line in lines if line.startswith("training "))
 
 
 def test_metrics_during_training(shapes16, tmp_path):

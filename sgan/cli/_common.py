@@ -155,3 +155,20 @@ def progress_bar(description: str, total: int, *, unit: str = "img", min_interva
             print(f"{description}: {done}/{total_now} {unit} ({rate:.1f} {unit}/s, {now - start:.0f} s)", file=sys.stderr)
 
     yield report_plain
+
+
+PRECISION_HELP = ("auto (time fp32, bf16 autocast where the hardware has native bfloat16, and fp16 on CUDA on this "
+                  "model at start; take the fastest that agrees with fp32), fp32, bf16 or fp16 (CUDA only).")
+
+
+def pick_precision(precision: str, G, device, *, batch: int = 4, say: bool = True, train: bool = False):
+    """Resolve --precision once at start (sgan.device.choose_precision on G's forward at up to 4
+    images, with its backward when `train`); where `auto` timed something, its choice and timings go to stderr. Returns the PrecisionChoice."""
+    from sgan.device import check_precision, choose_precision, generator_probe
+
+    requested = check_precision(precision, device)
+    run = generator_probe(G, batch=max(1, min(batch, 4)), train=train) if requested == "auto" else None
+    choice = choose_precision(device, run, requested=requested)
+    if say and choice.timings_ms:
+        print(choice.summary(), file=sys.stderr, flush=True)
+    return choice

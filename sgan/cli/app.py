@@ -54,7 +54,7 @@ class SganGroup(TyperGroup):
 # What lowers the memory a command needs, by command (`sgan NAME ...`).
 OOM_HINTS = {
     "prepare-dataset": "use fewer --workers or a smaller --max-size",
-    "train": "use a smaller --batch, or --amp bf16 on a GPU",
+    "train": "use a smaller --batch, or --precision bf16 on a GPU",
     "generate": "use a smaller --batch",
     "metrics": "use a smaller --batch (it does not change the result)",
     "video": "use a smaller --batch or --scale",

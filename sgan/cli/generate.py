@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from sgan.cli._common import console, finite, parse_int_ranges, progress_bar
+from sgan.cli._common import PRECISION_HELP, console, finite, parse_int_ranges, pick_precision, progress_bar
 from sgan.cli.app import app
 
 EPILOG = """[b]Examples[/b]
@@ -37,7 +37,7 @@ def generate_command(
     save_latents: bool = typer.Option(False, "--save-latents", help="Also write each seed's W+ latent as seedNNNN.npy."),
     batch: int = typer.Option(16, "--batch", min=1, help="Images per forward pass (does not change the images)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast (faster on recent CPUs and GPUs)."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Generate images from seeds with truncation, writing seedNNNN.png per seed."""
@@ -50,6 +50,7 @@ def generate_command(
     seed_list = parse_int_ranges(seeds, option="--seeds")          # lazy: 0-4294967295 costs nothing
     dev = resolve_device(device)
     G = load_class_generator(ckpt, class_, device=dev)
+    precision = pick_precision(precision, G, dev, batch=batch).precision
     trunc, trunc_cutoff, noise_mode, source = sampling_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
                                                                noise_mode=noise_mode)
     if source:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from sgan.cli._common import console, progress_bar, finite
+from sgan.cli._common import PRECISION_HELP, console, finite, pick_precision, progress_bar
 from sgan.cli.app import app
 
 metrics_app = typer.Typer(help="Measure a generator: FID, KID, PPL, linear separability, precision/recall.",
@@ -40,10 +40,11 @@ class _Stages:
         self.stack.close()
 
 
-def _run(metric: str, ckpt: Path, *, json_out: bool, device: str, **kwargs) -> None:
+def _run(metric: str, ckpt: Path, *, json_out: bool, device: str, precision: str = "auto", **kwargs) -> None:
     from sgan.checkpoint import resolve_checkpoint
     from sgan.play.classes import load_class_generator
-    from sgan.device import resolve_device
+    from sgan.device import PrecisionChoice, autocast_module, check_precision, resolve_device
+    from sgan.errors import UsageError
     from sgan.fileio import append_jsonl
     from sgan.metrics import api
 
@@ -51,11 +52,21 @@ def _run(metric: str, ckpt: Path, *, json_out: bool, device: str, **kwargs) -> N
     snapshot = resolve_checkpoint(ckpt)
     class_ = kwargs.pop("class_", None)
     G = load_class_generator(ckpt, class_, device=dev, mixture_ok="data_path" in kwargs)
+    if metric == "ppl":  # its 1e-4 finite differences are below bfloat16's resolution
+        if check_precision(precision, dev) not in ("auto", "fp32"):
+            raise UsageError(f"--precision {precision}: PPL's epsilon differences need fp32; use auto or fp32.")
+        choice = PrecisionChoice("fp32", precision, {}, "ppl measures 1e-4 differences: fp32 only")
+    else:
+        choice = pick_precision(precision, G, dev, batch=kwargs.get("batch", 4), say=not json_out)
     stages = _Stages()
     try:
-        result = getattr(api, metric)(G, device=dev, progress=stages, **kwargs)
+        synthesis = getattr(G, "synthesis", None)
+        cast = autocast_module(synthesis, dev, choice.precision) if choice.precision != "fp32" else nullcontext()
+        with cast:
+            result = getattr(api, metric)(G, device=dev, progress=stages, **kwargs)
     finally:
         stages.close()
+    result["precision_choice"] = choice.to_dict()   # ("precision" is pr's own value)
     result["checkpoint"] = str(snapshot)
     if ckpt.is_dir():
         append_jsonl(ckpt / "metrics.jsonl", result)
@@ -93,6 +104,8 @@ BATCH = typer.Option(32, "--batch", min=1, help="Images per forward pass (does n
 SEED = typer.Option(0, "--seed", help="Seed of the latents and noise.")
 TRUNC = typer.Option(1.0, "--trunc", callback=finite(lo=0, hi=1), help="Truncation psi (1 = none: the standard protocol).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
+PRECISION = typer.Option("auto", "--precision", help=PRECISION_HELP + " Only the synthesis network is cast; "
+                         "mapping and detectors stay fp32; ppl is fp32 only.")
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
 CLASS = typer.Option(None, "--class", help="Class name or index of a --cond model: per-class metric against that "
                      "class's reals (default for fid/kid/pr: classes drawn from the dataset's labels).")
@@ -109,13 +122,13 @@ def fid_command(ckpt: Path = CKPT, data: Path = DATA,
                 detector_weights: Optional[Path] = DETECTOR_WEIGHTS, inception_mode: str = MODE,
                 ddof: int = typer.Option(1, "--ddof", help="Covariance degrees of freedom: 1 (pytorch-fid, TTUR) or 0 (stylegan2-ada)."),
                 batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
-                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, class_: Optional[str] = CLASS) -> None:
+                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Fréchet Inception Distance: generated images against the dataset, float64 statistics."""
     if ddof not in (0, 1):
         from sgan.errors import UsageError
 
         raise UsageError(f"--ddof must be 0 (stylegan2-ada) or 1 (pytorch-fid, TTUR), got {ddof}.")
-    _run("fid", ckpt, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
+    _run("fid", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
          detector_weights=detector_weights, inception_mode=inception_mode, ddof=ddof, batch=batch, seed=seed,
          trunc=trunc, cache_dir=cache_dir, use_cache=not no_cache)
 
@@ -129,9 +142,9 @@ def kid_command(ckpt: Path = CKPT, data: Path = DATA,
                 subsets: int = typer.Option(100, "--subsets", min=1, help="Random subsets averaged."),
                 subset_size: int = typer.Option(1000, "--subset-size", min=2, help="Largest subset size."),
                 batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
-                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, class_: Optional[str] = CLASS) -> None:
+                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Kernel Inception Distance: unbiased MMD^2 with the cubic polynomial kernel."""
-    _run("kid", ckpt, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
+    _run("kid", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
          detector_weights=detector_weights, inception_mode=inception_mode, num_subsets=subsets,
          max_subset_size=subset_size, batch=batch, seed=seed, trunc=trunc, cache_dir=cache_dir, use_cache=not no_cache)
 
@@ -144,9 +157,9 @@ def pr_command(ckpt: Path = CKPT, data: Path = DATA,
                detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
                k: int = typer.Option(3, "--k", min=1, help="Neighbour whose distance sets each ball's radius."),
                batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
-               cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, class_: Optional[str] = CLASS) -> None:
+               cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Improved precision and recall (k-NN manifolds in the detector's feature space)."""
-    _run("pr", ckpt, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
+    _run("pr", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
          detector_weights=detector_weights, k=k, batch=batch, seed=seed, trunc=trunc, cache_dir=cache_dir,
          use_cache=not no_cache)
 
@@ -162,9 +175,9 @@ def ppl_command(ckpt: Path = CKPT,
                 detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
                 data: Optional[Path] = typer.Option(None, "--data", help="Not needed by PPL (accepted for symmetry)."),
                 batch: int = typer.Option(16, "--batch", min=1, help="Pairs per forward pass (does not change the result)."),
-                seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE, json_out: bool = JSON, class_: Optional[str] = CLASS) -> None:
+                seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Perceptual path length: LPIPS distance of nearby images / eps^2, 1-99% trimmed mean."""
-    _run("ppl", ckpt, class_=class_, json_out=json_out, device=device, space=space, sampling=sampling, num=num, crop=crop,
+    _run("ppl", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, space=space, sampling=sampling, num=num, crop=crop,
          epsilon=epsilon, detector=detector, detector_weights=detector_weights, batch=batch, seed=seed, trunc=trunc)
 
 
@@ -175,7 +188,7 @@ def ls_command(ckpt: Path = CKPT,
                num_keep: Optional[int] = typer.Option(None, "--num-keep", help="Most confident samples kept per attribute (default half)."),
                data: Optional[Path] = typer.Option(None, "--data", help="Not needed by LS (accepted for symmetry)."),
                batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
-               json_out: bool = JSON, class_: Optional[str] = CLASS) -> None:
+               json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Linear separability of attributes in Z and in W (2 ** sum of H(Y|X) after a linear SVM)."""
-    _run("ls", ckpt, class_=class_, json_out=json_out, device=device, detector=detector, num=num, num_keep=num_keep, batch=batch,
+    _run("ls", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, detector=detector, num=num, num_keep=num_keep, batch=batch,
          seed=seed, trunc=trunc)

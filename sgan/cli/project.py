@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import math
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from sgan.cli._common import console, progress_bar, finite
+from sgan.cli._common import PRECISION_HELP, console, finite, pick_precision, progress_bar
 from sgan.cli.app import app
 
 EPILOG = """[b]Examples[/b]
@@ -59,6 +60,7 @@ def project_command(
     video: bool = typer.Option(False, "--video", help="Also write NAME-progress.mp4: target | rendering at every step."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the starting noise maps, latent noise and w_avg samples."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP + " Only the synthesis network is cast."),
     class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Project images into the latent space: optimise w (or w+) and the noise maps to reproduce each image."""
@@ -67,7 +69,7 @@ def project_command(
 
     from sgan.checkpoint import build_generator, load_checkpoint
     from sgan.play.classes import class_names, with_class
-    from sgan.device import resolve_device
+    from sgan.device import autocast_module, resolve_device
     from sgan.fileio import atomic_write_bytes, atomic_write_json
     from sgan.latent import save_latent
     from sgan.play.project import ProjectConfig, defaults_for, load_target, project, side_by_side, w_statistics
@@ -87,6 +89,7 @@ def project_command(
     dev = resolve_device(device)
     G = build_generator(loaded, device=dev)
     G = with_class(G, class_, class_names(loaded.extra, int(getattr(G, "c_dim", 0) or 0)))
+    choice = pick_precision(precision, G, dev, batch=1, train=True)
     loss_fn, note = perceptual_loss(loss, device=dev, lpips_weights=lpips_weights, detector=detector)
     targets = [load_target(p, G.resolution, G.cfg.num_channels) for p in images]   # fail early on a bad image
     if note:
@@ -106,7 +109,8 @@ def project_command(
                 frame = np.repeat(frame, 3, axis=2)
             writer.write(upscale_nearest(frame, scale))
 
-        with progress_bar(f"Projecting {path.name} ({cfg.space.upper()})", steps, unit="step") as report:
+        cast = autocast_module(G.synthesis, dev, choice.precision) if choice.precision != "fp32" else nullcontext()
+        with cast, progress_bar(f"Projecting {path.name} ({cfg.space.upper()})", steps, unit="step") as report:
             if writer is not None:
                 with writer:
                     result = project(G, target, loss_fn, cfg=cfg, generator=generator, w_stats=w_stats,
@@ -123,6 +127,7 @@ def project_command(
         save_png(out / f"{stem}-compare.png", side_by_side(target, result.image, result.image_const_noise))
         record = {
             "image": str(path), "checkpoint": str(ckpt), "space": cfg.space, "steps": cfg.steps,
+            "precision": choice.to_dict(),
             "loss": result.loss_name, "loss_note": note, "perceptual_distance": _finite(result.perceptual),
             "mse": _finite(result.mse), "psnr_db": _finite(result.psnr_db),
             "psnr_const_noise_db": _finite(result.psnr_const_noise_db),

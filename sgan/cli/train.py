@@ -31,7 +31,7 @@ FIELDS = {
     "minutes": "minutes", "lod_training_kimg": "lod_training_kimg", "lod_transition_kimg": "lod_transition_kimg",
     "batch": "batch", "lr": "lr", "loss": "loss", "r1_gamma": "r1_gamma", "r1_interval": "r1_interval",
     "mixing": "style_mixing_prob", "ema_kimg": "ema_kimg", "ema_rampup": "ema_rampup", "mirror": "mirror",
-    "amp": "amp", "seed": "seed", "snap": "snap_kimg", "keep": "keep", "reset_optimizer": "reset_optimizer",
+    "precision": "precision", "seed": "seed", "snap": "snap_kimg", "keep": "keep", "reset_optimizer": "reset_optimizer",
     "fresh_g_latents": "fresh_g_latents", "tick": "tick_kimg_base",
     "aug": "aug", "aug_pipe": "aug_pipe", "aug_policy": "aug_policy", "aug_target": "aug_target", "aug_p": "aug_p",
     "aug_kimg": "aug_kimg", "cond": "cond", "freeze_d": "freeze_d", "init": "init", "init_ema": "init_ema",
@@ -204,7 +204,8 @@ def train_command(
     ema_kimg: Optional[float] = typer.Option(None, "--ema-kimg", callback=finite(lo=0), help="G_ema half-life in kimg (paper 10, cpu 5)."),
     ema_rampup: Optional[float] = typer.Option(None, "--ema-rampup", callback=finite(lo=0, lo_open=True), help="Cap the EMA half-life at this x images seen."),
     mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror", help="Mirror augmentation (x-flips) (off)."),
-    amp: Optional[str] = typer.Option(None, "--amp", help="none or bf16 (bfloat16 autocast) (none)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="auto (time fp32 and, where the hardware has native bfloat16, bf16 autocast on this G at start; take the fastest that agrees), fp32 or bf16 (auto)."),
+    amp: Optional[str] = typer.Option(None, "--amp", hidden=True, help="Deprecated alias of --precision: none = fp32, bf16 = bf16."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the initialisation, data order and latents (0)."),
     snap: Optional[float] = typer.Option(None, "--snap", callback=finite(lo=0, lo_open=True), help="Snapshot every N kimg (paper 1000, cpu 20)."),
     keep: Optional[int] = typer.Option(None, "--keep", help="Keep the last N snapshots (0: all) (paper 5, cpu 3)."),
@@ -236,12 +237,19 @@ def train_command(
     options = {"resolution": resolution, "start_resolution": start_resolution, "kimg": kimg, "minutes": minutes,
                "lod_training_kimg": lod_training_kimg, "lod_transition_kimg": lod_transition_kimg, "batch": batch,
                "lr": lr, "loss": loss, "r1_gamma": r1_gamma, "r1_interval": r1_interval, "mixing": mixing,
-               "ema_kimg": ema_kimg, "ema_rampup": ema_rampup, "mirror": mirror, "amp": amp, "seed": seed,
+               "ema_kimg": ema_kimg, "ema_rampup": ema_rampup, "mirror": mirror, "precision": precision, "seed": seed,
                "snap": snap, "keep": keep, "reset_optimizer": reset_optimizer, "fresh_g_latents": fresh_g_latents,
                "tick": tick, "arch": arch, "pl_weight": pl_weight, "g_reg_interval": g_reg_interval,
                "aug": aug, "aug_pipe": aug_pipe, "aug_policy": aug_policy, "aug_target": aug_target,
                "aug_p": aug_p, "aug_kimg": aug_kimg, "cond": cond, "freeze_d": freeze_d, "init": init,
                "init_ema": init_ema}
+    if amp is not None:  # the old name: none -> fp32
+        if precision is not None:
+            raise UsageError("--amp is the old name of --precision; give only --precision.")
+        if amp not in ("none", "bf16"):
+            raise UsageError(f"--amp {amp!r}: choose none or bf16 (better: --precision fp32|bf16|auto).")
+        options["precision"] = "fp32" if amp == "none" else "bf16"
+        print(f"note: --amp is deprecated; use --precision {options['precision']}.", file=sys.stderr)
     if init is not None:  # fine-tuning: ADA reacts faster (StyleGAN2-ADA); StyleGAN 1 starts at the final resolution
         if start_resolution is None and arch != "stylegan2":
             from sgan.train.reals import _sizes

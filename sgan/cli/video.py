@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from sgan.cli._common import console, parse_int_list, progress_bar, finite
+from sgan.cli._common import PRECISION_HELP, console, finite, parse_int_list, pick_precision, progress_bar
 from sgan.cli.app import app
 from sgan.errors import UsageError
 
@@ -72,6 +72,7 @@ def video_command(
     frames: Optional[Path] = typer.Option(None, "--frames", help="Also write every frame as DIR/frameNNNNNN.png."),
     batch: int = typer.Option(8, "--batch", min=1, help="Frames rendered per forward pass (memory stays flat)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Render an mp4: a walk through seeds or latents, a noise animation or a truncation sweep."""
@@ -99,6 +100,7 @@ def video_command(
     ffmpeg_exe()                                            # a missing binary fails before any rendering
     dev = resolve_device(device)
     G = load_class_generator(ckpt, class_, device=dev)
+    precision = pick_precision(precision, G, dev, batch=batch).precision
     seed_list = parse_int_list(seeds or "0-3", option="--seeds") if not latent_files else []
 
     if mode == "walk":
@@ -142,7 +144,7 @@ def video_command(
                                         num_frames=frame_count(seconds, fps), loop=loop, truncation_cutoff=trunc_cutoff)
     scale = scale or auto_scale(G.resolution, anim.cols, math.ceil(anim.cells / anim.cols))
     with progress_bar(f"Rendering {out.name}", anim.num_frames, unit="frame") as report:
-        info = write_video(G, anim, out, fps=fps, crf=crf, scale=scale, batch=batch, noise_mode=noise_mode,
+        info = write_video(G, anim, out, fps=fps, crf=crf, scale=scale, batch=batch, noise_mode=noise_mode, precision=precision,
                            frames_dir=frames, progress=report)
     extra_note = f" and {info['frames']} PNGs in {frames}/" if frames else ""
     console.print(f"Wrote {out}: {anim.description}, {info['frames']} frames {info['width']}x{info['height']} "

@@ -6,7 +6,6 @@ gives the same image at any batch size and on any machine (up to float rounding)
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
@@ -14,6 +13,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from sgan.device import autocast, check_precision
 from sgan.errors import UsageError
 from sgan.latent import noise_generator, z_from_seed
 from sgan.nn import Generator
@@ -22,7 +22,7 @@ from sgan.play.noise_maps import use_noise_maps
 from sgan.play.seed_noise import numpy_seed_noise
 from sgan.viz import to_uint8
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")   # concrete ones; `auto` is resolved by sgan.device.choose_precision
 
 
 @dataclass
@@ -33,12 +33,11 @@ class Rendered:
 
 
 def autocast_context(device: torch.device, precision: str):
-    """bfloat16 autocast on CPU or CUDA when `precision` is bf16, a no-op for fp32."""
+    """bfloat16 (or, on CUDA, float16) autocast when `precision` says so, a no-op for fp32."""
     if precision not in PRECISIONS:
-        raise UsageError(f"--precision {precision!r}: choose fp32 or bf16.")
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        raise UsageError(f"--precision {precision!r}: choose fp32, bf16 or fp16 (resolve auto with "
+                         "sgan.device.choose_precision first).")
+    return autocast(device, check_precision(precision, device))
 
 
 SEED_NOISE_MODE = "numpy"   # the noise maps of a seed from numpy RandomState(seed) after z (NVIDIA StyleGAN2)

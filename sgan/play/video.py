@@ -21,6 +21,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from sgan.device import autocast, check_precision
 from sgan.errors import SganError, UsageError
 from sgan.latent import lerp, noise_generator, slerp, z_from_seed
 from sgan.nn import Generator
@@ -321,8 +322,9 @@ def truncation_animation(G: Generator, seeds: Sequence[int], *, cols: int, psi_f
 
 @torch.no_grad()
 def iter_frames(G: Generator, anim: Animation, *, scale: int = 1, batch: int = 8,
-                noise_mode: str = "const") -> Iterator[np.ndarray]:
-    """Render the animation's frames in batches of `batch` frames; yields uint8 [H, W, 3] frames."""
+                noise_mode: str = "const", precision: str = "fp32") -> Iterator[np.ndarray]:
+    """Render the animation's frames in batches of `batch` frames (in `precision`: fp32, bf16 or fp16
+    autocast); yields uint8 [H, W, 3] frames."""
     if anim.num_frames < 1:
         raise UsageError("the video would have zero frames.")
     if noise_mode not in ("const", "none"):
@@ -331,11 +333,13 @@ def iter_frames(G: Generator, anim: Animation, *, scale: int = 1, batch: int = 8
     for start in range(0, anim.num_frames, batch):
         indices = list(range(start, min(start + batch, anim.num_frames)))
         ws, maps = anim.source(indices)
-        if maps is not None:
-            with use_noise_maps(G, maps):
-                img = G.synthesis(ws, noise_mode="const")
-        else:
-            img = G.synthesis(ws, noise_mode=noise_mode)
+        with autocast(ws.device, check_precision(precision, ws.device)):
+            if maps is not None:
+                with use_noise_maps(G, maps):
+                    img = G.synthesis(ws, noise_mode="const")
+            else:
+                img = G.synthesis(ws, noise_mode=noise_mode)
+        img = img.float()
         cells = to_uint8(img).reshape(len(indices), anim.cells, *img.shape[2:], img.shape[1])
         for frame_cells in cells:
             yield assemble_frame(frame_cells, anim.cols, scale)
@@ -343,10 +347,10 @@ def iter_frames(G: Generator, anim: Animation, *, scale: int = 1, batch: int = 8
 
 def write_video(G: Generator, anim: Animation, path: str | os.PathLike, *, fps: float = 30.0, crf: int = 18,
                 scale: int = 1, batch: int = 8, noise_mode: str = "const", frames_dir: str | os.PathLike | None = None,
-                progress: Callable[[int, int], None] | None = None) -> dict:
+                progress: Callable[[int, int], None] | None = None, precision: str = "fp32") -> dict:
     """Render and encode; returns {"frames", "width", "height", "fps", "seconds"}."""
     with VideoWriter(path, fps=fps, crf=crf, frames_dir=frames_dir) as writer:
-        for frame in iter_frames(G, anim, scale=scale, batch=batch, noise_mode=noise_mode):
+        for frame in iter_frames(G, anim, scale=scale, batch=batch, noise_mode=noise_mode, precision=precision):
             writer.write(frame)
             if progress:
                 progress(writer.count, anim.num_frames)

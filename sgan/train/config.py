@@ -39,7 +39,8 @@ PAPER_LR = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
 PAPER_TICK_KIMG = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
 PRESETS = ("paper", "cpu", "tiny")
 TRAIN_ARCHITECTURES = ("stylegan1", "stylegan2")   # stylegan2: sgan.train.loop_sg2, presets in presets_sg2
-AMP_MODES = ("none", "bf16")
+AMP_MODES = ("none", "bf16")           # the old --amp values: none -> fp32, bf16 -> bf16
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 TIME_GROWING_SHARE = 0.6   # --minutes without a preset time split: growing takes 60% (the cpu recipe's share)
 
 
@@ -96,7 +97,7 @@ class TrainConfig:
     keep: int = 5                          # keep this many snapshots (0: all)
     grid_size: int = 64                    # number of fixed-z samples in fakesKKKKKK.png
     seed: int = 0
-    amp: str = "none"
+    precision: str = "auto"                # auto (timed at start: sgan.device.choose_precision), fp32 or bf16
     max_bad_steps: int = 8                 # consecutive non-finite steps before rolling back
     max_rollbacks: int = 3                 # rollbacks before giving up
     # augmentation, labels, fine-tuning (sgan.train.augment, .conditioning, .finetune; checked in .options)
@@ -193,8 +194,10 @@ class TrainConfig:
             raise bad(f"--preset {self.preset!r} is not a preset; choose {', '.join(PRESETS)}{hint}.")
         if self.loss not in LOSSES:
             raise bad(f"--loss {self.loss!r} is not a loss; choose {', '.join(LOSSES)}.")
-        if self.amp not in AMP_MODES:
-            raise bad(f"--amp {self.amp!r}: choose {', '.join(AMP_MODES)}.")
+        if self.precision not in TRAIN_PRECISIONS:
+            hint = " (fp16 training needs a gradient scaler, which sgan train lacks; use bf16)" \
+                if self.precision == "fp16" else ""
+            raise bad(f"--precision {self.precision!r}: choose {', '.join(TRAIN_PRECISIONS)}{hint}.")
         r, s = self.resolution, self.start_resolution
         for name, v in (("--resolution", r), ("--start-resolution", s)):
             if v is not None and (v < 4 or v & (v - 1)):
@@ -233,11 +236,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} | {"amp"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise UsageError(f"unknown training setting(s): {', '.join(unknown)}.")
         d = dict(data)
+        if "amp" in d:  # configs and snapshots written before --precision: amp none/bf16
+            amp = d.pop("amp")
+            d.setdefault("precision", "fp32" if amp in (None, "none") else amp)
         for key in ("batch_dict", "lr_dict", "tick_kimg_dict", "time_training", "time_transition"):
             if key in d and d[key] is not None:
                 d[key] = {int(k): v for k, v in d[key].items()}
@@ -267,7 +273,7 @@ def preset_config(name: str, *, world_size: int = 1, arch: str = "stylegan1",
             time_transition={16: 0.10, 32: 0.15},
             lod_training_kimg=20.0, lod_transition_kimg=20.0,
             batch_base=16, lr_base=0.005, loss="logistic", r1_gamma=1.0, r1_interval=4,
-            ema_kimg=5.0, ema_rampup=None, amp="none", fresh_g_latents=False, style_mixing_prob=0.0,
+            ema_kimg=5.0, ema_rampup=None, fresh_g_latents=False, style_mixing_prob=0.0,
             tick_kimg_base=4.0, snap_kimg=20.0, keep=3, grid_size=64,
         )
     if name == "tiny":

@@ -100,6 +100,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
         tr.load_state(ckpt_path)
         say(f"resuming from {ckpt_path} at {tr.c.cur_nimg / 1000:.1f} kimg (step {tr.c.step}, "
             f"resolution {tr.point.resolution}, alpha {tr.point.alpha:.3f})")
+    if cfg.precision == "auto":  # timed once on rank 0; every rank computes in its choice
+        tr.resolve_precision(dist_utils.broadcast_object(tr.resolve_precision() if main else None, info))
     if main:
         _write_config(tr, command_line, device, info, ckpt_path)
         if ckpt_path is None:
@@ -111,7 +113,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     dist_utils.barrier(info)
     say(f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
         f"{f' x {info.world_size} processes' if info.enabled else ''}; "
-        + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}")
+        + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}; "
+        + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}"))
 
     t_start = time.perf_counter()
     wall0 = tr.c.wall_seconds
@@ -183,7 +186,7 @@ def _rollback(tr: Trainer, last_snapshot: Path | None, say) -> Path | None:
         raise TrainingDiverged(
             f"training diverged: losses or gradients stayed non-finite for {cfg.max_bad_steps} steps after "
             f"{tr.c.rollbacks} rollback(s); the last good snapshot {last_snapshot} is kept. Try a lower --lr, "
-            "a larger --r1-gamma, or --amp none.")
+            "a larger --r1-gamma, or --precision fp32.")
     rollbacks, skipped = tr.c.rollbacks + 1, tr.c.skipped_steps
     say(f"non-finite losses or gradients for {cfg.max_bad_steps} steps at {tr.c.cur_nimg / 1000:.1f} kimg: "
         f"rolling back to {last_snapshot.name} with fresh random draws (rollback {rollbacks} of {cfg.max_rollbacks}).")
@@ -224,4 +227,6 @@ def _write_config(tr: Trainer, command_line: list[str], device: torch.device, in
         "schedule_unit": "seconds" if tr.cfg.by_time else "kimg",
         "command_line": command_line, "sgan_version": __version__, "torch_version": torch.__version__,
         "device": describe_device(device), "world_size": info.world_size, "starts": starts,
+        "precision": tr.precision_choice.to_dict() if tr.precision_choice else previous.get(
+            "precision", {"precision": tr.cfg.precision, "requested": tr.cfg.precision, "timings_ms": {}}),
     })

@@ -9,7 +9,6 @@ same machine, and N ranks compute what one process computes for the same global 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import sys
@@ -23,7 +22,7 @@ import torch
 
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint, write_latest_pointer
-from sgan.device import resolve_device
+from sgan.device import autocast, choose_precision, generator_probe, resolve_device
 from sgan.errors import CheckpointError
 from sgan.latent import z_from_seed
 from sgan.nn import make_discriminator, make_generator
@@ -61,6 +60,8 @@ class TrainResult:
 
 class Trainer:
     """Holds the networks, optimizers and counters of one run."""
+
+    precision_choice = None   # a sgan.device.PrecisionChoice once resolve_precision has run
 
     def __init__(self, cfg: TrainConfig, data: Path, out: Path, *, device: torch.device,
                  info: dist_utils.DistInfo, hooks: Hooks, threads: int | None = None) -> None:
@@ -175,9 +176,18 @@ class Trainer:
     # -- forward passes ----------------------------------------------------------------------
 
     def _autocast(self):
-        if self.cfg.amp == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        if self.cfg.precision == "auto":
+            self.resolve_precision()
+        return autocast(self.device, self.cfg.precision)
+
+    def resolve_precision(self, choice=None):
+        """Turn precision `auto` into fp32 or bf16 by timing this G's forward and backward at up to 4
+        images (sgan.device.choose_precision), or take `choice` (rank 0's, in a multi-process run)."""
+        if choice is None:
+            choice = choose_precision(self.device, generator_probe(self.G, batch=min(4, self.cfg.batch_base)),
+                                      requested=self.cfg.precision, allow_fp16=False)
+        self.cfg.precision, self.precision_choice = choice.precision, choice
+        return choice
 
     def _generate(self, lat: dict[str, Any], lod: float) -> tuple[torch.Tensor, torch.Tensor]:
         with self._autocast():

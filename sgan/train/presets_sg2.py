@@ -68,7 +68,7 @@ def sg2_preset_config(name: str, *, world_size: int = 1, resolution: int | None 
         arch="stylegan2", resolution=resolution, loss="logistic", adam_betas=(0.0, 0.99), adam_eps=1e-8,
         style_mixing_prob=0.9, pl_weight=2.0, pl_decay=0.01, pl_batch_shrink=2, g_reg_interval=4, r1_interval=16,
         total_kimg=25000.0, tick_kimg_base=4.0, snap_kimg=200.0, keep=5, grid_size=64, minibatch_repeats=1,
-        fresh_g_latents=True, reset_optimizer=False, mirror=False, amp="none",
+        fresh_g_latents=True, reset_optimizer=False, mirror=False,
     )
     if name in PAPER_SPECS:
         mb, mbstd, fmaps, lr, gamma, ema, ramp, layers = PAPER_SPECS[name]
