@@ -39,11 +39,17 @@ def poison(tr):
             tr.D.epilogue.out.weight.fill_(float("nan"))
 
 lines = []
+report = os.path.join(os.path.dirname(out), f"result-rank{rank}.json")   # one file per rank: stdout lines interleave
+
+def say(result):
+    with open(report, "w") as f:
+        json.dump(result, f)
+
 try:
     res = train(cfg, data, out, device="cpu", threads=1, hooks=Hooks(on_step=[poison], log=lines.append))
-    print(json.dumps({"rank": rank, "result": "done", "fired": len(fired), "lines": lines}))
+    say({"rank": rank, "result": "done", "fired": len(fired), "lines": lines})
 except TrainingDiverged as err:
-    print(json.dumps({"rank": rank, "result": "diverged", "message": str(err)}))
+    say({"rank": rank, "result": "diverged", "message": str(err)})
     sys.exit(3)
 '''
 
@@ -61,7 +67,7 @@ def _torchrun(tmp_path, mode, data, out):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         pytest.fail(f"{mode}: the ranks did not stop together (a rank hung)")
-    results = {r["rank"]: r for r in (json.loads(line) for line in stdout.splitlines() if line.startswith("{"))}
+    results = {r["rank"]: r for r in (json.loads(p.read_text()) for p in sorted(Path(out).parent.glob("result-rank*.json")))}
     return proc.returncode, results, stderr
 
 
