@@ -97,3 +97,30 @@ def test_fmaps_follow_the_paper():
     assert [cfg.nf(r - 1) for r in range(2, 11)] == [512, 512, 512, 512, 256, 128, 64, 32, 16]
     assert cfg.num_ws == 18
     assert ModelConfig(resolution=32).num_ws == 8
+
+
+def test_fused_updown_auto_rule_and_both_forms_give_one_network():
+    """`auto` runs separate up/down where the 4x4 kernel outweighs the activations (512 channels at
+    8 px) and fused elsewhere; `always`, `never` and `auto` networks with the same weights agree."""
+    import dataclasses
+
+    from sgan.nn import make_discriminator, make_generator
+    from sgan.nn.config import ModelConfig, use_fused_updown
+
+    assert not use_fused_updown("auto", channels=512, resolution=8)
+    assert use_fused_updown("auto", channels=512, resolution=16)
+    assert use_fused_updown("auto", channels=32, resolution=8)
+    assert use_fused_updown("always", channels=512, resolution=8) and not use_fused_updown("never", channels=32, resolution=32)
+    cfg = ModelConfig(resolution=16, fmap_base=4096, fmap_max=256, mapping_layers=2, w_dim=32, z_dim=32)
+    torch.manual_seed(0)
+    G, D = make_generator(cfg), make_discriminator(cfg)
+    assert [b.fused_up for b in G.synthesis.blocks[1:]] == [False, True]   # 256 channels: separate at 8 px
+    z = torch.randn(4, 32)
+    img, logits = G(z, noise_mode="const"), D(G(z, noise_mode="const"))
+    for mode in ("always", "never"):
+        other = dataclasses.replace(cfg, fused_updown=mode)
+        G2, D2 = make_generator(other), make_discriminator(other)
+        G2.load_state_dict(G.state_dict())
+        D2.load_state_dict(D.state_dict())
+        assert torch.allclose(G2(z, noise_mode="const"), img, atol=1e-5)
+        assert torch.allclose(D2(img), logits, atol=1e-5)

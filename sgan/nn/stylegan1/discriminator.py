@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sgan.nn.config import ModelConfig
+from sgan.nn.config import ModelConfig, use_fused_updown
 from sgan.nn.inputs import check_labels
 from sgan.nn.stylegan1.conditioning import LabelMapping
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, downscale2d, minibatch_stddev  # noqa: F401
@@ -34,8 +34,8 @@ class DiscriminatorBlock(nn.Module):
         super().__init__()
         self.res_log2 = res_log2
         ch0, ch1 = cfg.nf(res_log2 - 1), cfg.nf(res_log2 - 2)
-        fused = cfg.fused_updown in ("auto", "always")
         mid = ch1 if cfg.d_widen_first else ch0          # rosinality widens in the first conv
+        fused = use_fused_updown(cfg.fused_updown, channels=max(mid, ch1), resolution=2 ** res_log2)
         self.conv0 = EqualConv2d(ch0, mid, 3)
         self.blur = Blur(mid)
         self.conv1 = EqualConv2d(mid, ch1, 3, down=2 if fused else 1)

@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from sgan.nn.config import ModelConfig
+from sgan.nn.config import ModelConfig, use_fused_updown
 from sgan.nn.inputs import NOISE_MODES, Generators, randn_per_sample  # noqa: F401  (re-exported)
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, upscale2d
 
@@ -78,7 +78,7 @@ class SynthesisBlock(nn.Module):
             self.const = nn.Parameter(init(1, out_ch, 4, 4))
             self.conv0 = None
         else:
-            fused = cfg.fused_updown in ("auto", "always")
+            fused = use_fused_updown(cfg.fused_updown, channels=max(in_ch, out_ch), resolution=resolution)
             self.conv0 = EqualConv2d(in_ch, out_ch, 3, bias=False, up=2 if fused else 1)
             self.fused_up = fused
             self.blur = Blur(out_ch)
