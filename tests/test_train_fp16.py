@@ -303,3 +303,20 @@ def test_stylegan2_fp16_penalty_overflows_are_skips_not_divergence(native_fp16, 
     assert sc["G_reg"]["scaler"]["scale"] == 2.0 ** 16 / 2 ** sc["G_reg"]["overflows"]
     stats = [json.loads(line) for line in (tmp_path / "r" / "stats.jsonl").read_text().splitlines()]
     assert all(math.isfinite(s[k]) for s in stats for k in ("G_pl", "D_r1") if k in s)
+
+
+def test_cli_tf32_switch_and_inference_commands_configure_cuda(shapes16, tiny_checkpoint, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sgan.cli.app import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", str(shapes16), "--out", str(tmp_path / "x"), "--preset", "tiny", "--no-tf32",
+                            "--dry-run"])
+    assert r.exit_code == 0 and '"tf32": false' in r.output
+    calls = []
+    monkeypatch.setattr(sgan.device, "configure_cuda", lambda device, **kw: calls.append((device, kw)) or CudaSetup())
+    r = runner.invoke(app, ["generate", str(tiny_checkpoint), "--seeds", "0-1", "--outdir", str(tmp_path / "g"),
+                            "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert calls == [(CPU, {})]

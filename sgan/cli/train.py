@@ -22,7 +22,9 @@ EXAMPLE = (
 EXAMPLES_MORE = (
     "Small data: sgan train data/lfw.lmdb --out runs/lfw --aug ada (or --aug diffaug). "
     "Classes: sgan train data/shapes.lmdb --out runs/cond --cond. "
-    "Fine-tuning: sgan train data/new.lmdb --out runs/ft --init runs/shapes --freeze-d 3 --aug ada"
+    "Fine-tuning: sgan train data/new.lmdb --out runs/ft --init runs/shapes --freeze-d 3 --aug ada. "
+    "fp16 on a GPU (loss scaling; StyleGAN2 gets conv_clamp 256): "
+    "sgan train data/ffhq.lmdb --out runs/ffhq --arch stylegan2 --precision fp16 --device cuda"
 )
 
 # CLI option name -> TrainConfig field, for the options that override a preset.
