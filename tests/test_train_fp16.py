@@ -256,6 +256,8 @@ def test_fp16_overflow_skips_do_not_count_as_divergence(native_fp16, shapes16, t
     assert scalers["D"]["overflows"] + scalers["G"]["overflows"] > 2   # more than max_bad_steps in a row
     assert scalers["D"]["scaler"]["scale"] < 2.0 ** 40
     assert all(torch.isfinite(t).all() for t in ck.G.values())
+    stats = [json.loads(line) for line in (tmp_path / "r" / "stats.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(s[k]) for s in stats for k in ("D_gp", "D_real", "G_loss") if k in s)
 
 
 def _reg_scales(value):
@@ -320,3 +322,34 @@ def test_cli_tf32_switch_and_inference_commands_configure_cuda(shapes16, tiny_ch
                             "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert calls == [(CPU, {})]
+
+
+def test_two_gloo_ranks_in_fp16_skip_alike_and_match_one_process(shapes16, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root))
+    launch = str(root / "tests" / "fp16_cpu_launch.py")
+    common = [str(shapes16), "--preset", "tiny", "--kimg", "0.024", "--batch", "8", "--resolution", "8", "--snap", "1",
+              "--tick", "0.016", "--threads", "1", "--device", "cpu", "--precision", "fp16"]
+    runs = {}
+    for name, cmd, inf in (("two", [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                    "--nproc-per-node", "2", launch], "1:1"),
+                           ("one", [sys.executable, launch], "0:1")):
+        r = subprocess.run(cmd + ["train", *common, "--out", str(tmp_path / name)], capture_output=True, text=True,
+                           env=env | {"SGAN_TEST_INF_RANK": inf}, cwd=root, timeout=240)
+        assert r.returncode == 0, r.stderr[-3000:]   # the snapshot's check that all ranks hold the same networks
+        runs[name] = load_checkpoint(tmp_path / name)
+    a, b = runs["one"], runs["two"]
+    assert a.extra["counters"]["step"] == b.extra["counters"]["step"] == 3 and b.extra["world_size"] == 2
+    assert a.extra["grad_scalers"] == b.extra["grad_scalers"]   # every overflow decision alike
+    for ck in (a, b):   # rank 1's inf reached rank 0 through the all-reduce: (at least) one D overflow skip
+        d = ck.extra["grad_scalers"]["D"]
+        assert d["overflows"] >= 1 and d["scaler"]["scale"] == 2.0 ** 16 / 2 ** d["overflows"]
+        assert ck.extra["counters"]["skipped_steps"] == 0
+    for name in ("G", "D"):   # the same training as one process, within the rounding of another summation order
+        for key, t in getattr(a, name).items():
+            assert (t.float() - getattr(b, name)[key].float()).abs().max() < 3 * 0.002, (name, key)

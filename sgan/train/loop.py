@@ -339,8 +339,10 @@ class Trainer:
             self._bad_streak += 1
         else:
             self._bad_streak = 0
-        for k, v in terms.items():
-            self._tick_sums[k] = self._tick_sums.get(k, 0.0) + float(v.detach())
+        overflow = "overflow" in (self.scaler_D.last, self.scaler_G.last)  # fp16: a skipped step's
+        for k, v in terms.items():                                         # penalty may be inf: not averaged
+            if not (overflow and not bool(torch.isfinite(v))):
+                self._tick_sums[k] = self._tick_sums.get(k, 0.0) + float(v.detach())
         self._tick_count += 1
         return stop
 
