@@ -22,7 +22,7 @@ from sgan.train.loop_sg2 import StyleGAN2Trainer, preflight
 from sgan.train.run import StopSignals, TrainingDiverged, TrainingInterrupted
 from sgan.train.state import unpack
 
-RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks")
+RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks", "tf32")
 
 
 def _status_line(rec: dict[str, Any]) -> str:
