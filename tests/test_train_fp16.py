@@ -319,6 +319,9 @@ def test_cli_tf32_switch_and_inference_commands_configure_cuda(shapes16, tiny_ch
     r = runner.invoke(app, ["train", str(shapes16), "--out", str(tmp_path / "x"), "--preset", "tiny", "--no-tf32",
                             "--dry-run"])
     assert r.exit_code == 0 and '"tf32": false' in r.output
+    r = runner.invoke(app, ["train", str(shapes16), "--out", str(tmp_path / "y"), "--arch", "stylegan2", "--preset",
+                            "tiny", "--precision", "fp16", "--dry-run"])
+    assert r.exit_code == 0 and json.loads(r.output)["model"]["conv_clamp"] == 256.0
     calls = []
     monkeypatch.setattr(sgan.device, "configure_cuda", lambda device, **kw: calls.append((device, kw)) or CudaSetup())
     r = runner.invoke(app, ["generate", str(tiny_checkpoint), "--seeds", "0-1", "--outdir", str(tmp_path / "g"),

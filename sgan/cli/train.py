@@ -91,7 +91,9 @@ def _dry_run(cfg, data: Path, world_size: int = 1) -> None:
 
     if cfg.arch == "stylegan2":
         from sgan.train.presets_sg2 import describe
+        from sgan.train.scaler import fp16_setup
 
+        fp16_setup(cfg)  # fp16: conv_clamp 256, as the run itself will have
         shown: dict[str, Any] = {"train": cfg.to_dict()}
         if cfg.resolution is not None:
             shown["model"] = cfg.model_config().to_dict()

@@ -136,7 +136,7 @@ def fp16_setup(cfg: Any) -> str | None:
     `cfg.model`; changes `cfg` and returns the note to log, or None when nothing changed."""
     if cfg.precision != "fp16" or cfg.arch != "stylegan2" or "conv_clamp" in cfg.model:
         return None
-    if cfg.model_config().conv_clamp is not None:
+    if cfg.resolution is not None and cfg.model_config().conv_clamp is not None:  # a preset's own clamp
         return None
     cfg.model = {**cfg.model, "conv_clamp": FP16_CONV_CLAMP}
     return (f"fp16: conv_clamp {FP16_CONV_CLAMP:g} (the official StyleGAN2 fp16 setting: conv outputs clipped "
