@@ -40,6 +40,7 @@ def describe_device(device: torch.device) -> str:
 PRECISIONS = ("fp32", "bf16", "fp16")
 PRECISION_CHOICES = ("auto",) + PRECISIONS
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")   # /proc/cpuinfo flags of native bfloat16 arithmetic
+CPU_FP16_FLAGS = ("avx512_fp16", "amx_fp16")   # /proc/cpuinfo flags of native float16 arithmetic
 
 
 def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
@@ -74,24 +75,40 @@ def bf16_native(device: torch.device, *, flags: set[str] | None = None) -> tuple
     return ok, "oneDNN reports native bf16" if ok else "oneDNN reports no native bf16"
 
 
-def check_precision(precision: str, device: torch.device) -> str:
-    """`precision` checked against the device: a one-line error for an unknown name or fp16 off CUDA."""
+def fp16_native(device: torch.device, *, flags: set[str] | None = None) -> tuple[bool, str]:
+    """(whether float16 runs natively here, why): always on CUDA; on a CPU only with an avx512_fp16 or
+    amx_fp16 flag (elsewhere torch's CPU float16 autocast works but is emulated, hence slow)."""
+    if device.type == "cuda":
+        return True, "cuda"
+    flags = cpu_flags() if flags is None else flags
+    found = [f for f in CPU_FP16_FLAGS if f in flags]
+    return bool(found), f"cpu flags {'+'.join(found)}" if found else "cpu has no avx512_fp16/amx_fp16"
+
+
+def check_precision(precision: str, device: torch.device, *, training: bool = False) -> str:
+    """`precision` checked against the device: a one-line error for an unknown name or fp16 off CUDA.
+    `training`: fp16 (with its loss scaler) is also allowed on a CPU with native float16 (fp16_native)."""
     p = (precision or "auto").strip().lower()
     if p not in PRECISION_CHOICES:
         raise UsageError(f"--precision {precision!r}: choose {', '.join(PRECISION_CHOICES)}.")
     if p == "fp16" and device.type != "cuda":
+        if training and fp16_native(device)[0]:
+            return p
+        if training:
+            raise UsageError("--precision fp16 trains on CUDA (or a CPU with avx512_fp16/amx_fp16), and this CPU "
+                             "has neither; use auto, fp32 or bf16.")
         raise UsageError("--precision fp16 needs a CUDA device; on the CPU use auto, fp32 or bf16.")
     return p
 
 
 def autocast(device: torch.device, precision: str):
-    """The autocast context of a concrete precision: none for fp32, bfloat16 or float16 autocast else."""
+    """The autocast context of a concrete precision: none for fp32, bfloat16 or float16 autocast else
+    (whether fp16 suits the device is checked at the door: check_precision)."""
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     if precision == "fp16":
-        check_precision(precision, device)
         return torch.autocast(device_type=device.type, dtype=torch.float16)
     raise UsageError(f"--precision {precision!r}: resolve auto first, or choose fp32, bf16 or fp16.")
 
@@ -151,14 +168,16 @@ def _agrees(run: Callable[[], Any], device: torch.device, precision: str, refere
 
 def choose_precision(device: torch.device, run: Callable[[], Any] | None = None, *, requested: str = "auto",
                      allow_fp16: bool = True, timer: Callable[..., float] | None = None,
-                     native: tuple[bool, str] | None = None, tol: float = 0.1) -> PrecisionChoice:
+                     native: tuple[bool, str] | None = None, tol: float = 0.1,
+                     training: bool = False) -> PrecisionChoice:
     """The precision to compute in on `device`: `requested` itself unless it is `auto`; for `auto`, the
     fastest of fp32, bfloat16 autocast (only where bf16 is native: `bf16_native`) and, on CUDA with
     `allow_fp16`, float16 autocast, timed on `run` (a no-argument call of the model's own work, e.g.
     `generator_probe(G, ...)`, returning a tensor) and kept only where its output is finite and within
     `tol` relative RMS of fp32's. `timer(run, device, precision)` -> seconds is `time_call` unless a
-    test passes a fake; `native` overrides the hardware gate (tests)."""
-    requested = check_precision(requested, device)
+    test passes a fake; `native` overrides the hardware gate (tests); `training` is check_precision's
+    (a forced fp16 on a CPU with native float16); `auto` never picks fp16 off CUDA."""
+    requested = check_precision(requested, device, training=training)
     if requested != "auto":
         return PrecisionChoice(requested, requested, {}, "forced")
     ok, why = bf16_native(device) if native is None else native
@@ -225,3 +244,39 @@ def autocast_module(module: torch.nn.Module, device: torch.device, precision: st
         yield module
     finally:
         del module.forward
+
+
+# -- CUDA set-up: one place, recorded in config.json -----------------------------------------
+
+@dataclass
+class CudaSetup:
+    """The CUDA backend flags a command runs under (`applied` False: not CUDA, nothing was set)."""
+    applied: bool = False
+    tf32: bool = False              # TF32 tensor cores for fp32 matmuls and cuDNN convolutions
+    cudnn_benchmark: bool = False   # cuDNN times its algorithms per input shape and keeps the fastest
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"applied": self.applied, "tf32": self.tf32, "cudnn_benchmark": self.cudnn_benchmark}
+
+
+def cuda_setup(device: torch.device, *, tf32: bool = True, benchmark: bool = True) -> CudaSetup:
+    """What `configure_cuda` sets on `device`: nothing off CUDA; on CUDA, TF32 as asked (fp32 matmuls
+    and convolutions on tensor cores with a 10-bit mantissa; off: exact IEEE fp32, as the official
+    StyleGAN2-ADA's default and its metrics) and cuDNN benchmark mode (shapes are fixed per
+    resolution, so the one-off timing of each shape pays back within a few steps)."""
+    if device.type != "cuda":
+        return CudaSetup()
+    return CudaSetup(applied=True, tf32=bool(tf32), cudnn_benchmark=bool(benchmark))
+
+
+def configure_cuda(device: torch.device, *, tf32: bool = True, benchmark: bool = True,
+                   backends: Any = None) -> CudaSetup:
+    """Set the process-wide CUDA flags of `cuda_setup` (a no-op on the CPU) and return them for the
+    run's record. `backends` is torch.backends unless a test passes a stand-in."""
+    setup = cuda_setup(device, tf32=tf32, benchmark=benchmark)
+    if setup.applied:
+        b = torch.backends if backends is None else backends
+        b.cuda.matmul.allow_tf32 = setup.tf32
+        b.cudnn.allow_tf32 = setup.tf32
+        b.cudnn.benchmark = setup.cudnn_benchmark
+    return setup

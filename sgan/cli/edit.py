@@ -53,7 +53,9 @@ def edit_command(
     strengths = parse_sweep(sweep) if sweep is not None else None
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder (it is created if needed).")
+    from sgan.device import configure_cuda
     dev = resolve_device(device)
+    configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = load_class_generator(ckpt, None, device=dev)
     check_render_options(G, truncation_psi=1.0, truncation_cutoff=None, noise_mode=noise_mode)
     layers = None if styles.strip().lower() == "all" else parse_styles(styles, G.num_ws)

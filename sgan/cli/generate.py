@@ -48,7 +48,9 @@ def generate_command(
     from sgan.viz import image_grid, save_png
 
     seed_list = parse_int_ranges(seeds, option="--seeds")          # lazy: 0-4294967295 costs nothing
+    from sgan.device import configure_cuda
     dev = resolve_device(device)
+    configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = load_class_generator(ckpt, class_, device=dev)
     precision = pick_precision(precision, G, dev, batch=batch).precision
     trunc, trunc_cutoff, noise_mode, source = sampling_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,

@@ -48,7 +48,9 @@ def _run(metric: str, ckpt: Path, *, json_out: bool, device: str, precision: str
     from sgan.fileio import append_jsonl
     from sgan.metrics import api
 
+    from sgan.device import configure_cuda
     dev = resolve_device(device)
+    configure_cuda(dev, tf32=False)  # CUDA: exact fp32 features, whatever the GPU's default; CPU: no-op
     snapshot = resolve_checkpoint(ckpt)
     class_ = kwargs.pop("class_", None)
     G = load_class_generator(ckpt, class_, device=dev, mixture_ok="data_path" in kwargs)

@@ -56,7 +56,9 @@ def mix_command(
     if file_mode == grid_mode:
         raise UsageError("give either latent files (--coarse a.npy [--middle b.npy] [--fine c.npy]) "
                          "or a seed grid (--rows 1,2 --cols 3-5 --styles coarse), not both or neither.")
+    from sgan.device import configure_cuda
     dev = resolve_device(device)
+    configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = load_class_generator(ckpt, class_, device=dev)
     check_render_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)
     if file_mode:

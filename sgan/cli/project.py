@@ -86,7 +86,9 @@ def project_command(
     cfg.check()
     if video:
         ffmpeg_exe()
+    from sgan.device import configure_cuda
     dev = resolve_device(device)
+    configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = build_generator(loaded, device=dev)
     G = with_class(G, class_, class_names(loaded.extra, int(getattr(G, "c_dim", 0) or 0)))
     choice = pick_precision(precision, G, dev, batch=1, train=True)

@@ -22,7 +22,9 @@ EXAMPLE = (
 EXAMPLES_MORE = (
     "Small data: sgan train data/lfw.lmdb --out runs/lfw --aug ada (or --aug diffaug). "
     "Classes: sgan train data/shapes.lmdb --out runs/cond --cond. "
-    "Fine-tuning: sgan train data/new.lmdb --out runs/ft --init runs/shapes --freeze-d 3 --aug ada"
+    "Fine-tuning: sgan train data/new.lmdb --out runs/ft --init runs/shapes --freeze-d 3 --aug ada. "
+    "fp16 on a GPU (loss scaling; StyleGAN2 gets conv_clamp 256): "
+    "sgan train data/ffhq.lmdb --out runs/ffhq --arch stylegan2 --precision fp16 --device cuda"
 )
 
 # CLI option name -> TrainConfig field, for the options that override a preset.
@@ -35,7 +37,7 @@ FIELDS = {
     "fresh_g_latents": "fresh_g_latents", "tick": "tick_kimg_base",
     "aug": "aug", "aug_pipe": "aug_pipe", "aug_policy": "aug_policy", "aug_target": "aug_target", "aug_p": "aug_p",
     "aug_kimg": "aug_kimg", "cond": "cond", "freeze_d": "freeze_d", "init": "init", "init_ema": "init_ema",
-    "arch": "arch", "pl_weight": "pl_weight", "g_reg_interval": "g_reg_interval",
+    "arch": "arch", "pl_weight": "pl_weight", "g_reg_interval": "g_reg_interval", "tf32": "tf32",
 }
 # StyleGAN 1 options that have no meaning for StyleGAN2 (fixed resolution, the official phases).
 PROGRESSIVE_ONLY = {"start_resolution": "--start-resolution", "lod_training_kimg": "--phase-kimg",
@@ -89,7 +91,9 @@ def _dry_run(cfg, data: Path, world_size: int = 1) -> None:
 
     if cfg.arch == "stylegan2":
         from sgan.train.presets_sg2 import describe
+        from sgan.train.scaler import fp16_setup
 
+        fp16_setup(cfg)  # fp16: conv_clamp 256, as the run itself will have
         shown: dict[str, Any] = {"train": cfg.to_dict()}
         if cfg.resolution is not None:
             shown["model"] = cfg.model_config().to_dict()
@@ -204,7 +208,8 @@ def train_command(
     ema_kimg: Optional[float] = typer.Option(None, "--ema-kimg", callback=finite(lo=0), help="G_ema half-life in kimg (paper 10, cpu 5)."),
     ema_rampup: Optional[float] = typer.Option(None, "--ema-rampup", callback=finite(lo=0, lo_open=True), help="Cap the EMA half-life at this x images seen."),
     mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror", help="Mirror augmentation (x-flips) (off)."),
-    precision: Optional[str] = typer.Option(None, "--precision", help="auto (time fp32 and, where the hardware has native bfloat16, bf16 autocast on this G at start; take the fastest that agrees), fp32 or bf16 (auto)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="auto (time fp32, bf16 autocast where the hardware has native bfloat16, and fp16 on CUDA, on this G at start; take the fastest that agrees), fp32, bf16 or fp16 (CUDA; loss scaling; StyleGAN2 gets conv_clamp 256) (auto)."),
+    tf32: Optional[bool] = typer.Option(None, "--tf32/--no-tf32", help="CUDA only: TF32 tensor cores for fp32 matmuls and convolutions; --no-tf32 for exact fp32 (tf32)."),
     amp: Optional[str] = typer.Option(None, "--amp", hidden=True, help="Deprecated alias of --precision: none = fp32, bf16 = bf16."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the initialisation, data order and latents (0)."),
     snap: Optional[float] = typer.Option(None, "--snap", callback=finite(lo=0, lo_open=True), help="Snapshot every N kimg (paper 1000, cpu 20)."),
@@ -242,7 +247,7 @@ def train_command(
                "tick": tick, "arch": arch, "pl_weight": pl_weight, "g_reg_interval": g_reg_interval,
                "aug": aug, "aug_pipe": aug_pipe, "aug_policy": aug_policy, "aug_target": aug_target,
                "aug_p": aug_p, "aug_kimg": aug_kimg, "cond": cond, "freeze_d": freeze_d, "init": init,
-               "init_ema": init_ema}
+               "init_ema": init_ema, "tf32": tf32}
     if amp is not None:  # the old name: none -> fp32
         if precision is not None:
             raise UsageError("--amp is the old name of --precision; give only --precision.")

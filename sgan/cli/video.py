@@ -98,7 +98,9 @@ def video_command(
     if latent_files and space == "z":
         raise UsageError("latent files are in W; use --space w with --latents.")
     ffmpeg_exe()                                            # a missing binary fails before any rendering
+    from sgan.device import configure_cuda
     dev = resolve_device(device)
+    configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = load_class_generator(ckpt, class_, device=dev)
     precision = pick_precision(precision, G, dev, batch=batch).precision
     seed_list = parse_int_list(seeds or "0-3", option="--seeds") if not latent_files else []

@@ -40,7 +40,7 @@ PAPER_TICK_KIMG = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 5
 PRESETS = ("paper", "cpu", "tiny")
 TRAIN_ARCHITECTURES = ("stylegan1", "stylegan2")   # stylegan2: sgan.train.loop_sg2, presets in presets_sg2
 AMP_MODES = ("none", "bf16")           # the old --amp values: none -> fp32, bf16 -> bf16
-TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TIME_GROWING_SHARE = 0.6   # --minutes without a preset time split: growing takes 60% (the cpu recipe's share)
 
 
@@ -97,7 +97,8 @@ class TrainConfig:
     keep: int = 5                          # keep this many snapshots (0: all)
     grid_size: int = 64                    # number of fixed-z samples in fakesKKKKKK.png
     seed: int = 0
-    precision: str = "auto"                # auto (timed at start: sgan.device.choose_precision), fp32 or bf16
+    precision: str = "auto"                # auto (timed at start: sgan.device.choose_precision), fp32, bf16, fp16
+    tf32: bool = True                      # CUDA: TF32 for fp32 matmuls/convs (False: exact fp32, sgan.device.configure_cuda)
     max_bad_steps: int = 8                 # consecutive non-finite steps before rolling back
     max_rollbacks: int = 3                 # rollbacks before giving up
     # augmentation, labels, fine-tuning (sgan.train.augment, .conditioning, .finetune; checked in .options)
@@ -195,9 +196,7 @@ class TrainConfig:
         if self.loss not in LOSSES:
             raise bad(f"--loss {self.loss!r} is not a loss; choose {', '.join(LOSSES)}.")
         if self.precision not in TRAIN_PRECISIONS:
-            hint = " (fp16 training needs a gradient scaler, which sgan train lacks; use bf16)" \
-                if self.precision == "fp16" else ""
-            raise bad(f"--precision {self.precision!r}: choose {', '.join(TRAIN_PRECISIONS)}{hint}.")
+            raise bad(f"--precision {self.precision!r}: choose {', '.join(TRAIN_PRECISIONS)}.")
         r, s = self.resolution, self.start_resolution
         for name, v in (("--resolution", r), ("--start-resolution", s)):
             if v is not None and (v < 4 or v & (v - 1)):

@@ -14,7 +14,7 @@ from sgan import __version__
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint
 from sgan.train.checks import check_before_start, option_name
-from sgan.device import describe_device
+from sgan.device import check_precision, configure_cuda, describe_device
 from sgan.errors import CheckpointError, UsageError
 from sgan.train.config import TrainConfig
 from sgan.train.loop import Hooks, Trainer, TrainResult, resolve_resume
@@ -22,7 +22,7 @@ from sgan.train.loop_sg2 import StyleGAN2Trainer, preflight
 from sgan.train.run import StopSignals, TrainingDiverged, TrainingInterrupted
 from sgan.train.state import unpack
 
-RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks")
+RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks", "tf32")
 
 
 def _status_line(rec: dict[str, Any]) -> str:
@@ -73,10 +73,15 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
                 "the continuation is not bit-identical.")
     cfg = TrainConfig.from_dict(cfg.to_dict())  # a private copy
     cfg.validate()
+    check_precision(cfg.precision, device, training=True)  # fp16 off CUDA: one line, before anything is written
+    cuda = configure_cuda(device, tf32=cfg.tf32)  # TF32, cudnn.benchmark (CUDA only)
     if cfg.arch == "stylegan2":
         preflight(cfg, data, info.world_size)  # dataset sizes and minibatch shapes, before anything is written
     else:
         check_before_start(cfg, data, info.world_size)
+    from sgan.train.scaler import fp16_setup
+
+    fp16_note = fp16_setup(cfg) if ckpt_path is None else None  # StyleGAN2 fp16: conv_clamp 256
     if main:
         from sgan.train.run import RunFolder
 
@@ -90,6 +95,10 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     dist_utils.barrier(info)
     trainer_class = StyleGAN2Trainer if cfg.arch == "stylegan2" else Trainer
     tr = trainer_class(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
+    tr.cuda_setup = cuda
+    if fp16_note and main:
+        tr.run.log(fp16_note)
+        say(fp16_note)
     if tr.frozen_d:
         say(f"--freeze-d {cfg.freeze_d}: D's layers {', '.join(tr.frozen_d)} stay fixed")
     if ckpt_path is None and cfg.init:
@@ -226,7 +235,8 @@ def _write_config(tr: Trainer, command_line: list[str], device: torch.device, in
                      for ph in tr.phases],
         "schedule_unit": "seconds" if tr.cfg.by_time else "kimg",
         "command_line": command_line, "sgan_version": __version__, "torch_version": torch.__version__,
-        "device": describe_device(device), "world_size": info.world_size, "starts": starts,
+        "device": describe_device(device), "cuda": getattr(tr, "cuda_setup", None) and tr.cuda_setup.to_dict(),
+        "world_size": info.world_size, "starts": starts,
         "precision": tr.precision_choice.to_dict() if tr.precision_choice else previous.get(
             "precision", {"precision": tr.cfg.precision, "requested": tr.cfg.precision, "timings_ms": {}}),
     })

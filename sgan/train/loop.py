@@ -33,6 +33,7 @@ from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
 from sgan.train.reals import RealStream, _mix, fade_reals, to_float
 from sgan.train.run import RunFolder, output_error
+from sgan.train.scaler import load_scaler_states, make_scalers, scaler_states, tick_record as scaler_tick
 from sgan.train.schedule import Point, build_phases, optimizer_reset_needed, point_at
 from sgan.train.state import Counters, pack, restore_rng, unpack
 from sgan.viz import to_uint8
@@ -98,6 +99,7 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_G = self._adam(self.G)
         self.opt_D = self._adam(self.D)
+        self._make_scalers(cfg.precision)  # fp16 loss scaling (else no-ops)
         self.aug = Augmentation(cfg.aug, seed=cfg.seed, pipe=cfg.aug_pipe, policy=cfg.aug_policy, fixed_p=cfg.aug_p,
                                 target=cfg.aug_target, interval=cfg.aug_interval, kimg=cfg.aug_kimg,
                                 log=log_to(hooks, self.run) if info.is_main else None)
@@ -118,6 +120,10 @@ class Trainer:
     def _adam(self, module: torch.nn.Module) -> torch.optim.Adam:
         return torch.optim.Adam(module.parameters(), lr=self.cfg.lr_base, betas=tuple(self.cfg.adam_betas),
                                 eps=self.cfg.adam_eps, foreach=True)
+
+    def _make_scalers(self, precision: str) -> None:
+        self.scalers = make_scalers(self.device, precision)
+        self.scaler_G, self.scaler_D = self.scalers["G"], self.scalers["D"]
 
     def _progress(self) -> float:
         return self.c.train_seconds if self.cfg.by_time else self.c.cur_nimg / 1000.0
@@ -149,6 +155,7 @@ class Trainer:
         restore_rng(st.rng)
         if "augment" in ckpt.extra:
             self.aug.load_state_dict(ckpt.extra["augment"])
+        load_scaler_states(self.scalers, st.scalers)
 
     # -- randomness --------------------------------------------------------------------------
 
@@ -181,12 +188,15 @@ class Trainer:
         return autocast(self.device, self.cfg.precision)
 
     def resolve_precision(self, choice=None):
-        """Turn precision `auto` into fp32 or bf16 by timing this G's forward and backward at up to 4
+        """Turn precision `auto` into fp32, bf16 or fp16 (CUDA) by timing this G's forward and backward at up to 4
         images (sgan.device.choose_precision), or take `choice` (rank 0's, in a multi-process run)."""
         if choice is None:
             choice = choose_precision(self.device, generator_probe(self.G, batch=min(4, self.cfg.batch_base)),
-                                      requested=self.cfg.precision, allow_fp16=False)
+                                      requested=self.cfg.precision, training=True,
+                                      allow_fp16=self.model_cfg.arch != "stylegan2" or self.model_cfg.conv_clamp is not None)
         self.cfg.precision, self.precision_choice = choice.precision, choice
+        if (choice.precision == "fp16") != self.scaler_G.enabled:
+            self._make_scalers(choice.precision)
         return choice
 
     def _generate(self, lat: dict[str, Any], lod: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -287,21 +297,20 @@ class Trainer:
                 real_logits, fake_logits = self._d_pair(aug(reals), aug(fakes.detach()), lod, c_real, lat.get("c"))
             terms.update(losses.d_loss_terms(cfg.loss, real_logits, fake_logits, wgan_drift=cfg.wgan_drift))
             if r1_now:
-                terms["D_r1"] = losses.r1_penalty(real_logits, reals, cfg.r1_gamma) * cfg.r1_interval
+                terms["D_r1"] = losses.r1_penalty(real_logits, reals, cfg.r1_gamma,
+                                                  scale=self.scaler_D.penalty_scale) * cfg.r1_interval
             if cfg.loss == "wgan-gp" and cfg.wgan_lambda > 0:
                 mixed = losses.interpolate(reals, fakes.detach().to(reals.dtype), lat["u"]).requires_grad_(True)
                 terms["D_gp"] = losses.wgan_gp_penalty(self.D(aug(mixed), c_real, lod=lod), mixed, lam=cfg.wgan_lambda,
-                                                       target=cfg.wgan_target)
+                                                       target=cfg.wgan_target, scale=self.scaler_D.penalty_scale)
         loss_D = sum(terms.values())
         self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
+        self.scaler_D.scale(loss_D).backward()
         w_mean = w.detach().float().mean(dim=0)
         ok_D, riders_D = self._reduce_grads(self.D, torch.cat([w_mean, self.aug.observe(real_logits, fake_logits)]))
         w_mean, signs = riders_D[:w_mean.numel()], riders_D[w_mean.numel():]
         self.aug.update(signs, batch=batch)  # r_t and ADA's p
-        ok_D = ok_D and bool(torch.isfinite(loss_D))
-        if ok_D:
-            self.opt_D.step()
+        ok_D = self.scaler_D.finish(self.opt_D, grads_ok=ok_D, loss=loss_D)  # fp16 overflow skips are not bad
         self._track_w_avg(w_mean)                  # official: w_avg moves in every mapping pass that trains
         # official StyleGAN training_loop.py runs Gs_update_op with the D step, before the G step
         update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
@@ -314,12 +323,10 @@ class Trainer:
         with self._autocast():
             terms["G_loss"] = losses.g_loss(cfg.loss, self.D(aug(fakes), lat.get("c"), lod=lod))
         self.opt_G.zero_grad(set_to_none=True)
-        terms["G_loss"].backward()
+        self.scaler_G.scale(terms["G_loss"]).backward()
         riders = torch.cat([w.detach().float().mean(dim=0), torch.tensor([1.0 if stop_requested else 0.0], device=self.device)])
         ok_G, riders = self._reduce_grads(self.G, riders)
-        ok_G = ok_G and bool(torch.isfinite(terms["G_loss"]))
-        if ok_G:
-            self.opt_G.step()
+        ok_G = self.scaler_G.finish(self.opt_G, grads_ok=ok_G, loss=terms["G_loss"])
         if cfg.fresh_g_latents:                    # a second mapping pass this step (the reused fakes have none)
             self._track_w_avg(riders[:-1])
         stop = bool(riders[-1] > 0) if self.info.enabled else stop_requested
@@ -332,8 +339,10 @@ class Trainer:
             self._bad_streak += 1
         else:
             self._bad_streak = 0
-        for k, v in terms.items():
-            self._tick_sums[k] = self._tick_sums.get(k, 0.0) + float(v.detach())
+        overflow = "overflow" in (self.scaler_D.last, self.scaler_G.last)  # fp16: a skipped step's
+        for k, v in terms.items():                                         # penalty may be inf: not averaged
+            if not (overflow and not bool(torch.isfinite(v))):
+                self._tick_sums[k] = self._tick_sums.get(k, 0.0) + float(v.detach())
         self._tick_count += 1
         return stop
 
@@ -368,7 +377,8 @@ class Trainer:
         kimg = self.c.cur_nimg / 1000.0
         path = self.run.snapshot_path(self.c.cur_nimg)
         extra = pack(counters=self.c, config=self.cfg.to_dict(), opt_G=self.opt_G.state_dict(),
-                     opt_D=self.opt_D.state_dict(), world_size=self.info.world_size)
+                     opt_D=self.opt_D.state_dict(), world_size=self.info.world_size,
+                     scalers=scaler_states(self.scalers))
         extra["augment"] = self.aug.state_dict()
         if self.labels is not None:
             extra["classes"] = self.labels.names  # `sgan generate --class NAME`
@@ -412,6 +422,7 @@ class Trainer:
             "skipped_steps": c.skipped_steps, "rollbacks": c.rollbacks, "memory_mb": _memory_mb(self.device),
         }
         record.update(self.aug.tick_record())  # aug_p, aug_rt, acc_real, acc_fake
+        record.update(scaler_tick(self.scalers))  # fp16: grad_scale, overflow_steps
         for k, v in self._tick_sums.items():
             record[k] = round(v / max(self._tick_count, 1), 6)
         self._tick_sums, self._tick_count = {}, 0

@@ -42,9 +42,10 @@ from sgan.train.loop import _INITIAL_THREADS, Hooks, Trainer, _set_requires_grad
 from sgan.train.losses import r1_penalty
 from sgan.train.presets_sg2 import check_batch, lazy_adam
 from sgan.train.reals import RealStream, to_float
-from sgan.train.regularizers import (draw_crossover, mix_at, nan_to_num_grads_, path_length_loss, path_lengths,
+from sgan.train.regularizers import (draw_crossover, mix_at, path_length_loss, path_lengths,
                                      pl_noise)
 from sgan.train.run import RunFolder
+from sgan.train.scaler import load_scaler_states, make_scalers
 from sgan.train.schedule import Point, build_phases
 from sgan.train.state import Counters, restore_rng, unpack
 
@@ -112,6 +113,7 @@ class StyleGAN2Trainer(Trainer):
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_G = self._adam(self.G, cfg.g_reg_interval)
         self.opt_D = self._adam(self.D, cfg.r1_interval)
+        self._make_scalers(cfg.precision)  # fp16 loss scaling (else no-ops)
         self.aug = Augmentation(cfg.aug, seed=cfg.seed, pipe=cfg.aug_pipe, policy=cfg.aug_policy, fixed_p=cfg.aug_p,
                                 target=cfg.aug_target, interval=cfg.aug_interval, kimg=cfg.aug_kimg,
                                 log=log_to(hooks, self.run) if info.is_main else None)
@@ -134,6 +136,11 @@ class StyleGAN2Trainer(Trainer):
     def _adam(self, module: torch.nn.Module, interval: int = 1) -> torch.optim.Adam:  # type: ignore[override]
         lr, betas = lazy_adam(self.cfg.lr_base, tuple(self.cfg.adam_betas), interval)
         return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, eps=self.cfg.adam_eps, foreach=True)
+
+    def _make_scalers(self, precision: str) -> None:
+        self.scalers = make_scalers(self.device, precision, ("G", "D", "G_reg", "D_reg"))
+        self.scaler_G, self.scaler_D = self.scalers["G"], self.scalers["D"]
+        self.scaler_Greg, self.scaler_Dreg = self.scalers["G_reg"], self.scalers["D_reg"]
 
     def _point(self, progress: float) -> Point:
         return Point(lod=0.0, resolution=self.cfg.resolution, phase="fixed", alpha=1.0, phase_index=0)
@@ -161,6 +168,7 @@ class StyleGAN2Trainer(Trainer):
         restore_rng(st.rng)
         if "augment" in ckpt.extra:
             self.aug.load_state_dict(ckpt.extra["augment"])
+        load_scaler_states(self.scalers, st.scalers)
 
     # -- randomness --------------------------------------------------------------------------
 
@@ -201,12 +209,12 @@ class StyleGAN2Trainer(Trainer):
                 w_avg.copy_(w_mean.to(w_avg.dtype).lerp(w_avg, self.model_cfg.w_avg_beta))
 
     def _finish(self, module: torch.nn.Module, params: list[torch.Tensor], opt: torch.optim.Optimizer,
-                loss: torch.Tensor, riders: torch.Tensor | None) -> tuple[bool, torch.Tensor | None]:
-        """Backward done: average gradients (riders along), nan_to_num, Adam step. True if finite."""
+                loss: torch.Tensor, riders: torch.Tensor | None, scaler: Any = None) -> tuple[bool, torch.Tensor | None]:
+        """Backward done: average gradients (riders along), nan_to_num, Adam step (fp16: unscaled after
+        the all-reduce, skipped on overflow). True unless the step was bad (non-finite)."""
         ok, riders = self._reduce_grads(module, riders)
-        nan_to_num_grads_(params)
-        opt.step()
-        return ok and bool(torch.isfinite(loss)), riders
+        scaler = scaler or (self.scaler_G if opt is self.opt_G else self.scaler_D)
+        return scaler.finish(opt, grads_ok=ok, loss=loss, clean=params), riders
 
     # -- one step ----------------------------------------------------------------------------
 
@@ -239,7 +247,7 @@ class StyleGAN2Trainer(Trainer):
         with self._autocast():
             terms["G_loss"] = F.softplus(-self.D(aug(img), lat.get("c")).float()).mean()
         self.opt_G.zero_grad(set_to_none=True)
-        terms["G_loss"].backward()
+        self.scaler_G.scale(terms["G_loss"]).backward()
         good, w_mean = self._finish(self.G, self._G_params, self.opt_G, terms["G_loss"], w_mean)
         ok &= good
         self._update_w_avg(w_mean)
@@ -260,7 +268,7 @@ class StyleGAN2Trainer(Trainer):
             terms["D_fake"] = F.softplus(fake_logits.float()).mean()
         loss_D = terms["D_real"] + terms["D_fake"]
         self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
+        self.scaler_D.scale(loss_D).backward()
         flag = torch.tensor([1.0 if stop_requested else 0.0], device=self.device)
         signs = self.aug.observe(real_logits, fake_logits)
         good, riders = self._finish(self.D, self._D_params, self.opt_D, loss_D, torch.cat([w_mean, flag, signs]))
@@ -276,12 +284,13 @@ class StyleGAN2Trainer(Trainer):
             reals_r = reals.detach().requires_grad_(True)
             with self._autocast():
                 logits = self.D(aug(reals_r), c_real)
-            r1 = r1_penalty(logits, reals_r, cfg.r1_gamma)
+            r1 = r1_penalty(logits, reals_r, cfg.r1_gamma, scale=self.scaler_Dreg.penalty_scale)
             self.opt_D.zero_grad(set_to_none=True)
-            (r1 * cfg.r1_interval).backward()
-            good, _ = self._finish(self.D, self._D_params, self.opt_D, r1, None)
+            self.scaler_Dreg.scale(r1 * cfg.r1_interval).backward()
+            good, _ = self._finish(self.D, self._D_params, self.opt_D, r1, None, self.scaler_Dreg)
             ok &= good
-            self._add_reg("D_r1", r1)
+            if self.scaler_Dreg.last != "overflow":  # an fp16 overflow skip has no penalty value to average
+                self._add_reg("D_r1", r1)
         _set_requires_grad(self._D_params, False)
 
         update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
@@ -306,19 +315,20 @@ class StyleGAN2Trainer(Trainer):
         res = cfg.resolution
         noise = pl_noise((n_pl, self.model_cfg.num_channels, res, res), gen)[info.rank::info.world_size]
         img, ws, w_mean = self._run_G(lat)
-        lengths = path_lengths(img, ws, noise.to(self.device))
+        lengths = path_lengths(img, ws, noise.to(self.device), scale=self.scaler_Greg.penalty_scale)
         global_mean = lengths.detach().mean().reshape(1)
         dist_utils.all_reduce_mean_(global_mean, info)  # equal shares: the mean of means is the global mean
         loss, new_mean, penalty = path_length_loss(lengths, self.pl_mean, decay=cfg.pl_decay, global_mean=global_mean)
         self.opt_G.zero_grad(set_to_none=True)
-        (loss * (cfg.pl_weight * cfg.g_reg_interval)).backward()
-        good, w_mean = self._finish(self.G, self._G_params, self.opt_G, loss, w_mean)
+        self.scaler_Greg.scale(loss * (cfg.pl_weight * cfg.g_reg_interval)).backward()
+        good, w_mean = self._finish(self.G, self._G_params, self.opt_G, loss, w_mean, self.scaler_Greg)
         if bool(torch.isfinite(new_mean)):
             self.pl_mean = new_mean
             self.c.pl_mean = float(new_mean)
         self._update_w_avg(w_mean)
-        self._add_reg("G_pl", penalty.mean())
-        return good and bool(torch.isfinite(new_mean))
+        if self.scaler_Greg.last != "overflow":
+            self._add_reg("G_pl", penalty.mean())
+        return good and (bool(torch.isfinite(new_mean)) or self.scaler_Greg.last == "overflow")
 
     # -- ticks -------------------------------------------------------------------------------
 

@@ -41,21 +41,25 @@ def d_loss_terms(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor
     raise ValueError(f"unknown loss {kind!r}; choose one of {', '.join(LOSSES)}")
 
 
-def input_grad_sqnorm(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    """||grad_x sum(D(x))||^2 per sample [N], differentiable (create_graph) for the penalty."""
-    (grad,) = torch.autograd.grad(outputs=logits.float().sum(), inputs=inputs, create_graph=True, only_inputs=True)
+def input_grad_sqnorm(logits: torch.Tensor, inputs: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
+    """||grad_x sum(D(x))||^2 per sample [N], differentiable (create_graph) for the penalty. `scale`:
+    the fp16 loss scale S; the gradient of S * sum(D(x)) is taken and multiplied by 1/S (AMP recipe)."""
+    out = logits.float().sum()
+    (grad,) = torch.autograd.grad(outputs=out * scale if scale != 1.0 else out, inputs=inputs, create_graph=True,
+                                  only_inputs=True)
+    grad = grad.float() * (1.0 / scale) if scale != 1.0 else grad
     return grad.float().square().flatten(1).sum(dim=1)
 
 
-def r1_penalty(real_logits: torch.Tensor, reals: torch.Tensor, gamma: float) -> torch.Tensor:
+def r1_penalty(real_logits: torch.Tensor, reals: torch.Tensor, gamma: float, *, scale: float = 1.0) -> torch.Tensor:
     """gamma / 2 * E ||grad D(x_real)||^2 (Mescheder et al. 2018; StyleGAN D_logistic_simplegp)."""
-    return input_grad_sqnorm(real_logits, reals).mean() * (gamma * 0.5)
+    return input_grad_sqnorm(real_logits, reals, scale=scale).mean() * (gamma * 0.5)
 
 
 def wgan_gp_penalty(critic_at_mix: torch.Tensor, mixed: torch.Tensor, *, lam: float = 10.0,
-                    target: float = 1.0) -> torch.Tensor:
+                    target: float = 1.0, scale: float = 1.0) -> torch.Tensor:
     """lambda * E (||grad D(x_hat)|| - target)^2 / target^2 (ProGAN D_wgan_gp)."""
-    norm = (input_grad_sqnorm(critic_at_mix, mixed) + 1e-12).sqrt()
+    norm = (input_grad_sqnorm(critic_at_mix, mixed, scale=scale) + 1e-12).sqrt()
     return lam * ((norm - target) / target).square().mean()
 
 

@@ -27,10 +27,14 @@ def pl_noise(shape: tuple[int, int, int, int], generator: torch.Generator) -> to
     return torch.randn(list(shape), generator=generator) / math.sqrt(shape[2] * shape[3])
 
 
-def path_lengths(img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """||J_w^T y|| per sample [N]: sqrt(mean over styles of sum over w_dim of grad^2), differentiable."""
+def path_lengths(img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
+    """||J_w^T y|| per sample [N]: sqrt(mean over styles of sum over w_dim of grad^2), differentiable.
+    `scale`: the fp16 loss scale S; the gradient of S * sum(img * y) is taken and multiplied by 1/S."""
     assert img.ndim == 4 and ws.ndim == 3 and noise.shape == img.shape, (img.shape, ws.shape, noise.shape)
-    (grad,) = torch.autograd.grad(outputs=(img.float() * noise).sum(), inputs=ws, create_graph=True, only_inputs=True)
+    out = (img.float() * noise).sum()
+    (grad,) = torch.autograd.grad(outputs=out * scale if scale != 1.0 else out, inputs=ws, create_graph=True,
+                                  only_inputs=True)
+    grad = grad.float() * (1.0 / scale) if scale != 1.0 else grad
     return grad.float().square().sum(dim=2).mean(dim=1).sqrt()
 
 

@@ -87,8 +87,10 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def pack(*, counters: Counters, config: dict[str, Any], opt_G: dict, opt_D: dict, world_size: int) -> dict[str, Any]:
-    return {
+def pack(*, counters: Counters, config: dict[str, Any], opt_G: dict, opt_D: dict, world_size: int,
+         scalers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`scalers`: the fp16 loss scalers' state (sgan.train.scaler.scaler_states), stored only when there is one."""
+    out = {
         "train_state_version": STATE_VERSION,
         "counters": asdict(counters),
         "train_config": json.dumps(config, sort_keys=True),
@@ -97,6 +99,9 @@ def pack(*, counters: Counters, config: dict[str, Any], opt_G: dict, opt_D: dict
         "rng": capture_rng(),
         "world_size": world_size,
     }
+    if scalers is not None:
+        out["grad_scalers"] = scalers
+    return out
 
 
 @dataclass
@@ -107,6 +112,7 @@ class Unpacked:
     opt_D: dict
     rng: dict[str, Any]
     world_size: int
+    scalers: dict[str, Any] | None = None
 
 
 def unpack(extra: dict[str, Any], path: Any) -> Unpacked:
@@ -123,8 +129,10 @@ def unpack(extra: dict[str, Any], path: Any) -> Unpacked:
                 raise TypeError(f"{name} is {type(extra[name]).__name__}, not an optimizer state")
         if not isinstance(config, dict) or not isinstance(extra.get("rng") or {}, dict):
             raise TypeError("the training config or RNG state is not a dict")
+        if not isinstance(extra.get("grad_scalers") or {}, dict):
+            raise TypeError("the loss scalers' state is not a dict")
         return Unpacked(counters=Counters.from_dict(extra["counters"]), config=config,
                         opt_G=extra["opt_G"], opt_D=extra["opt_D"], rng=extra.get("rng") or {},
-                        world_size=int(extra.get("world_size", 1)))
+                        world_size=int(extra.get("world_size", 1)), scalers=extra.get("grad_scalers"))
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: the training state is damaged ({err}); resume from another snapshot.") from None

@@ -92,7 +92,9 @@ class SynthesisBlock(nn.Module):
     def forward(self, x: torch.Tensor | None, w0: torch.Tensor, w1: torch.Tensor, noise_mode: str,
                 generator: Generators) -> torch.Tensor:
         if self.conv0 is None:
-            x = self.const.expand(w0.shape[0], -1, -1, -1).to(w0.dtype)
+            x = self.const.expand(w0.shape[0], -1, -1, -1)
+            if w0.dtype != torch.float16:  # float16 keeps the 4x4 layer in fp32: its gradient through 1/std of a
+                x = x.to(w0.dtype)          # near-constant input overflows float16 (fp16 training, loss scaling)
         else:
             x = self.conv0(x) if self.fused_up else self.conv0(upscale2d(x))
             if self.bias_before_blur:
