@@ -36,7 +36,8 @@ from sgan.errors import UsageError
 
 PROCS_ENV = "SGAN_PROCS"   # JSON of the parent's ProcsChoice, in every child's environment
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-FAIL_GRACE_S = 10.0        # after one child fails, the others get this long to stop on their own
+FAIL_GRACE_S = 10.0        # after one child exits with an error, the others get this long to stop on their own
+KILLED_GRACE_S = 1.0       # after one is killed by a signal (its peers can only crash or hang in an all-reduce)
 
 
 @dataclass(frozen=True)
@@ -329,17 +330,18 @@ def _last_line(f: Any) -> str:
 def _wait(procs: list[subprocess.Popen], logs: list[Any], say: Callable[[str], None]) -> int:
     n = len(procs)
     first: tuple[int, int] | None = None    # (rank, exit code) of the first child that failed
-    failed_at = 0.0
+    failed_at, grace = 0.0, FAIL_GRACE_S
     killed: list[int] = []
     while True:
         codes = [p.poll() for p in procs]
         for rank, rc in enumerate(codes):
             if rc not in (None, 0) and first is None:
                 first, failed_at = (rank, _code(rc)), time.monotonic()
+                grace = KILLED_GRACE_S if rc < 0 else FAIL_GRACE_S
         running = [r for r, rc in enumerate(codes) if rc is None]
         if not running:
             break
-        if first is not None and time.monotonic() - failed_at > FAIL_GRACE_S:
+        if first is not None and time.monotonic() - failed_at > grace:
             for r in running:   # a rank whose peer died may wait in an all-reduce forever
                 procs[r].kill()
                 killed.append(r)
