@@ -88,6 +88,49 @@ def test_procs_2_stylegan2_matches_one_process(shapes16, tmp_path):
     _assert_close(a, b)
 
 
+SKEWED = """
+import os, sys, time
+from sgan.train import Hooks, preset_config, train
+
+data, out = sys.argv[1:3]
+rank = int(os.environ["RANK"])
+cfg = preset_config("tiny")
+cfg.minutes, cfg.snap_kimg, cfg.tick_kimg_base = 0.06, 0.05, 0.05
+
+def skew(tr):   # rank 1's step ends 40 ms after its last all-reduce: its own clock runs ahead of rank 0's
+    if rank == 1 and "step" not in vars(tr):
+        real = tr.step
+
+        def slow(stop):
+            out = real(stop)
+            time.sleep(0.04)
+            return out
+
+        tr.step = slow
+
+train(cfg, data, out, device="cpu", threads=1, hooks=Hooks(on_step=[skew]))
+"""
+
+
+def test_ranks_share_one_clock_on_a_time_schedule(shapes16, tmp_path):
+    # --minutes: the phases follow the training clock, which the ranks share (the slowest rank's). With
+    # each rank's own clock, rank 1 switched resolution steps before rank 0 and the all-reduce broke.
+    script, out = tmp_path / "skewed.py", tmp_path / "run"
+    script.write_text(SKEWED)
+    launcher = ("import sys; from sgan.train.procs import ProcsChoice, launch; "
+                "sys.exit(launch(sys.argv[2:], ProcsChoice(2, '2', 'test'), cpu=True, threads=1, "
+                "prefix=[sys.executable, sys.argv[1]]))")
+    proc = subprocess.Popen([sys.executable, "-c", launcher, str(script), str(shapes16), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=ROOT,
+                            start_new_session=True)
+    err = _finish(proc, timeout=90)
+    assert proc.returncode == 0, err[-3000:]
+    ckpt = load_checkpoint(out)   # every snapshot checked that the ranks hold the same networks
+    assert ckpt.extra["world_size"] == 2 and ckpt.extra["counters"]["train_seconds"] >= 0.06 * 60
+    stats = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert {r["resolution"] for r in stats} == {8, 16}
+
+
 def _children_of(out: Path) -> list[int]:
     """pids of the training processes of run folder `out` (their command line names it)."""
     found = []

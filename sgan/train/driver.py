@@ -127,7 +127,11 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             stop = tr.step(signals.requested)
             tr.c.train_seconds += time.perf_counter() - t0
             tr.c.wall_seconds = wall0 + time.perf_counter() - t_start
-            if dist_utils.any_flag(tr._bad_streak >= cfg.max_bad_steps, info, device):  # all ranks roll back together
+            # one small all-reduce: every rank rolls back together, and all share one training clock (the
+            # slowest rank's), so a --minutes schedule switches phase and ends at the same step on every rank
+            bad, tr.c.train_seconds = dist_utils.max_over_ranks(
+                [float(tr._bad_streak >= cfg.max_bad_steps), tr.c.train_seconds], info, device)
+            if bad > 0:
                 last_snapshot = _rollback(tr, last_snapshot, say)
                 continue
             if hooks.report is not None and main:
