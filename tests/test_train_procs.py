@@ -268,3 +268,16 @@ def test_parse_and_child_argv():
     argv = ["train", "d.lmdb", "--procs", "2", "--out", "r", "--procs=auto"]
     assert child_argv(argv, threads=True) == ["train", "d.lmdb", "--out", "r", "--threads", "1"]
     assert child_argv(argv, threads=False) == ["train", "d.lmdb", "--out", "r"]
+
+
+def test_the_record_in_config_json_and_the_first_line(monkeypatch):
+    from sgan.train.procs import PROCS_ENV, command_line, procs_record, procs_summary
+
+    monkeypatch.delenv(PROCS_ENV, raising=False)
+    assert procs_record(1) == {"procs": 1, "requested": None, "reason": "one process (no --procs)"}
+    assert procs_record(4)["reason"] == "started by torchrun" and procs_summary(4) == ""
+    choice = choose_procs("auto", device=torch.device("cpu"), config_for=_cpu_cfg, data=None, cores=2, environ={})
+    monkeypatch.setenv(PROCS_ENV, json.dumps(choice.to_dict() | {"command_line": ["sgan", "train", "--procs", "auto"]}))
+    assert procs_record(2) == {"procs": 2, "requested": "auto", "reason": choice.reason}
+    assert procs_summary(2) == f" (--procs auto: {choice.reason})"
+    assert command_line(["sgan", "train"]) == ["sgan", "train", "--procs", "auto"]

@@ -153,7 +153,9 @@ def check_procs(cfg, procs: int, *, device: torch.device, data: Path | None) -> 
 def _keeps_groups(cfg, procs: int, ress: list[int]) -> bool:
     """True when every process's minibatch holds whole minibatch-stddev groups of the 1-process
     size, so N processes compute exactly what one does."""
-    group = int(getattr(cfg.model_config(), "mbstd_group_size", 0) or 0)
+    sized = type(cfg).from_dict(cfg.to_dict())
+    sized.resolution = max(ress)
+    group = int(getattr(sized.model_config(), "mbstd_group_size", 0) or 0)
     for res in ress:
         total = int(cfg.batch_dict.get(res, cfg.batch_base))
         if total % procs:
@@ -192,7 +194,8 @@ def choose_procs(requested: str, *, device: torch.device, config_for: Callable[[
             check_procs(cfg, n, device=device, data=data)
         except UsageError:
             continue
-        return ProcsChoice(n, "auto", f"{cores} physical cores, minibatch {'/'.join(map(str, batches))} splits "
+        mine = sorted({int(cfg.batch_dict.get(r, cfg.batch_base)) for r in ress})
+        return ProcsChoice(n, "auto", f"{cores} physical cores, minibatch {'/'.join(map(str, mine))} splits "
                                       f"into {n}; one thread each: small convolutions do not scale over threads")
     return ProcsChoice(1, "auto", f"minibatch {'/'.join(map(str, batches))} does not split into 2-{cores} processes "
                                   "of whole minibatch-stddev groups")
