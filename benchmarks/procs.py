@@ -9,6 +9,7 @@ table reports each mode's median and its ratio to the first mode.
     python benchmarks/procs.py                                  # cpu preset, 8/16/32 px, 1 vs 2 processes
     python benchmarks/procs.py --res 16 --modes 1,1t2,2 --repeats 3
     python benchmarks/procs.py --arch stylegan2 --res 16,32
+    python benchmarks/procs.py --preset paper --res 8 --batch 16 --scale 0.05    # the paper's widths
 
 Modes: `1` one process with sgan's own thread choice (one thread at 8-16 px, all cores above),
 `1tK` one process with --threads K, `N` --procs N (one thread each), `auto` --procs auto.
@@ -58,6 +59,8 @@ def train_args(data: Path, out: Path, res: int, args: argparse.Namespace) -> lis
     kimg, tick = kimg * args.scale, tick * args.scale
     a = ["train", str(data), "--out", str(out), "--preset", args.preset, "--resolution", str(res), "--kimg",
          f"{kimg:g}", "--tick", f"{tick:g}", "--snap", "100000", "--device", "cpu", "--precision", "fp32"]
+    if args.batch:
+        a += ["--batch", str(args.batch)]
     if args.arch == "stylegan2":
         a += ["--arch", "stylegan2"]
     else:
@@ -73,7 +76,8 @@ def images_per_s(out: Path) -> tuple[float, str]:
     a, b = recs[0], recs[-1]
     rate = (b["kimg"] - a["kimg"]) * 1000.0 / (b["train_seconds"] - a["train_seconds"])
     cfg = json.loads((out / "config.json").read_text())
-    return rate, f"{cfg['world_size']}x {cfg['device']}"
+    threads = cfg["device"] if "--threads" in cfg["command_line"] or cfg["world_size"] > 1 else "sgan's thread choice"
+    return rate, f"{cfg['world_size']} x {threads}"
 
 
 def run_once(data: Path, tmp: Path, res: int, mode: str, args: argparse.Namespace, tag: str) -> tuple[float, str]:
@@ -173,6 +177,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="alternating rounds (each mode once per round)")
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--arch", default="stylegan1", choices=("stylegan1", "stylegan2"))
+    ap.add_argument("--batch", type=int, default=None, help="global minibatch (default: the preset's; paper's follows N)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the kimg of every run")
     ap.add_argument("--count", type=int, default=2000, help="images in the benchmark dataset")
     ap.add_argument("--data", type=Path, default=None, help="an existing LMDB instead of a fresh builtin:shapes one")
