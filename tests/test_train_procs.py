@@ -238,12 +238,23 @@ def _cpu_cfg(n: int = 1):
     return cfg
 
 
-@pytest.mark.parametrize("cores,expected", [(1, 1), (2, 2), (3, 2), (4, 4), (16, 4)])
+@pytest.mark.parametrize("cores,expected", [(1, 1), (2, 2), (3, 2), (4, 2), (16, 2)])
 def test_auto_on_the_cpu_takes_cores_the_minibatch_splits_into(cores, expected):
-    # the cpu preset: batch 16 at 8-32 px, minibatch-stddev groups of 4: at most 4 processes of 4 images
+    # the cpu preset at 32 px: batch 16, 32 channels: 16 * 32^2 * 32^2 = 1.7e7 of convolution work, enough
+    # for 2 processes of 8.4e6 (>= 8e6) but not for 4
     choice = choose_procs("auto", device=torch.device("cpu"), config_for=_cpu_cfg, data=None, cores=cores, environ={})
     assert choice.procs == expected and choice.requested == "auto"
     assert ("physical core" in choice.reason) and (str(cores) in choice.reason)
+
+
+def test_auto_keeps_one_process_for_small_convolutions():
+    def at16(n):   # the cpu preset trained to 16 px: 4.2e6, a half batch would cost most of a whole one
+        cfg = _cpu_cfg(n)
+        cfg.resolution = 16
+        return cfg
+
+    choice = choose_procs("auto", device=torch.device("cpu"), config_for=at16, data=None, cores=8, environ={})
+    assert choice.procs == 1 and "convolutions are small" in choice.reason
 
 
 def test_auto_on_cuda_is_one_process():
@@ -254,7 +265,7 @@ def test_auto_on_cuda_is_one_process():
 def test_auto_refuses_nothing_when_the_batch_does_not_split():
     def odd(n):
         cfg = _cpu_cfg(n)
-        cfg.batch_base = 7
+        cfg.batch_base = 18   # 9 per process: not whole groups of 4
         return cfg
 
     choice = choose_procs("auto", device=torch.device("cpu"), config_for=odd, data=None, cores=2, environ={})

@@ -12,8 +12,10 @@ code of the first child that failed (0 when all succeed).
 Why processes: at the small convolutions of the CPU preset (8-16 px, 32 channels) a second torch
 thread does not help (hand-offs cost more than they save), while two single-thread processes side
 by side each keep almost the speed of one (docs/train.md has the measurements).
-`--procs auto` picks min(physical cores, the largest count the minibatch splits into) on a CPU and
-1 on CUDA (several GPUs: torchrun), and says why.
+`--procs auto` picks on a CPU the largest count up to the physical cores that the minibatch splits
+into while each process keeps enough convolution work (batch/N * C^2 * r^2 >= 8e6 at the final
+resolution: below it fixed per-step costs dominate and a half batch costs most of a whole one), 1 on
+CUDA (several GPUs: torchrun), and says why.
 """
 
 from __future__ import annotations
@@ -33,9 +35,14 @@ from typing import Any, Callable
 import torch
 
 from sgan.errors import UsageError
+from sgan.train.loop import SMALL_CONV_WORK
 
 PROCS_ENV = "SGAN_PROCS"   # JSON of the parent's ProcsChoice, in every child's environment
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+# --procs auto on a CPU: a process must get at least SMALL_CONV_WORK batch*C^2*r^2 at the final resolution
+# (the threshold of sgan.train.loop.cpu_threads). Below it fixed per-step costs dominate: measured on the cpu
+# preset (2-core AMD EPYC, one thread), a half minibatch costs 85% of a whole one at 8 px, 74% at 16 px and
+# 62% at 32 px, and --procs 2 ran at 0.64-0.70x of one process at 8 px (docs/train.md).
 FAIL_GRACE_S = 10.0        # after one child exits with an error, the others get this long to stop on their own
 KILLED_GRACE_S = 1.0       # after one is killed by a signal (its peers can only crash or hang in an all-reduce)
 
@@ -150,6 +157,17 @@ def check_procs(cfg, procs: int, *, device: torch.device, data: Path | None) -> 
             check_minibatch_groups(checked, checked.model_config(), procs)
 
 
+def _work_per_process(cfg, res: int) -> Callable[[int], float]:
+    """n -> batch/n * C^2 * r^2 at resolution `res` (the measure of sgan.train.loop.cpu_threads)."""
+    from sgan.train.loop_sg2 import top_channels
+
+    sized = type(cfg).from_dict(cfg.to_dict())
+    sized.resolution = res
+    c = top_channels(sized.model_config())
+    total = int(cfg.batch_dict.get(res, cfg.batch_base))
+    return lambda n: total / n * c * c * res * res
+
+
 def _keeps_groups(cfg, procs: int, ress: list[int]) -> bool:
     """True when every process's minibatch holds whole minibatch-stddev groups of the 1-process
     size, so N processes compute exactly what one does."""
@@ -186,9 +204,13 @@ def choose_procs(requested: str, *, device: torch.device, config_for: Callable[[
     if ress is None:
         return ProcsChoice(1, "auto", "the dataset is missing")
     batches = sorted({int(cfg1.batch_dict.get(r, cfg1.batch_base)) for r in ress})
+    work = _work_per_process(cfg1, max(ress))
+    if work(1) < 2 * SMALL_CONV_WORK:
+        return ProcsChoice(1, "auto", f"the convolutions are small (batch*C^2*r^2 {work(1):.2g} at {max(ress)} px "
+                                      f"< 2 x {SMALL_CONV_WORK:.0e}): a half batch costs most of a whole one")
     for n in range(cores, 1, -1):
         cfg = config_for(n)
-        if not _keeps_groups(cfg, n, ress):
+        if work(n) < SMALL_CONV_WORK or not _keeps_groups(cfg, n, ress):
             continue
         try:
             check_procs(cfg, n, device=device, data=data)
@@ -196,9 +218,10 @@ def choose_procs(requested: str, *, device: torch.device, config_for: Callable[[
             continue
         mine = sorted({int(cfg.batch_dict.get(r, cfg.batch_base)) for r in ress})
         return ProcsChoice(n, "auto", f"{cores} physical cores, minibatch {'/'.join(map(str, mine))} splits "
-                                      f"into {n}; one thread each: small convolutions do not scale over threads")
+                                      f"into {n} with {work(n):.2g} batch*C^2*r^2 each at {max(ress)} px; one "
+                                      "thread each")
     return ProcsChoice(1, "auto", f"minibatch {'/'.join(map(str, batches))} does not split into 2-{cores} processes "
-                                  "of whole minibatch-stddev groups")
+                                  f"of whole minibatch-stddev groups with {SMALL_CONV_WORK:.0e} batch*C^2*r^2 each")
 
 
 def procs_record(world_size: int) -> dict[str, Any]:
