@@ -236,7 +236,9 @@ def train_command(
 ) -> None:
     from sgan.distributed import env_info
     from sgan.train import Hooks, TrainingInterrupted, train
-    from sgan.train.procs import command_line as procs_command_line
+    from sgan.train.procs import command_line as procs_command_line, follow_parent
+
+    follow_parent()   # a child of --procs stops cleanly when its parent dies
 
     options = {"resolution": resolution, "start_resolution": start_resolution, "kimg": kimg, "minutes": minutes,
                "lod_training_kimg": lod_training_kimg, "lod_transition_kimg": lod_transition_kimg, "batch": batch,

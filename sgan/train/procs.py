@@ -281,13 +281,22 @@ def child_argv(argv: list[str], *, threads: bool) -> list[str]:
     return out
 
 
-def _die_with_parent() -> None:  # in the child, before exec: SIGTERM (a clean stop) if the parent dies
+def follow_parent() -> None:
+    """In a child of `--procs`: receive SIGTERM (a clean stop with a snapshot) when the parent dies (Linux)."""
+    try:
+        parent = int(json.loads(os.environ[PROCS_ENV])["parent_pid"])
+    except (KeyError, ValueError, TypeError):
+        return
+    if not sys.platform.startswith("linux"):
+        return
     try:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return
+    if os.getppid() != parent:   # it died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def launch(argv: list[str], choice: ProcsChoice, *, cpu: bool, threads: int | None,
@@ -299,10 +308,10 @@ def launch(argv: list[str], choice: ProcsChoice, *, cpu: bool, threads: int | No
     args = child_argv(argv, threads=cpu and threads is None)
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE=str(n),
                LOCAL_WORLD_SIZE=str(n))
-    env[PROCS_ENV] = json.dumps(choice.to_dict() | {"command_line": ["sgan"] + list(argv)})   # the user's, for config.json
+    env[PROCS_ENV] = json.dumps(choice.to_dict() | {"command_line": ["sgan"] + list(argv),   # the user's, for config.json
+                                                    "parent_pid": os.getpid()})
     if cpu:
         env["OMP_NUM_THREADS"] = str(threads or 1)
-    preexec = _die_with_parent if sys.platform.startswith("linux") else None
     procs: list[subprocess.Popen] = []
     logs: list[Any] = []
     signals = {"count": 0}
@@ -327,7 +336,7 @@ def launch(argv: list[str], choice: ProcsChoice, *, cpu: bool, threads: int | No
             # a process group of their own: a terminal's Ctrl-C reaches the parent only, which forwards it once
             procs.append(subprocess.Popen(prefix + args, env=child_env, stdin=subprocess.DEVNULL,
                                           stdout=None if rank == 0 else subprocess.DEVNULL, stderr=err,
-                                          start_new_session=True, preexec_fn=preexec))
+                                          start_new_session=True))
         return _wait(procs, logs, say)
     finally:
         for p in procs:   # nothing outlives the parent (only reached early on an error of the parent itself)
