@@ -91,6 +91,15 @@ def any_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def max_over_ranks(values: list[float], info: DistInfo, device: torch.device) -> list[float]:
+    """The element-wise maximum of `values` over ranks, in float64 (the values themselves in one process)."""
+    if not info.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.tolist()
+
+
 def broadcast_object(obj, info: DistInfo):
     """Rank 0's `obj` (a picklable value, e.g. the path of the snapshot it wrote) on every rank."""
     if not info.enabled:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -24,7 +25,8 @@ EXAMPLES_MORE = (
     "Classes: sgan train data/shapes.lmdb --out runs/cond --cond. "
     "Fine-tuning: sgan train data/new.lmdb --out runs/ft --init runs/shapes --freeze-d 3 --aug ada. "
     "fp16 on a GPU (loss scaling; StyleGAN2 gets conv_clamp 256): "
-    "sgan train data/ffhq.lmdb --out runs/ffhq --arch stylegan2 --precision fp16 --device cuda"
+    "sgan train data/ffhq.lmdb --out runs/ffhq --arch stylegan2 --precision fp16 --device cuda. "
+    "Both CPU cores: sgan train data/shapes.lmdb --out runs/shapes --preset cpu --procs 2"
 )
 
 # CLI option name -> TrainConfig field, for the options that override a preset.
@@ -234,10 +236,14 @@ def train_command(
     detector: Optional[str] = typer.Option(None, "--detector", help="Detector name or file for --metrics (default: the metric's own)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch; default: one for small convolutions (8-16 px at CPU widths), all cores above."),
+    procs: Optional[str] = typer.Option(None, "--procs", help="Train in N data-parallel processes started here (gloo on the CPU, one torch thread each; the torchrun code path, same result as one process), or auto (CPU: one per physical core the minibatch splits into; CUDA: 1). Example: sgan train data/shapes.lmdb --out runs/shapes --preset cpu --procs auto"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and schedule, then exit."),
 ) -> None:
     from sgan.distributed import env_info
     from sgan.train import Hooks, TrainingInterrupted, train
+    from sgan.train.procs import command_line as procs_command_line, follow_parent
+
+    follow_parent()   # a child of --procs stops cleanly when its parent dies
 
     options = {"resolution": resolution, "start_resolution": start_resolution, "kimg": kimg, "minutes": minutes,
                "lod_training_kimg": lod_training_kimg, "lod_transition_kimg": lod_transition_kimg, "batch": batch,
@@ -276,9 +282,16 @@ def train_command(
         from sgan.train.reals import _sizes
 
         data_resolution = max(_sizes(data))
-    cfg, given = build_config(preset, info.world_size, options, data_resolution)
+    world_size, choice = info.world_size, None
+    if procs is not None:  # refused here, before anything is written
+        from sgan.train.procs import choose_procs
+
+        choice = choose_procs(procs, device=resolve_device(device), data=data if data.exists() else None,
+                              config_for=lambda n: build_config(preset, n, options, data_resolution)[0])
+        world_size = choice.procs
+    cfg, given = build_config(preset, world_size, options, data_resolution)
     if dry_run:
-        _dry_run(cfg, data, info.world_size)
+        _dry_run(cfg, data, world_size)
         return
     if threads is not None:
         if threads < 1:
@@ -286,16 +299,25 @@ def train_command(
     if not data.exists():
         raise UsageError(f"{data}: no such dataset; make one with `sgan prepare-dataset SOURCE {data}`.")
     given["preset"] = preset
+    if choice is not None:
+        from sgan.train.procs import PROCS_ENV, launch
+
+        if choice.procs > 1:  # this process only starts, watches and stops the training processes
+            raise typer.Exit(launch(sys.argv[1:], choice, cpu=resolve_device(device).type == "cpu", threads=threads))
+        os.environ[PROCS_ENV] = json.dumps(choice.to_dict())  # one process: this one (config.json says why)
     with _Bar(info.is_main) as bar:
         hooks = Hooks(report=bar.report, log=bar.log)
         if metrics:
             hooks.on_snapshot.append(_metrics_hook(metrics, data, out, detector, device))
         try:
             result = train(cfg, data, out, resume=resume, device=device, hooks=hooks,
-                           command_line=["sgan"] + sys.argv[1:], resume_overrides=given, threads=threads)
+                           command_line=procs_command_line(["sgan"] + sys.argv[1:]), resume_overrides=given, threads=threads)
         except TrainingInterrupted as stop:
             bar.log(f"{stop}")
             raise typer.Exit(stop.exit_code) from None
+        finally:
+            if choice is not None:
+                os.environ.pop(PROCS_ENV, None)
     if info.is_main:
         console.print(f"done: {result.kimg:.1f} kimg in {result.seconds / 60:.1f} min; latest snapshot "
                       f"{result.snapshot}; try `sgan generate {out} --seeds 0-31 --grid`.", markup=False, highlight=False)

@@ -19,6 +19,7 @@ from sgan.errors import CheckpointError, UsageError
 from sgan.train.config import TrainConfig
 from sgan.train.loop import Hooks, Trainer, TrainResult, resolve_resume
 from sgan.train.loop_sg2 import StyleGAN2Trainer, preflight
+from sgan.train.procs import procs_record, procs_summary
 from sgan.train.run import StopSignals, TrainingDiverged, TrainingInterrupted
 from sgan.train.state import unpack
 
@@ -121,7 +122,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
         last_snapshot = dist_utils.broadcast_object(tr.write_snapshot() if main else None, info)
     dist_utils.barrier(info)
     say(f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
-        f"{f' x {info.world_size} processes' if info.enabled else ''}; "
+        f"{f' x {info.world_size} processes' if info.enabled else ''}{procs_summary(info.world_size)}; "
         + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}; "
         + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}"))
 
@@ -135,7 +136,11 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             stop = tr.step(signals.requested)
             tr.c.train_seconds += time.perf_counter() - t0
             tr.c.wall_seconds = wall0 + time.perf_counter() - t_start
-            if dist_utils.any_flag(tr._bad_streak >= cfg.max_bad_steps, info, device):  # all ranks roll back together
+            # one small all-reduce: every rank rolls back together, and all share one training clock (the
+            # slowest rank's), so a --minutes schedule switches phase and ends at the same step on every rank
+            bad, tr.c.train_seconds = dist_utils.max_over_ranks(
+                [float(tr._bad_streak >= cfg.max_bad_steps), tr.c.train_seconds], info, device)
+            if bad > 0:
                 last_snapshot = _rollback(tr, last_snapshot, say)
                 continue
             if hooks.report is not None and main:
@@ -236,7 +241,7 @@ def _write_config(tr: Trainer, command_line: list[str], device: torch.device, in
         "schedule_unit": "seconds" if tr.cfg.by_time else "kimg",
         "command_line": command_line, "sgan_version": __version__, "torch_version": torch.__version__,
         "device": describe_device(device), "cuda": getattr(tr, "cuda_setup", None) and tr.cuda_setup.to_dict(),
-        "world_size": info.world_size, "starts": starts,
+        "world_size": info.world_size, "procs": procs_record(info.world_size), "starts": starts,
         "precision": tr.precision_choice.to_dict() if tr.precision_choice else previous.get(
             "precision", {"precision": tr.cfg.precision, "requested": tr.cfg.precision, "timings_ms": {}}),
     })
