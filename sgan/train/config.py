@@ -98,6 +98,7 @@ class TrainConfig:
     grid_size: int = 64                    # number of fixed-z samples in fakesKKKKKK.png
     seed: int = 0
     precision: str = "auto"                # auto (timed at start: sgan.device.choose_precision), fp32 or bf16
+    compile: str = "auto"                  # torch.compile G and D: auto (where it pays, sgan.train.compiled), on, off
     max_bad_steps: int = 8                 # consecutive non-finite steps before rolling back
     max_rollbacks: int = 3                 # rollbacks before giving up
     # augmentation, labels, fine-tuning (sgan.train.augment, .conditioning, .finetune; checked in .options)

@@ -22,7 +22,7 @@ from sgan.train.loop_sg2 import StyleGAN2Trainer, preflight
 from sgan.train.run import StopSignals, TrainingDiverged, TrainingInterrupted
 from sgan.train.state import unpack
 
-RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks")
+RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks", "compile")
 
 
 def _status_line(rec: dict[str, Any]) -> str:
@@ -102,6 +102,9 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             f"resolution {tr.point.resolution}, alpha {tr.point.alpha:.3f})")
     if cfg.precision == "auto":  # timed once on rank 0; every rank computes in its choice
         tr.resolve_precision(dist_utils.broadcast_object(tr.resolve_precision() if main else None, info))
+    from sgan.train import compiled  # torch.compile of G and D: decided on rank 0, after the precision
+
+    compiled.apply_choice(tr, dist_utils.broadcast_object(compiled.choose_for(tr) if main else None, info))
     if main:
         _write_config(tr, command_line, device, info, ckpt_path)
         if ckpt_path is None:
@@ -114,7 +117,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     say(f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
         f"{f' x {info.world_size} processes' if info.enabled else ''}; "
         + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}; "
-        + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}"))
+        + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}")
+        + f"; {tr.compile_choice.summary()}")
 
     t_start = time.perf_counter()
     wall0 = tr.c.wall_seconds
@@ -229,4 +233,5 @@ def _write_config(tr: Trainer, command_line: list[str], device: torch.device, in
         "device": describe_device(device), "world_size": info.world_size, "starts": starts,
         "precision": tr.precision_choice.to_dict() if tr.precision_choice else previous.get(
             "precision", {"precision": tr.cfg.precision, "requested": tr.cfg.precision, "timings_ms": {}}),
+        "compile": tr.compile_choice.to_dict() if tr.compile_choice else None,
     })

@@ -1,0 +1,127 @@
+"""`sgan train --compile`: noise drawn ahead equals the forward pass's own draws, the auto rule,
+and compiled training steps of both architectures equal to eager ones."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sgan import distributed as dist_utils
+from sgan.nn import ModelConfig, make_generator
+from sgan.nn.inputs import draw_noise_maps
+from sgan.train import Hooks, preset_config
+from sgan.train import compiled as comp
+from sgan.train.loop import Trainer
+from sgan.train.loop_sg2 import StyleGAN2Trainer
+
+
+def _gens(n, seed=0):
+    return [torch.Generator().manual_seed(seed + i) for i in range(n)]
+
+
+@pytest.mark.parametrize("arch,lod,shared", [("stylegan1", 0.0, False), ("stylegan1", 0.5, False),
+                                             ("stylegan1", 1.0, True), ("stylegan1", 0.25, True),
+                                             ("stylegan2", 0.0, False)])
+def test_noise_drawn_ahead_equals_the_forward_draws(arch, lod, shared):
+    cfg = ModelConfig.preset("tiny", 16, arch=arch)
+    if arch == "stylegan1":
+        cfg = ModelConfig.from_dict({**cfg.to_dict(), "noise_shared_per_block": shared})
+    torch.manual_seed(0)
+    G = make_generator(cfg)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if "noise_strength" in name:
+                p.normal_()
+        ws = G.map(torch.randn(3, cfg.z_dim))
+        direct = G.synthesis(ws, lod=lod, noise_mode="random", generator=_gens(3))
+        maps = draw_noise_maps(G.synthesis.noise_inputs(lod), _gens(3), device=ws.device, n=3)
+        ahead = G.synthesis(ws, lod=lod, noise_mode="random", generator=maps)
+        assert torch.equal(direct, ahead)
+        one = G.synthesis(ws, lod=lod, noise_mode="random", generator=torch.Generator().manual_seed(5))
+        maps1 = draw_noise_maps(G.synthesis.noise_inputs(lod), torch.Generator().manual_seed(5), device=ws.device, n=3)
+        assert torch.equal(one, G.synthesis(ws, lod=lod, noise_mode="random", generator=maps1))
+    with pytest.raises(ValueError, match="noise map"):
+        G.synthesis(ws, lod=lod, noise_mode="random", generator={k: v[:2] for k, v in maps.items()})
+
+
+def test_choose_compile_forced_and_auto(monkeypatch):
+    cpu = torch.device("cpu")
+    calls = []
+
+    def seconds(s):
+        return lambda: calls.append(s) or s
+
+    pick = dict(device=cpu, arch="stylegan1", channels=32)
+    assert comp.choose_compile("on", run_seconds=seconds(1.0), **pick).compile
+    assert not comp.choose_compile("off", run_seconds=seconds(1e9), **pick).compile
+    monkeypatch.setattr(comp, "EXPECTED", {})
+    off = comp.choose_compile("auto", run_seconds=seconds(1e9), **pick)
+    assert not off.compile and "not measured" in off.reason and calls == []   # no probe where nothing is known
+    monkeypatch.setattr(comp, "EXPECTED", {("cpu", "stylegan1", "narrow"): (1.25, 60.0)})
+    # saved = run * (1 - 1/1.25) = run / 5: pays from 300 s on
+    short = comp.choose_compile("auto", run_seconds=seconds(290.0), **pick)
+    long = comp.choose_compile("auto", run_seconds=seconds(310.0), **pick)
+    assert not short.compile and long.compile and calls == [290.0, 310.0]
+    assert long.to_dict()["estimate"]["saved_s"] == pytest.approx(62.0)
+    assert "compile on (auto:" in long.summary()
+    wide = comp.choose_compile("auto", run_seconds=seconds(1e9), device=cpu, arch="stylegan1", channels=512)
+    assert not wide.compile and "wide" in wide.reason
+    monkeypatch.setattr(comp, "EXPECTED", {("cpu", "stylegan1", "narrow"): (0.9, 60.0)})
+    assert not comp.choose_compile("auto", run_seconds=seconds(1e9), **pick).compile
+    with pytest.raises(Exception, match="--compile"):
+        comp.choose_compile("yes", run_seconds=seconds(1.0), **pick)
+
+
+def _sg1(shapes16, path):
+    cfg = preset_config("tiny")
+    cfg.model = {"const_init": "randn"}   # as the cpu preset: the tiny preset's constant of ones with zero noise
+    cfg.resolution = 16                   # makes the first instance norm normalise a constant (variance 0 up to
+    #                                       rounding, times rsqrt(1e-8)), where any change of summation order shows
+    cfg.r1_interval = 2          # step 0 runs R1 (eager D on reals), step 1 the reals+fakes pair
+    tr = Trainer(cfg, shapes16, path, device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks(),
+                 threads=1)
+    tr.c.cur_nimg = tr.c.data_position = 300   # in the 16 px fade-in (tiny: 0.2 kimg per phase): lod 1.5
+    return tr
+
+
+def _sg2(shapes16, path):
+    cfg = preset_config("tiny", arch="stylegan2")
+    cfg.model = {"channel_max": 8, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}
+    cfg.resolution = 16
+    cfg.g_reg_interval, cfg.r1_interval = 2, 2   # step 0 runs path length and R1 (eager), step 1 neither
+    return StyleGAN2Trainer(cfg, shapes16, path, device=torch.device("cpu"), info=dist_utils.DistInfo(),
+                            hooks=Hooks(), threads=1)
+
+
+# fp32 on both sides; the compiled kernels sum in another order (fused var_mean, reductions, the
+# backward of fused element-wise chains), ~1e-7 relative per op. Two Adam steps move each weight
+# by about lr * m / sqrt(v) (about lr = 0.002 where the gradient is not ~0), so a parameter
+# differs by a small fraction of lr unless a gradient is within rounding of zero, where Adam's
+# normalisation can turn a 1e-9 difference into a sign. ATOL = 1e-4 (5 % of lr) catches any real
+# error (a wrong noise map, a missing term, a stale graph: differences of order lr and more).
+ATOL = 1e-4
+
+
+@pytest.mark.slow   # 15-30 s with inductor's cache warm, minutes cold; benchmarks/compile.py runs check_equal too
+@pytest.mark.parametrize("arch", ["stylegan1", "stylegan2"])
+def test_compiled_steps_equal_eager_steps(arch, shapes16, tmp_path):
+    make = _sg1 if arch == "stylegan1" else _sg2
+    eager, comp_tr = make(shapes16, tmp_path / "e"), make(shapes16, tmp_path / "c")
+    comp.apply_choice(comp_tr, comp.CompileChoice(True, "on", "forced"))
+    assert comp_tr.compiled and "forward" in vars(comp_tr.D if arch == "stylegan2" else comp_tr.D.epilogue)
+    for tr in (eager, comp_tr):
+        for _ in range(2):
+            tr.step(False)
+    if arch == "stylegan1":
+        assert 0.0 < comp_tr.point.lod < 1.0   # the fade-in blend ran
+    assert comp.compile_counts()["compiled_frames"] > 0
+    worst = {}
+    for name in ("G", "D", "G_ema"):
+        a, b = getattr(eager, name).state_dict(), getattr(comp_tr, name).state_dict()
+        assert a.keys() == b.keys() and not any("_orig_mod" in k for k in b)
+        for k in a:
+            worst[f"{name}.{k}"] = float((a[k].float() - b[k].float()).abs().max())
+    name, diff = max(worst.items(), key=lambda kv: kv[1])
+    assert diff <= ATOL, (name, diff)
+    for k in ("G_loss", "D_real", "D_fake"):
+        assert eager._tick_sums[k] == pytest.approx(comp_tr._tick_sums[k], rel=1e-4, abs=1e-5)
