@@ -125,3 +125,66 @@ def test_compiled_steps_equal_eager_steps(arch, shapes16, tmp_path):
     assert diff <= ATOL, (name, diff)
     for k in ("G_loss", "D_real", "D_fake"):
         assert eager._tick_sums[k] == pytest.approx(comp_tr._tick_sums[k], rel=1e-4, abs=1e-5)
+
+
+def test_cli_rejects_a_bad_compile_mode_and_auto_is_the_default(shapes16, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sgan.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", str(shapes16), "--out", str(tmp_path / "x"), "--compile", "maybe"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--compile 'maybe': choose auto, on, off" in lines[0], result.output
+    assert not (tmp_path / "x").exists()
+    result = runner.invoke(app, ["train", str(shapes16), "--out", str(tmp_path / "x"), "--dry-run"])
+    assert json.loads(result.output)["train"]["compile"] == "auto"
+    assert "--compile" in runner.invoke(app, ["train", "--help"]).output
+
+
+def test_a_short_auto_run_stays_eager_and_says_why(shapes16, tmp_path):
+    import json
+
+    from sgan.train import train
+
+    cfg = preset_config("tiny")
+    cfg.total_kimg = 0.016
+    lines = []
+    train(cfg, shapes16, tmp_path / "r", device="cpu", hooks=Hooks(log=lines.append), threads=1)
+    choice = json.loads((tmp_path / "r" / "config.json").read_text())["compile"]
+    assert choice["requested"] == "auto" and choice["compile"] is False and choice["reason"]
+    assert any(line.startswith("training ") and "; compile off (auto: " in line for line in lines)
+
+
+@pytest.mark.slow   # compiles (15-30 s with inductor's cache warm); `make demo`-like CLI runs use it too
+@pytest.mark.parametrize("arch", ["stylegan1", "stylegan2"])
+def test_compiled_run_snapshots_plain_keys_and_resumes_compiled(arch, shapes16, tmp_path):
+    import json
+
+    from sgan.checkpoint import load_checkpoint
+    from sgan.train import train
+
+    def cfg(kimg):
+        c = preset_config("tiny", arch=arch)
+        if arch == "stylegan2":
+            c.model = {"channel_max": 8, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}
+        c.total_kimg, c.compile, c.tick_kimg_base = kimg, "on", 0.048
+        return c
+
+    out = tmp_path / "run"
+    lines = []
+    first = train(cfg(0.096), shapes16, out, device="cpu", hooks=Hooks(log=lines.append), threads=1)
+    assert any("; compile on (on: forced)" in line for line in lines)
+    ck = load_checkpoint(first.snapshot)
+    for sd in (ck.G, ck.G_ema, ck.D):
+        assert not any("_orig_mod" in k for k in sd)
+    res = train(cfg(0.192), shapes16, out, device="cpu", hooks=Hooks(), resume="auto", threads=1,
+                resume_overrides={"total_kimg": 0.192, "compile": "on"})
+    assert res.kimg == pytest.approx(0.192, abs=0.01)
+    stats = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert all(s["compiled_frames"] > 0 for s in stats)
+    assert stats[-1]["compiled_frames"] == stats[-2]["compiled_frames"]   # no recompiles once warm
+    assert json.loads((out / "config.json").read_text())["compile"]["compile"] is True
