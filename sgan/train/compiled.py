@@ -196,6 +196,25 @@ def compile_counts() -> dict[str, int]:
     return {"compiled_frames": int(counters["frames"]["ok"]), "graphs": int(counters["stats"]["unique_graphs"])}
 
 
+def grad_rel_diff(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    """||grad_a - grad_b|| / ||grad_a|| over all of a network's parameters (two copies of one network).
+    Over the whole network, not per tensor: some tensors' gradients are sums that cancel almost to 0
+    (a bias before an instance norm), where rounding is large relative to the tensor's own norm."""
+    da = [(pa.grad, pb.grad) for pa, pb in zip(a.parameters(), b.parameters()) if pa.grad is not None]
+    num = sum(float((ga - gb).double().square().sum()) for ga, gb in da)
+    den = sum(float(ga.double().square().sum()) for ga, _ in da)
+    return (num / den) ** 0.5 if den > 0 else 0.0
+
+
+def update_rel_diff(a: torch.nn.Module, b: torch.nn.Module, before: dict[str, torch.Tensor]) -> float:
+    """||theta_a - theta_b|| / ||theta_a - before|| over a network's parameters: how much two copies'
+    updates from the same `before` state differ, relative to the update."""
+    pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+    num = sum(float((pa[k] - pb[k]).double().square().sum()) for k in pa)
+    den = sum(float((pa[k] - before[k]).double().square().sum()) for k in pa)
+    return (num / den) ** 0.5 if den > 0 else 0.0
+
+
 @contextlib.contextmanager
 def frozen_lr(tr: Any) -> Iterator[None]:
     """Within the block a Trainer's Adam steps use lr 0, so every phase of a step computes its
