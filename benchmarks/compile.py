@@ -12,7 +12,7 @@ compiled (sgan.train.compiled). Prints per row
 - grad rel: ||g_eager - g_compiled|| / ||g_eager|| over G's and D's parameters (the larger) after
   a first step at lr 0 (so every phase sees equal parameters); update rel: the same for the next
   step's parameter updates (the checks of tests/test_train_compile.py at these presets; the run
-  fails beyond 1e-4 and 0.05); diff cycle: max |param difference| after the first cycle (GAN
+  fails beyond 1e-3 and 0.05); diff cycle: max |param difference| after the first cycle (GAN
   training amplifies rounding differences from step to step: it grows).
 
 StyleGAN 1 rows train with lod 0 at their resolution (the cpu preset: 32 channels, batch 16, lazy
@@ -139,7 +139,7 @@ def main() -> None:
         me, mc = statistics.median(te), statistics.median(tc)
         print(f"{name:22s} {k:11d} {t_fast_first - t_eager_first:9.1f} {me * 1000:9.1f} {mc * 1000:11.1f} "
               f"{me / mc:6.2f} {frames2 - frames1:10d} {frames1 - frames0:6d} {g1:8.1e} {d1:10.2e} {dk:10.2e}", flush=True)
-        if g1 > 1e-4 or d1 > 0.05:   # tests/test_train_compile.py explains the tolerances
+        if g1 > 1e-3 or d1 > 0.05:   # tests/test_train_compile.py explains the tolerances
             print(f"  the compiled step differs from the eager one: gradients {g1:.3g} relative, updates "
                   f"{d1:.3g} relative", file=sys.stderr)
             sys.exit(1)

@@ -51,7 +51,7 @@ def test_choose_compile_forced_and_auto(monkeypatch):
     def seconds(s):
         return lambda: calls.append(s) or s
 
-    pick = dict(device=cpu, arch="stylegan1", channels=32)
+    pick = {"device": cpu, "arch": "stylegan1", "channels": 32}
     assert comp.choose_compile("on", run_seconds=seconds(1.0), **pick).compile
     assert not comp.choose_compile("off", run_seconds=seconds(1e9), **pick).compile
     monkeypatch.setattr(comp, "EXPECTED", {})
@@ -94,13 +94,14 @@ def _sg2(shapes16, path):
 
 
 # fp32 on both sides; the compiled kernels sum in another order (fused var_mean, reductions, the
-# backward of fused element-wise chains). Gradients (one step at lr 0, so that every phase sees equal
-# parameters) agree to rounding over each network: measured <= 1e-6 relative (GRAD_RTOL 1e-4 leaves
-# room for other CPUs). Updates: Adam moves each weight by about lr whatever its gradient's size, so
-# elements whose gradient cancels to ~0 (a bias before an instance norm) can move differently; over
-# the network that is a few percent of the update at most (UPDATE_RTOL). A real error (a wrong noise
-# map, a missing term, an eager/compiled mix-up) changes most of the gradient: O(1) relative.
-GRAD_RTOL = 1e-4
+# backward of fused element-wise chains), and a leaky ReLU input within rounding of 0 can take the other
+# slope. Gradients (one step at lr 0, so that every phase sees equal parameters), relative over each
+# network: measured 1e-6 here and at 8 px, 4.7e-4 at the cpu preset's 32 px (benchmarks/compile.py);
+# GRAD_RTOL 1e-3. Updates: Adam moves each weight by about lr whatever its gradient's size, so
+# elements whose gradient cancels to ~0 (a bias before an instance norm) can move differently:
+# measured up to 8e-3 of the update's norm; UPDATE_RTOL 0.05. A real error (a wrong noise map, a
+# missing term, an eager/compiled mix-up) changes most of a gradient: O(1) relative.
+GRAD_RTOL = 1e-3
 UPDATE_RTOL = 0.05
 
 

@@ -151,13 +151,8 @@ def _own_forward(module: torch.nn.Module) -> types.MethodType:
 
 def compile_module(module: torch.nn.Module) -> None:
     """Compile `module` in place: its forward becomes a compiled copy (fixed shapes); its
-    parameters and state_dict are untouched. `uncompile_module` undoes it."""
+    parameters and state_dict are untouched (`del module.forward` undoes it)."""
     module.forward = torch.compile(_own_forward(module), dynamic=False)
-
-
-def uncompile_module(module: torch.nn.Module) -> None:
-    if "forward" in vars(module):
-        del module.forward
 
 
 def compile_pieces(G: torch.nn.Module, D: torch.nn.Module) -> list[torch.nn.Module]:
@@ -231,14 +226,3 @@ def frozen_lr(tr: Any) -> Iterator[None]:
         for o, lrs in zip((tr.opt_G, tr.opt_D), saved[2]):
             for g, lr in zip(o.param_groups, lrs):
                 g["lr"] = lr
-
-
-@contextlib.contextmanager
-def compiled(G: torch.nn.Module, D: torch.nn.Module) -> Iterator[list[torch.nn.Module]]:
-    """Compile G and D's pieces for the block, eager again after it (tests, benchmarks)."""
-    pieces = compile_networks(G, D)
-    try:
-        yield pieces
-    finally:
-        for m in pieces:
-            uncompile_module(m)

@@ -16,6 +16,8 @@ from sgan.checkpoint import load_checkpoint
 from sgan.train.checks import check_before_start, option_name
 from sgan.device import describe_device
 from sgan.errors import CheckpointError, UsageError
+from sgan.train.compiled import apply_choice as apply_compile
+from sgan.train.compiled import choose_for as choose_compile_for
 from sgan.train.config import TrainConfig
 from sgan.train.loop import Hooks, Trainer, TrainResult, resolve_resume
 from sgan.train.loop_sg2 import StyleGAN2Trainer, preflight
@@ -102,9 +104,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             f"resolution {tr.point.resolution}, alpha {tr.point.alpha:.3f})")
     if cfg.precision == "auto":  # timed once on rank 0; every rank computes in its choice
         tr.resolve_precision(dist_utils.broadcast_object(tr.resolve_precision() if main else None, info))
-    from sgan.train import compiled  # torch.compile of G and D: decided on rank 0, after the precision
-
-    compiled.apply_choice(tr, dist_utils.broadcast_object(compiled.choose_for(tr) if main else None, info))
+    # torch.compile of G and D (sgan.train.compiled): decided on rank 0, after the precision
+    apply_compile(tr, dist_utils.broadcast_object(choose_compile_for(tr) if main else None, info))
     if main:
         _write_config(tr, command_line, device, info, ckpt_path)
         if ckpt_path is None:
