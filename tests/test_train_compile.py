@@ -96,7 +96,7 @@ def _sg2(shapes16, path):
 # fp32 on both sides; the compiled kernels sum in another order (fused var_mean, reductions, the
 # backward of fused element-wise chains), and a leaky ReLU input within rounding of 0 can take the other
 # slope. Gradients (one step at lr 0, so that every phase sees equal parameters), relative over each
-# network: measured 1e-6 here and at 8 px, 4.7e-4 at the cpu preset's 32 px (benchmarks/compile.py);
+# network: measured 8e-7 at the cpu preset's 8 px, 4.7e-4 at its 32 px (benchmarks/compile.py);
 # GRAD_RTOL 1e-3. Updates: Adam moves each weight by about lr whatever its gradient's size, so
 # elements whose gradient cancels to ~0 (a bias before an instance norm) can move differently:
 # measured up to 8e-3 of the update's norm; UPDATE_RTOL 0.05. A real error (a wrong noise map, a

@@ -204,7 +204,8 @@ def grad_rel_diff(a: torch.nn.Module, b: torch.nn.Module) -> float:
 def update_rel_diff(a: torch.nn.Module, b: torch.nn.Module, before: dict[str, torch.Tensor]) -> float:
     """||theta_a - theta_b|| / ||theta_a - before|| over a network's parameters: how much two copies'
     updates from the same `before` state differ, relative to the update."""
-    pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+    pa = {k: v.detach() for k, v in a.named_parameters()}
+    pb = {k: v.detach() for k, v in b.named_parameters()}
     num = sum(float((pa[k] - pb[k]).double().square().sum()) for k in pa)
     den = sum(float((pa[k] - before[k]).double().square().sum()) for k in pa)
     return (num / den) ** 0.5 if den > 0 else 0.0
