@@ -39,7 +39,7 @@ FIELDS = {
     "fresh_g_latents": "fresh_g_latents", "tick": "tick_kimg_base",
     "aug": "aug", "aug_pipe": "aug_pipe", "aug_policy": "aug_policy", "aug_target": "aug_target", "aug_p": "aug_p",
     "aug_kimg": "aug_kimg", "cond": "cond", "freeze_d": "freeze_d", "init": "init", "init_ema": "init_ema",
-    "arch": "arch", "pl_weight": "pl_weight", "g_reg_interval": "g_reg_interval", "tf32": "tf32",
+    "arch": "arch", "pl_weight": "pl_weight", "g_reg_interval": "g_reg_interval", "tf32": "tf32", "compile": "compile",
 }
 # StyleGAN 1 options that have no meaning for StyleGAN2 (fixed resolution, the official phases).
 PROGRESSIVE_ONLY = {"start_resolution": "--start-resolution", "lod_training_kimg": "--phase-kimg",
@@ -212,6 +212,7 @@ def train_command(
     mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror", help="Mirror augmentation (x-flips) (off)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="auto (time fp32, bf16 autocast where the hardware has native bfloat16, and fp16 on CUDA, on this G at start; take the fastest that agrees), fp32, bf16 or fp16 (CUDA; loss scaling; StyleGAN2 gets conv_clamp 256) (auto)."),
     tf32: Optional[bool] = typer.Option(None, "--tf32/--no-tf32", help="CUDA only: TF32 tensor cores for fp32 matmuls and convolutions; --no-tf32 for exact fp32 (tf32)."),
+    compile: Optional[str] = typer.Option(None, "--compile", help="torch.compile G and D: auto (on where the measured speed-up repays the compile time within the run), on or off (auto). Example: sgan train data/shapes.lmdb --out runs/shapes --compile on."),
     amp: Optional[str] = typer.Option(None, "--amp", hidden=True, help="Deprecated alias of --precision: none = fp32, bf16 = bf16."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the initialisation, data order and latents (0)."),
     snap: Optional[float] = typer.Option(None, "--snap", callback=finite(lo=0, lo_open=True), help="Snapshot every N kimg (paper 1000, cpu 20)."),
@@ -253,7 +254,7 @@ def train_command(
                "tick": tick, "arch": arch, "pl_weight": pl_weight, "g_reg_interval": g_reg_interval,
                "aug": aug, "aug_pipe": aug_pipe, "aug_policy": aug_policy, "aug_target": aug_target,
                "aug_p": aug_p, "aug_kimg": aug_kimg, "cond": cond, "freeze_d": freeze_d, "init": init,
-               "init_ema": init_ema, "tf32": tf32}
+               "init_ema": init_ema, "tf32": tf32, "compile": compile}
     if amp is not None:  # the old name: none -> fp32
         if precision is not None:
             raise UsageError("--amp is the old name of --precision; give only --precision.")

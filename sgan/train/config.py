@@ -99,6 +99,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"                # auto (timed at start: sgan.device.choose_precision), fp32, bf16, fp16
     tf32: bool = True                      # CUDA: TF32 for fp32 matmuls/convs (False: exact fp32, sgan.device.configure_cuda)
+    compile: str = "auto"                  # torch.compile G and D: auto (where it pays, sgan.train.compiled), on, off
     max_bad_steps: int = 8                 # consecutive non-finite steps before rolling back
     max_rollbacks: int = 3                 # rollbacks before giving up
     # augmentation, labels, fine-tuning (sgan.train.augment, .conditioning, .finetune; checked in .options)

@@ -16,6 +16,8 @@ from sgan.checkpoint import load_checkpoint
 from sgan.train.checks import check_before_start, option_name
 from sgan.device import check_precision, configure_cuda, describe_device
 from sgan.errors import CheckpointError, UsageError
+from sgan.train.compiled import apply_choice as apply_compile
+from sgan.train.compiled import choose_for as choose_compile_for
 from sgan.train.config import TrainConfig
 from sgan.train.loop import Hooks, Trainer, TrainResult, resolve_resume
 from sgan.train.loop_sg2 import StyleGAN2Trainer, preflight
@@ -23,7 +25,8 @@ from sgan.train.procs import procs_record, procs_summary
 from sgan.train.run import StopSignals, TrainingDiverged, TrainingInterrupted
 from sgan.train.state import unpack
 
-RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks", "tf32")
+RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks", "tf32",
+                       "compile")
 
 
 def _status_line(rec: dict[str, Any]) -> str:
@@ -112,6 +115,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             f"resolution {tr.point.resolution}, alpha {tr.point.alpha:.3f})")
     if cfg.precision == "auto":  # timed once on rank 0; every rank computes in its choice
         tr.resolve_precision(dist_utils.broadcast_object(tr.resolve_precision() if main else None, info))
+    # torch.compile of G and D (sgan.train.compiled): decided on rank 0, after the precision
+    apply_compile(tr, dist_utils.broadcast_object(choose_compile_for(tr) if main else None, info))
     if main:
         _write_config(tr, command_line, device, info, ckpt_path)
         if ckpt_path is None:
@@ -124,7 +129,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     say(f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
         f"{f' x {info.world_size} processes' if info.enabled else ''}{procs_summary(info.world_size)}; "
         + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}; "
-        + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}"))
+        + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}")
+        + f"; {tr.compile_choice.summary()}")
 
     t_start = time.perf_counter()
     wall0 = tr.c.wall_seconds
@@ -244,4 +250,5 @@ def _write_config(tr: Trainer, command_line: list[str], device: torch.device, in
         "world_size": info.world_size, "procs": procs_record(info.world_size), "starts": starts,
         "precision": tr.precision_choice.to_dict() if tr.precision_choice else previous.get(
             "precision", {"precision": tr.cfg.precision, "requested": tr.cfg.precision, "timings_ms": {}}),
+        "compile": tr.compile_choice.to_dict() if tr.compile_choice else None,
     })

@@ -29,6 +29,7 @@ from sgan.nn import make_discriminator, make_generator
 from sgan.nn.styles import mix_styles
 from sgan.train import losses
 from sgan.train.augment import Augmentation
+from sgan.train.compiled import compile_counts, eager, noise_input
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
 from sgan.train.reals import RealStream, _mix, fade_reals, to_float
@@ -63,6 +64,8 @@ class Trainer:
     """Holds the networks, optimizers and counters of one run."""
 
     precision_choice = None   # a sgan.device.PrecisionChoice once resolve_precision has run
+    compile_choice = None     # a sgan.train.compiled.CompileChoice once setup_compile has run
+    compiled = False          # G's and D's pieces compiled (sgan.train.compiled)
 
     def __init__(self, cfg: TrainConfig, data: Path, out: Path, *, device: torch.device,
                  info: dist_utils.DistInfo, hooks: Hooks, threads: int | None = None) -> None:
@@ -206,8 +209,11 @@ class Trainer:
             if self.cfg.style_mixing_prob > 0:
                 w2 = self.G.mapping(lat["z2"], lat.get("c")).unsqueeze(1).expand(-1, self.model_cfg.num_ws, -1)
                 ws = mix_styles(ws, w2, lat["crossover"])
-            img = self.G.synthesis(ws, lod=lod, noise_mode="random", generator=lat["noise"])
+            img = self.G.synthesis(ws, lod=lod, noise_mode="random", generator=self._noise(lat["noise"], lod, len(ws)))
         return img, w
+
+    def _noise(self, generators: Any, lod: float, n: int) -> Any:
+        return noise_input(self.G.synthesis, generators, lod=lod, n=n, device=self.device, compiled=self.compiled)
 
     def _d_pair(self, reals: torch.Tensor, fakes: torch.Tensor, lod: float, c_real: torch.Tensor | None = None,
                 c_fake: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -291,7 +297,8 @@ class Trainer:
         with self._autocast():
             if r1_now:
                 reals.requires_grad_(True)
-                real_logits = self.D(aug(reals), c_real, lod=lod)
+                with eager(self.compiled):  # double backward: compiled graphs cannot
+                    real_logits = self.D(aug(reals), c_real, lod=lod)
                 fake_logits = self.D(aug(fakes.detach()), lat.get("c"), lod=lod)
             else:
                 real_logits, fake_logits = self._d_pair(aug(reals), aug(fakes.detach()), lod, c_real, lat.get("c"))
@@ -301,8 +308,10 @@ class Trainer:
                                                   scale=self.scaler_D.penalty_scale) * cfg.r1_interval
             if cfg.loss == "wgan-gp" and cfg.wgan_lambda > 0:
                 mixed = losses.interpolate(reals, fakes.detach().to(reals.dtype), lat["u"]).requires_grad_(True)
-                terms["D_gp"] = losses.wgan_gp_penalty(self.D(aug(mixed), c_real, lod=lod), mixed, lam=cfg.wgan_lambda,
-                                                       target=cfg.wgan_target, scale=self.scaler_D.penalty_scale)
+                with eager(self.compiled):
+                    terms["D_gp"] = losses.wgan_gp_penalty(self.D(aug(mixed), c_real, lod=lod), mixed,
+                                                           lam=cfg.wgan_lambda, target=cfg.wgan_target,
+                                                           scale=self.scaler_D.penalty_scale)
         loss_D = sum(terms.values())
         self.opt_D.zero_grad(set_to_none=True)
         self.scaler_D.scale(loss_D).backward()
@@ -423,6 +432,8 @@ class Trainer:
         }
         record.update(self.aug.tick_record())  # aug_p, aug_rt, acc_real, acc_fake
         record.update(scaler_tick(self.scalers))  # fp16: grad_scale, overflow_steps
+        if self.compiled:
+            record.update(compile_counts())
         for k, v in self._tick_sums.items():
             record[k] = round(v / max(self._tick_count, 1), 6)
         self._tick_sums, self._tick_count = {}, 0

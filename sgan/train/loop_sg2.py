@@ -36,6 +36,7 @@ from sgan.checkpoint import load_checkpoint
 from sgan.errors import CheckpointError
 from sgan.nn import make_discriminator, make_generator
 from sgan.train.augment import Augmentation
+from sgan.train.compiled import eager
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
 from sgan.train.loop import _INITIAL_THREADS, Hooks, Trainer, _set_requires_grad, cpu_threads, log_to
@@ -199,7 +200,7 @@ class StyleGAN2Trainer(Trainer):
             if self.cfg.style_mixing_prob > 0:
                 w2 = self.G.mapping(lat["z2"], lat.get("c"))
                 ws = mix_at(ws, w2.unsqueeze(1).repeat(1, num_ws, 1), lat["cutoff"])
-            img = self.G.synthesis(ws, noise_mode="random", generator=lat["noise"])
+            img = self.G.synthesis(ws, noise_mode="random", generator=self._noise(lat["noise"], 0.0, len(ws)))
         return img, ws, w.detach().float().mean(dim=0)
 
     def _update_w_avg(self, w_mean: torch.Tensor | None) -> None:
@@ -254,7 +255,8 @@ class StyleGAN2Trainer(Trainer):
 
         # Greg: path-length regularisation on batch / pl_batch_shrink samples.
         if cfg.pl_weight > 0 and c.step % cfg.g_reg_interval == 0:
-            ok &= self._path_length_phase(batch)
+            with eager(self.compiled):  # double backward: compiled graphs cannot
+                ok &= self._path_length_phase(batch)
 
         # Dmain: minimise D's logits for generated images, maximise them for reals.
         lat = self._draws(self._step_generator(DMAIN), batch)
@@ -282,7 +284,7 @@ class StyleGAN2Trainer(Trainer):
         # Dreg: lazy R1 on the same reals.
         if cfg.r1_gamma > 0 and c.step % cfg.r1_interval == 0:
             reals_r = reals.detach().requires_grad_(True)
-            with self._autocast():
+            with self._autocast(), eager(self.compiled):  # double backward: compiled graphs cannot
                 logits = self.D(aug(reals_r), c_real)
             r1 = r1_penalty(logits, reals_r, cfg.r1_gamma, scale=self.scaler_Dreg.penalty_scale)
             self.opt_D.zero_grad(set_to_none=True)

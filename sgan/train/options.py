@@ -32,3 +32,6 @@ def validate_extras(cfg: Any) -> None:
         raise UsageError(f"--freeze-d {cfg.freeze_d} must be >= 0.")
     if cfg.init_ema and not cfg.init:
         raise UsageError("--init-ema needs --init CKPT.")
+    from sgan.train.compiled import check_compile
+
+    cfg.compile = check_compile(cfg.compile)

@@ -49,7 +49,8 @@ class LayerEpilogue(nn.Module):
             bias = torch.zeros_like(bias)
         if noise_mode == "random":
             if noise is None:
-                noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=n)
+                noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=n,
+                                         key=self.layer_idx)
             x = torch.addcmul(x + bias.to(x.dtype), noise.to(x.dtype), strength.to(x.dtype))
         elif noise_mode == "const":
             x = x + (self.noise_const * strength + bias).to(x.dtype)
@@ -102,7 +103,8 @@ class SynthesisBlock(nn.Module):
             x = self.blur(x)
         noise = None
         if self.noise_shared and noise_mode == "random":  # one map for both layers (rosinality)
-            noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=x.shape[0])
+            noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=x.shape[0],
+                                     key=self.epi0.layer_idx)
         x = self.epi0(x, w0, noise_mode, generator, noise)
         x = self.conv1(x)
         return self.epi1(x, w1, noise_mode, generator, noise)
@@ -128,6 +130,17 @@ class SynthesisNetwork(nn.Module):
     def output_resolution(self, lod: float) -> int:
         """The resolution of the images produced at `lod`."""
         return 2 ** (self.resolution_log2 - math.floor(lod))
+
+    def noise_inputs(self, lod: float = 0.0) -> list[tuple[int, int]]:
+        """[(layer key, resolution)] of the noise maps a forward pass at `lod` draws in noise mode
+        `random`, in draw order (sgan.nn.inputs.draw_noise_maps)."""
+        top = self.resolution_log2 - math.floor(lod)
+        out = []
+        for block in self.blocks:
+            if block.res_log2 <= top:
+                epis = [block.epi0] if block.noise_shared else [block.epi0, block.epi1]
+                out += [(epi.layer_idx, block.resolution) for epi in epis]
+        return out
 
     def forward(self, ws: torch.Tensor, *, lod: float = 0.0, noise_mode: str = "random",
                 generator: Generators = None) -> torch.Tensor:

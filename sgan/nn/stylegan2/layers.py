@@ -88,7 +88,8 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         noise = None
         if noise_mode == "random":
-            noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=n)
+            noise = randn_per_sample([1, self.resolution, self.resolution], generator, device=x.device, n=n,
+                                     key=self.layer_idx)
             noise = noise * self.noise_strength
         elif noise_mode == "const":
             noise = self.noise_const * self.noise_strength

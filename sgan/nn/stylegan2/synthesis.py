@@ -103,3 +103,8 @@ class SynthesisNetwork(nn.Module):
 
     def output_resolution(self, lod: float = 0.0) -> int:
         return self.resolution
+
+    def noise_inputs(self, lod: float = 0.0) -> list[tuple[int, int]]:
+        """[(layer key, resolution)] of the noise maps a forward pass draws in noise mode `random`,
+        in draw order (sgan.nn.inputs.draw_noise_maps)."""
+        return [(layer.layer_idx, layer.resolution) for layer in self.modules() if isinstance(layer, SynthesisLayer)]

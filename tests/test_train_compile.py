@@ -1,0 +1,197 @@
+"""`sgan train --compile`: noise drawn ahead equals the forward pass's own draws, the auto rule,
+and compiled training steps of both architectures equal to eager ones."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sgan import distributed as dist_utils
+from sgan.nn import ModelConfig, make_generator
+from sgan.nn.inputs import draw_noise_maps
+from sgan.train import Hooks, preset_config
+from sgan.train import compiled as comp
+from sgan.train.loop import Trainer
+from sgan.train.loop_sg2 import StyleGAN2Trainer
+
+
+def _gens(n, seed=0):
+    return [torch.Generator().manual_seed(seed + i) for i in range(n)]
+
+
+@pytest.mark.parametrize("arch,lod,shared", [("stylegan1", 0.0, False), ("stylegan1", 0.5, False),
+                                             ("stylegan1", 1.0, True), ("stylegan1", 0.25, True),
+                                             ("stylegan2", 0.0, False)])
+def test_noise_drawn_ahead_equals_the_forward_draws(arch, lod, shared):
+    cfg = ModelConfig.preset("tiny", 16, arch=arch)
+    if arch == "stylegan1":
+        cfg = ModelConfig.from_dict({**cfg.to_dict(), "noise_shared_per_block": shared})
+    torch.manual_seed(0)
+    G = make_generator(cfg)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if "noise_strength" in name:
+                p.normal_()
+        ws = G.map(torch.randn(3, cfg.z_dim))
+        direct = G.synthesis(ws, lod=lod, noise_mode="random", generator=_gens(3))
+        maps = draw_noise_maps(G.synthesis.noise_inputs(lod), _gens(3), device=ws.device, n=3)
+        ahead = G.synthesis(ws, lod=lod, noise_mode="random", generator=maps)
+        assert torch.equal(direct, ahead)
+        one = G.synthesis(ws, lod=lod, noise_mode="random", generator=torch.Generator().manual_seed(5))
+        maps1 = draw_noise_maps(G.synthesis.noise_inputs(lod), torch.Generator().manual_seed(5), device=ws.device, n=3)
+        assert torch.equal(one, G.synthesis(ws, lod=lod, noise_mode="random", generator=maps1))
+    with pytest.raises(ValueError, match="noise map"):
+        G.synthesis(ws, lod=lod, noise_mode="random", generator={k: v[:2] for k, v in maps.items()})
+
+
+def test_choose_compile_forced_and_auto(monkeypatch):
+    cpu = torch.device("cpu")
+    calls = []
+
+    def seconds(s):
+        return lambda: calls.append(s) or s
+
+    pick = {"device": cpu, "arch": "stylegan1", "channels": 32}
+    assert comp.choose_compile("on", run_seconds=seconds(1.0), **pick).compile
+    assert not comp.choose_compile("off", run_seconds=seconds(1e9), **pick).compile
+    monkeypatch.setattr(comp, "EXPECTED", {})
+    off = comp.choose_compile("auto", run_seconds=seconds(1e9), **pick)
+    assert not off.compile and "not measured" in off.reason and calls == []   # no probe where nothing is known
+    monkeypatch.setattr(comp, "EXPECTED", {("cpu", "stylegan1", "narrow"): (1.25, 60.0)})
+    # saved = run * (1 - 1/1.25) = run / 5: pays from 300 s on
+    short = comp.choose_compile("auto", run_seconds=seconds(290.0), **pick)
+    long = comp.choose_compile("auto", run_seconds=seconds(310.0), **pick)
+    assert not short.compile and long.compile and calls == [290.0, 310.0]
+    assert long.to_dict()["estimate"]["saved_s"] == pytest.approx(62.0)
+    assert "compile on (auto:" in long.summary()
+    wide = comp.choose_compile("auto", run_seconds=seconds(1e9), device=cpu, arch="stylegan1", channels=512)
+    assert not wide.compile and "wide" in wide.reason
+    monkeypatch.setattr(comp, "EXPECTED", {("cpu", "stylegan1", "narrow"): (0.9, 60.0)})
+    assert not comp.choose_compile("auto", run_seconds=seconds(1e9), **pick).compile
+    with pytest.raises(Exception, match="--compile"):
+        comp.choose_compile("yes", run_seconds=seconds(1.0), **pick)
+
+
+def _sg1(shapes16, path):
+    cfg = preset_config("tiny")
+    cfg.model = {"const_init": "randn"}   # as the cpu preset: the tiny preset's constant of ones with zero noise
+    cfg.resolution = 16                   # makes the first instance norm normalise a constant (variance 0 up to
+    #                                       rounding, times rsqrt(1e-8)), where any change of summation order shows
+    cfg.r1_interval = 2          # steps 0 and 2 run R1 (eager D on reals), step 1 the reals+fakes pair
+    tr = Trainer(cfg, shapes16, path, device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks(),
+                 threads=1)
+    tr.c.cur_nimg = tr.c.data_position = 300   # in the 16 px fade-in (tiny: 0.2 kimg per phase): lod 1.5
+    return tr
+
+
+def _sg2(shapes16, path):
+    cfg = preset_config("tiny", arch="stylegan2")
+    cfg.model = {"channel_max": 8, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}
+    cfg.resolution = 16
+    cfg.g_reg_interval, cfg.r1_interval = 2, 2   # steps 0, 2 run path length and R1 (eager), step 1 neither
+    return StyleGAN2Trainer(cfg, shapes16, path, device=torch.device("cpu"), info=dist_utils.DistInfo(),
+                            hooks=Hooks(), threads=1)
+
+
+# fp32 on both sides; the compiled kernels sum in another order (fused var_mean, reductions, the
+# backward of fused element-wise chains), and a leaky ReLU input within rounding of 0 can take the other
+# slope. Gradients (one step at lr 0, so that every phase sees equal parameters), relative over each
+# network: measured 8e-7 at the cpu preset's 8 px, 4.7e-4 at its 32 px (benchmarks/compile.py);
+# GRAD_RTOL 1e-3. Updates: Adam moves each weight by about lr whatever its gradient's size, so
+# elements whose gradient cancels to ~0 (a bias before an instance norm) can move differently:
+# measured up to 8e-3 of the update's norm; UPDATE_RTOL 0.05. A real error (a wrong noise map, a
+# missing term, an eager/compiled mix-up) changes most of a gradient: O(1) relative.
+GRAD_RTOL = 1e-3
+UPDATE_RTOL = 0.05
+
+
+@pytest.mark.slow   # 15-30 s with inductor's cache warm, minutes cold; benchmarks/compile.py checks the same
+@pytest.mark.parametrize("arch", ["stylegan1", "stylegan2"])
+def test_compiled_steps_equal_eager_steps(arch, shapes16, tmp_path):
+    make = _sg1 if arch == "stylegan1" else _sg2
+    eager, comp_tr = make(shapes16, tmp_path / "e"), make(shapes16, tmp_path / "c")
+    comp.apply_choice(comp_tr, comp.CompileChoice(True, "on", "forced"))
+    assert comp_tr.compiled and "forward" in vars(comp_tr.D if arch == "stylegan2" else comp_tr.D.epilogue)
+    for tr in (eager, comp_tr):
+        with comp.frozen_lr(tr):             # lr 0: the later phases' gradients see equal parameters
+            tr.step(False)                   # with R1 (and path length): eager double-backward passes
+    for net in ("G", "D"):
+        rel = comp.grad_rel_diff(getattr(eager, net), getattr(comp_tr, net))
+        assert rel <= GRAD_RTOL, (net, rel)
+    before = {net: {k: v.detach().clone() for k, v in getattr(eager, net).named_parameters()} for net in ("G", "D")}
+    for tr in (eager, comp_tr):
+        tr.step(False)                       # without R1: every D and G pass compiled
+    for net in ("G", "D"):
+        rel = comp.update_rel_diff(getattr(eager, net), getattr(comp_tr, net), before[net])
+        assert rel <= UPDATE_RTOL, (net, rel)
+    if arch == "stylegan1":
+        assert 0.0 < comp_tr.point.lod < 1.0   # the fade-in blend ran
+    assert comp.compile_counts()["compiled_frames"] > 0
+    for net in ("G", "D", "G_ema"):
+        a, b = getattr(eager, net).state_dict(), getattr(comp_tr, net).state_dict()
+        assert a.keys() == b.keys() and not any("_orig_mod" in k for k in b)
+    for k in ("G_loss", "D_real", "D_fake"):
+        assert eager._tick_sums[k] == pytest.approx(comp_tr._tick_sums[k], rel=1e-4, abs=1e-5)
+
+
+def test_cli_rejects_a_bad_compile_mode_and_auto_is_the_default(shapes16, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sgan.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", str(shapes16), "--out", str(tmp_path / "x"), "--compile", "maybe"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--compile 'maybe': choose auto, on, off" in lines[0], result.output
+    assert not (tmp_path / "x").exists()
+    result = runner.invoke(app, ["train", str(shapes16), "--out", str(tmp_path / "x"), "--dry-run"])
+    assert json.loads(result.output)["train"]["compile"] == "auto"
+    assert "--compile" in runner.invoke(app, ["train", "--help"]).output
+
+
+def test_a_short_auto_run_stays_eager_and_says_why(shapes16, tmp_path):
+    import json
+
+    from sgan.train import train
+
+    cfg = preset_config("tiny")
+    cfg.total_kimg = 0.016
+    lines = []
+    train(cfg, shapes16, tmp_path / "r", device="cpu", hooks=Hooks(log=lines.append), threads=1)
+    choice = json.loads((tmp_path / "r" / "config.json").read_text())["compile"]
+    assert choice["requested"] == "auto" and choice["compile"] is False and choice["reason"]
+    assert any(line.startswith("training ") and "; compile off (auto: " in line for line in lines)
+
+
+@pytest.mark.slow   # two compiled runs (15-35 s with inductor's cache warm, minutes cold)
+@pytest.mark.parametrize("arch", ["stylegan1", "stylegan2"])
+def test_compiled_run_snapshots_plain_keys_and_resumes_compiled(arch, shapes16, tmp_path):
+    import json
+
+    from sgan.checkpoint import load_checkpoint
+    from sgan.train import train
+
+    def cfg(kimg):
+        c = preset_config("tiny", arch=arch)
+        if arch == "stylegan2":
+            c.model = {"channel_max": 8, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}
+        c.total_kimg, c.compile, c.tick_kimg_base = kimg, "on", 0.048
+        return c
+
+    out = tmp_path / "run"
+    lines = []
+    first = train(cfg(0.096), shapes16, out, device="cpu", hooks=Hooks(log=lines.append), threads=1)
+    assert any("; compile on (on: forced)" in line for line in lines)
+    ck = load_checkpoint(first.snapshot)
+    for sd in (ck.G, ck.G_ema, ck.D):
+        assert not any("_orig_mod" in k for k in sd)
+    res = train(cfg(0.192), shapes16, out, device="cpu", hooks=Hooks(), resume="auto", threads=1,
+                resume_overrides={"total_kimg": 0.192, "compile": "on"})
+    assert res.kimg == pytest.approx(0.192, abs=0.01)
+    stats = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert all(s["compiled_frames"] > 0 for s in stats)
+    assert stats[-1]["compiled_frames"] == stats[-2]["compiled_frames"]   # no recompiles once warm
+    assert json.loads((out / "config.json").read_text())["compile"]["compile"] is True
