@@ -82,14 +82,7 @@ class Trainer:
             self.labels = TrainLabels(data)
             cfg.model = {**cfg.model, "c_dim": self.labels.c_dim}
         self.model_cfg = cfg.model_config()
-        res = cfg.start_resolution
-        needed = []
-        while res <= cfg.resolution:
-            needed.append(res)
-            res *= 2
-        self.stream.check_sizes(needed)
-        training, transition = cfg.phase_lengths()
-        self.phases = build_phases(cfg.start_resolution, cfg.resolution, training, transition)
+        self.phases = self._plan()
         torch.manual_seed(cfg.seed)  # network initialisation only; training draws from step generators
         self.G = make_generator(self.model_cfg).to(device)
         self.D = make_discriminator(self.model_cfg).to(device)
@@ -100,13 +93,12 @@ class Trainer:
         self.frozen_d = freeze_d(self.D, cfg.freeze_d)
         self._D_params = [p for p in self.D.parameters() if p.requires_grad]
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.opt_G = self._adam(self.G)
-        self.opt_D = self._adam(self.D)
+        self.opt_G, self.opt_D = self._optimizers()
         self._make_scalers(cfg.precision)  # fp16 loss scaling (else no-ops)
         self.aug = Augmentation(cfg.aug, seed=cfg.seed, pipe=cfg.aug_pipe, policy=cfg.aug_policy, fixed_p=cfg.aug_p,
                                 target=cfg.aug_target, interval=cfg.aug_interval, kimg=cfg.aug_kimg,
                                 log=log_to(hooks, self.run) if info.is_main else None)
-        self.c = Counters()
+        self.c = self._counters()
         self.point = self._point(0.0)
         self._tick_sums: dict[str, float] = {}
         self._tick_count = 0
@@ -118,7 +110,24 @@ class Trainer:
         self._max_threads = max(torch.get_num_threads(), _INITIAL_THREADS)
         self.auto_threads = device.type == "cpu" and threads is None  # one thread for small convs
 
-    # -- set-up ------------------------------------------------------------------------------
+    # -- set-up (the StyleGAN2 trainer overrides these) ----------------------------------------
+
+    def _plan(self) -> list:
+        """Check that the dataset has every size the run needs; the growing schedule's phases."""
+        cfg = self.cfg
+        needed, res = [], cfg.start_resolution
+        while res <= cfg.resolution:
+            needed.append(res)
+            res *= 2
+        self.stream.check_sizes(needed)
+        training, transition = cfg.phase_lengths()
+        return build_phases(cfg.start_resolution, cfg.resolution, training, transition)
+
+    def _optimizers(self) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+        return self._adam(self.G), self._adam(self.D)
+
+    def _counters(self) -> Counters:
+        return Counters()
 
     def _adam(self, module: torch.nn.Module) -> torch.optim.Adam:
         return torch.optim.Adam(module.parameters(), lr=self.cfg.lr_base, betas=tuple(self.cfg.adam_betas),

@@ -22,8 +22,6 @@ is bit-identical and N processes compute what one computes.
 
 from __future__ import annotations
 
-import copy
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,18 +32,15 @@ import torch.nn.functional as F
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint
 from sgan.errors import CheckpointError
-from sgan.nn import make_discriminator, make_generator
-from sgan.train.augment import Augmentation
 from sgan.train.compiled import eager
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
-from sgan.train.loop import _INITIAL_THREADS, Hooks, Trainer, _set_requires_grad, cpu_threads, log_to
+from sgan.train.loop import Hooks, Trainer, _set_requires_grad, cpu_threads
 from sgan.train.losses import r1_penalty
 from sgan.train.presets_sg2 import check_batch, lazy_adam
 from sgan.train.reals import RealStream, to_float
 from sgan.train.regularizers import (draw_crossover, mix_at, path_length_loss, path_lengths,
                                      pl_noise)
-from sgan.train.run import RunFolder
 from sgan.train.scaler import load_scaler_states, make_scalers
 from sgan.train.schedule import Point, build_phases
 from sgan.train.state import Counters, restore_rng, unpack
@@ -85,54 +80,24 @@ class StyleGAN2Trainer(Trainer):
 
     def __init__(self, cfg: TrainConfig, data: Path, out: Path, *, device: torch.device,
                  info: dist_utils.DistInfo, hooks: Hooks, threads: int | None = None) -> None:
-        self.cfg, self.data, self.info, self.hooks, self.device = cfg, data, info, hooks, device
-        self.run = RunFolder(out)
-        self.stream = RealStream(data, mirror=cfg.mirror, seed=cfg.seed, rank=info.rank, world_size=info.world_size)
-        if cfg.resolution is None:
-            cfg.resolution = max(self.stream.sizes)
-        cfg.validate()
-        self.labels = None
-        if cfg.cond:  # class labels of the dataset; c_dim = number of classes
-            from sgan.train.conditioning import TrainLabels
-
-            self.labels = TrainLabels(data)
-            cfg.model = {**cfg.model, "c_dim": self.labels.c_dim}
-        self.model_cfg = cfg.model_config()
-        check_batch(cfg, self.model_cfg, info.world_size)
-        self.stream.check_sizes([cfg.resolution])
-        self.phases = build_phases(cfg.resolution, cfg.resolution, 0.0, 0.0)  # one phase, forever
-        torch.manual_seed(cfg.seed)  # network initialisation only; training draws from step generators
-        self.G = make_generator(self.model_cfg).to(device)
-        self.D = make_discriminator(self.model_cfg).to(device)
-        dist_utils.broadcast_module_(self.G, info)
-        dist_utils.broadcast_module_(self.D, info)
+        super().__init__(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
         self._G_params = list(self.G.parameters())
-        from sgan.train.finetune import freeze_d
-
-        self.frozen_d = freeze_d(self.D, cfg.freeze_d)  # FreezeD: these keep requires_grad False
-        self._D_params = [p for p in self.D.parameters() if p.requires_grad]
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.opt_G = self._adam(self.G, cfg.g_reg_interval)
-        self.opt_D = self._adam(self.D, cfg.r1_interval)
-        self._make_scalers(cfg.precision)  # fp16 loss scaling (else no-ops)
-        self.aug = Augmentation(cfg.aug, seed=cfg.seed, pipe=cfg.aug_pipe, policy=cfg.aug_policy, fixed_p=cfg.aug_p,
-                                target=cfg.aug_target, interval=cfg.aug_interval, kimg=cfg.aug_kimg,
-                                log=log_to(hooks, self.run) if info.is_main else None)
-        self.c = Counters2()
         self.pl_mean = torch.zeros([], device=device)
-        self.point = self._point(0.0)
-        self._tick_sums: dict[str, float] = {}
-        self._tick_count = 0
         self._reg_sums: dict[str, list[float]] = {}
-        self._bad_streak = 0
-        self._tick_t0 = time.perf_counter()
-        self._tick_train_s0 = 0.0
-        if threads is not None:
-            torch.set_num_threads(threads)
-        self._max_threads = max(torch.get_num_threads(), _INITIAL_THREADS)
-        self.auto_threads = device.type == "cpu" and threads is None
 
     # -- set-up ------------------------------------------------------------------------------
+
+    def _plan(self) -> list:
+        """One fixed resolution: check the minibatch shapes and the dataset's size; one phase, forever."""
+        check_batch(self.cfg, self.model_cfg, self.info.world_size)
+        self.stream.check_sizes([self.cfg.resolution])
+        return build_phases(self.cfg.resolution, self.cfg.resolution, 0.0, 0.0)
+
+    def _optimizers(self) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+        return self._adam(self.G, self.cfg.g_reg_interval), self._adam(self.D, self.cfg.r1_interval)
+
+    def _counters(self) -> Counters2:
+        return Counters2()
 
     def _adam(self, module: torch.nn.Module, interval: int = 1) -> torch.optim.Adam:  # type: ignore[override]
         lr, betas = lazy_adam(self.cfg.lr_base, tuple(self.cfg.adam_betas), interval)
