@@ -16,34 +16,19 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from train_helpers import assert_same, tiny_config
+
 from sgan.checkpoint import load_checkpoint
-from sgan.train import Hooks, preset_config, train
+from sgan.train import Hooks, train
 from sgan.train.state import unpack
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tiny(**changes):
-    cfg = preset_config("tiny")
-    cfg.model = {"fmap_max": 8, "fmap_min": 4, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}
-    for k, v in changes.items():
-        setattr(cfg, k, v)
-    return cfg
+tiny = tiny_config
 
 
-def _same(a, b):
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for k in a:
-            _same(a[k], b[k])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            _same(x, y)
-    else:
-        assert a == b
+_same = assert_same
 
 
 @pytest.mark.parametrize("n, lod_at_stop", [(10, 1.0), (20, 0.1)])

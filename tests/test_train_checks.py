@@ -10,21 +10,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from train_helpers import tiny_config
+
 from sgan.cli import app
 from sgan.errors import UsageError
-from sgan.train import Hooks, preset_config, train
+from sgan.train import Hooks, train
 from sgan.train.checks import check_minibatch_groups, option_name
 from sgan.train.run import output_error
 
 runner = CliRunner()
 
 
-def tiny(**changes):
-    cfg = preset_config("tiny")
-    cfg.model = {"fmap_max": 8, "fmap_min": 4, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}
-    for k, v in changes.items():
-        setattr(cfg, k, v)
-    return cfg
+tiny = tiny_config
 
 
 def test_batch_not_divisible_by_mbstd_group_is_refused_before_the_folder(shapes16, tmp_path):

@@ -14,18 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from train_helpers import tiny_config
+
 from sgan.checkpoint import load_checkpoint
-from sgan.train import Hooks, TrainingDiverged, preset_config, train
+from sgan.train import Hooks, TrainingDiverged, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tiny(**changes):
-    cfg = preset_config("tiny")
-    cfg.model = {"fmap_max": 8, "fmap_min": 4, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}
-    for k, v in changes.items():
-        setattr(cfg, k, v)
-    return cfg
+tiny = tiny_config
 
 
 def _finite(ckpt) -> bool:

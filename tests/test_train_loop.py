@@ -7,20 +7,17 @@ import json
 import pytest
 import torch
 
+from train_helpers import tiny_config
+
 from sgan.checkpoint import load_checkpoint, load_generator
-from sgan.train import Hooks, preset_config, train
+from sgan.train import Hooks, train
 from sgan.train.loop import Trainer
 from sgan import distributed as dist_utils
 from sgan.train.state import unpack
 
 
 def tiny(**changes):
-    cfg = preset_config("tiny")
-    cfg.model = {"fmap_max": 8, "fmap_min": 4, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}
-    cfg.minibatch_repeats = 4
-    for k, v in changes.items():
-        setattr(cfg, k, v)
-    return cfg
+    return tiny_config("stylegan1", **{"minibatch_repeats": 4, **changes})
 
 
 def test_run_folder_and_inference(shapes16, tmp_path):

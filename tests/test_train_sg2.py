@@ -3,24 +3,22 @@ w_avg tracking, one style-mixing crossover per minibatch, EMA buffers, faults.""
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
 import torch
 
+from train_helpers import assert_same, tiny_config
+
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint, load_generator
-from sgan.train import Hooks, TrainingDiverged, preset_config, train
+from sgan.train import Hooks, TrainingDiverged, train
 from sgan.train.loop_sg2 import StyleGAN2Trainer
 from sgan.train.state import unpack
 
 
-def tiny(**changes):
-    cfg = preset_config("tiny", arch="stylegan2")
-    cfg.model = {"channel_max": 8, "z_dim": 16, "w_dim": 16, "mapping_fmaps": 16}
-    for k, v in changes.items():
-        setattr(cfg, k, v)
-    return cfg
+tiny = functools.partial(tiny_config, "stylegan2")
 
 
 def trainer(shapes16, path, **changes):
@@ -30,19 +28,7 @@ def trainer(shapes16, path, **changes):
                             hooks=Hooks(), threads=1)
 
 
-def _same(a, b):
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for k in a:
-            _same(a[k], b[k])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            _same(x, y)
-    else:
-        assert a == b
+_same = assert_same
 
 
 def test_resume_is_bit_identical(shapes16, tmp_path):
