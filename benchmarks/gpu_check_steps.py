@@ -132,7 +132,8 @@ def c_nccl(ctx: Ctx):
 
     if not dist.is_nccl_available():
         raise Failed("torch.distributed.is_nccl_available() is False in this torch build")
-    store = dist.TCPStore("127.0.0.1", 0, 1, True)
+    (ctx.out / "nccl-store").unlink(missing_ok=True)
+    store = dist.FileStore(str(ctx.out / "nccl-store"), 1)
     dist.init_process_group("nccl", store=store, rank=0, world_size=1, device_id=torch.device("cuda", 0))
     try:
         t = torch.arange(4.0, device="cuda")
@@ -141,7 +142,8 @@ def c_nccl(ctx: Ctx):
         torch.cuda.synchronize()
         if t.tolist() != [0.0, 1.0, 2.0, 3.0]:
             raise Failed(f"one-rank all_reduce changed the tensor: {t.tolist()}")
-        version = ".".join(str(v) for v in torch.cuda.nccl.version())
+        v = torch.cuda.nccl.version()
+        version = ".".join(str(x) for x in v) if isinstance(v, tuple) else str(v)
     finally:
         dist.destroy_process_group()
     return "fp32", f"NCCL {version}: one-rank group, all_reduce + broadcast ok"
@@ -162,17 +164,18 @@ def make_generate(arch: str):
             if not (outdir / f"seed{seed:04d}.npy").exists():
                 raise Failed(f"--save-latents wrote no {outdir}/seed{seed:04d}.npy")
         png(outdir / "grid.png")
-        note = ""
-        if ctx.device == "cuda":
-            cpu_dir = ctx.out / f"gen-{arch}-cpu"
-            ctx.run(["sgan", "generate", run, "--seeds", "0-7", "--outdir", cpu_dir, "--precision", "fp32",
-                     "--device", "cpu"], what=f"generate-{arch}-cpu")
-            diff = max(int(abs(png(outdir / f"seed{s:04d}.png").astype(int) -
-                               png(cpu_dir / f"seed{s:04d}.png").astype(int)).max()) for s in range(8))
-            if diff > GREY_LEVELS_BOUND:
-                raise Failed(f"CUDA images differ from the CPU's by {diff} grey levels (> {GREY_LEVELS_BOUND}): "
-                             f"{outdir} vs {cpu_dir}")
-            note = f"; max {diff} grey levels from the CPU's images (TF32 on)"
+        # the reference: the CPU (from CUDA), or another --batch (on the CPU: the same images at every batch)
+        ref_dir = ctx.out / f"gen-{arch}-ref"
+        ref_args = ["--device", "cpu"] + ([] if ctx.device == "cuda" else ["--batch", 3])
+        ctx.run(["sgan", "generate", run, "--seeds", "0-7", "--outdir", ref_dir, "--precision", "fp32", *ref_args],
+                what=f"generate-{arch}-ref")
+        diff = max(int(abs(png(outdir / f"seed{s:04d}.png").astype(int) -
+                           png(ref_dir / f"seed{s:04d}.png").astype(int)).max()) for s in range(8))
+        bound = GREY_LEVELS_BOUND if ctx.device == "cuda" else 1
+        against = "the CPU's images (TF32 on)" if ctx.device == "cuda" else "--batch 3's images"
+        if diff > bound:
+            raise Failed(f"images differ from {against} by {diff} grey levels (> {bound}): {outdir} vs {ref_dir}")
+        note = f"; max {diff} grey levels from {against}"
         ctx.done[f"generate-{arch}"] = outdir
         first = (p.stderr + p.stdout).strip().splitlines()
         return "fp32", f"8 images {res}x{res} + grid + latents{note}" + ("" if first else "; printed nothing")
@@ -270,14 +273,14 @@ def make_metric(metric: str):
         det, db = ctx.need("detector", by=f"metric-{metric}"), ctx.need("dataset", by=f"metric-{metric}")
         num = ctx.sizes.metric_num
 
-        def measure(device: str) -> dict:
+        def measure(device: str, extra: list | None = None) -> dict:
             argv = ["sgan", "metrics", metric, run, "--detector", det, "--num", num, "--json",
-                    "--device", device, "--precision", "fp32"]
+                    "--device", device, "--precision", "fp32", *(extra or [])]
             if metric in ("fid", "kid", "pr"):             # ppl and ls need no reals
                 argv += ["--data", db, "--cache-dir", ctx.out / "cache"]
             if metric == "kid":
                 argv += ["--subsets", 10]
-            p = ctx.run(argv, what=f"metric-{metric}-{device}")
+            p = ctx.run(argv, what=f"metric-{metric}-{device}" + ("-ref" if extra else ""))
             try:
                 return json.loads(p.stdout)
             except ValueError:
@@ -292,13 +295,15 @@ def make_metric(metric: str):
         if bad:
             raise Failed(f"non-finite {metric}: {bad}")
         note = ""
-        if ctx.device == "cuda" and metric in ("fid", "kid"):
-            ref = measure("cpu")
+        if metric in ("fid", "kid"):      # against the CPU (from CUDA), or another --batch (on the CPU)
+            ref = measure("cpu", ["--batch", 7] if ctx.device == "cpu" else [])
             a, b = float(rec["value"]), float(ref["value"])
             rel = abs(a - b) / max(abs(b), 1e-12)
+            against = "the CPU" if ctx.device == "cuda" else "--batch 7"
             if rel > CPU_METRIC_REL and abs(a - b) > 1e-3:
-                raise Failed(f"{metric} on CUDA {a:.6g} against {b:.6g} on the CPU ({rel:.2%} apart)")
-            note = f"; CPU {b:.5g} ({rel:.1e} relative)"
+                raise Failed(f"{metric} {a:.6g} against {b:.6g} with {against} ({rel:.2%} apart; the same seeds "
+                             f"should give the same images)")
+            note = f"; {against} {b:.5g} ({rel:.1e} relative)"
         shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
         return "fp32", f"{shown} ({num} images){note}"
     return f"metric-{metric}", check
@@ -333,41 +338,34 @@ def make_import(fixture: str):
             c_dim = int(getattr(G, "c_dim", 0) or 0)
             c = torch.eye(c_dim)[torch.arange(4) % c_dim] if c_dim else None
 
-            def forward(model, device):
+            def forward(model, device: str, batch: int):
                 with torch.no_grad():
-                    zz = z.to(device)
-                    cc = None if c is None else c.to(device)
-                    return model(zz, cc, truncation_psi=0.7, noise_mode="const").float().cpu()
+                    return torch.cat([model(z[i:i + batch].to(device), None if c is None else c[i:i + batch].to(device),
+                                            truncation_psi=0.7, noise_mode="const").float().cpu()
+                                      for i in range(0, len(z), batch)])
 
-            ref = forward(G, "cpu")
+            ref = forward(G, "cpu", 4)
             if not torch.isfinite(ref).all():
                 raise Failed(f"{name}: the CPU output is not finite")
-            if ctx.device == "cpu":                       # the comparison code itself: batch of 4 against one by one
-                one = torch.cat([sgan.load_generator(pt, device="cpu")(
-                    z[i:i + 1], None if c is None else c[i:i + 1], truncation_psi=0.7, noise_mode="const")
-                    .detach() for i in range(4)])
-                rel = float((one - ref).abs().max() / ref.abs().max())
-                if rel > IMPORT_FP32_TOL:
-                    raise Failed(f"{name}: batch 1 differs from batch 4 on the CPU by {rel:.2e} of max|ref|")
-                notes.append(f"batch 1 vs 4 {rel:.1e}")
-                continue
-            Gc = G.to("cuda")
+            # CUDA against the CPU; on the CPU the same code compares one image at a time against the batch of 4
+            target, batch = ("cuda", 4) if ctx.device == "cuda" else ("cpu", 1)
+            Gt = G.to(target)
             old = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
             try:
                 torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-                exact = float((forward(Gc, "cuda") - ref).abs().max() / ref.abs().max())
+                exact = float((forward(Gt, target, batch) - ref).abs().max() / ref.abs().max())
                 torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-                tf32 = float((forward(Gc, "cuda") - ref).abs().max() / ref.abs().max())
+                tf32 = float((forward(Gt, target, batch) - ref).abs().max() / ref.abs().max())
             finally:
                 torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
             if not exact <= IMPORT_FP32_TOL:
-                raise Failed(f"{name}: CUDA fp32 (TF32 off) differs from the CPU by {exact:.2e} of max|ref| "
-                             f"(bound {IMPORT_FP32_TOL:g})")
+                raise Failed(f"{name}: {target} fp32 (TF32 off, batch {batch}) differs from the CPU's batch of 4 by "
+                             f"{exact:.2e} of max|ref| (bound {IMPORT_FP32_TOL:g}; log {ctx.out / 'logs'})")
             if not tf32 <= IMPORT_TF32_TOL:
-                raise Failed(f"{name}: CUDA with TF32 differs from the CPU by {tf32:.2e} of max|ref| "
+                raise Failed(f"{name}: {target} with TF32 differs from the CPU by {tf32:.2e} of max|ref| "
                              f"(bound {IMPORT_TF32_TOL:g}; fp32 without TF32 was {exact:.2e})")
-            notes.append(f"fp32 {exact:.1e}, tf32 {tf32:.1e}")
-        what = "on the CPU" if ctx.device == "cpu" else "on CUDA vs the CPU"
+            notes.append(f"fp32 {exact:.1e}, tf32 {tf32:.1e}" if target == "cuda" else f"{exact:.1e}")
+        what = "CPU batch 1 vs 4" if ctx.device == "cpu" else "CUDA vs CPU"
         shown = "; ".join(f"{Path(f).stem[len(fixture) + 1:]}: {n}" if len(files) > 1 else n for f, n in zip(files, notes))
         return "fp32", f"{len(files)} file(s) {what}, max|d|/max|ref| {shown} (bound {IMPORT_FP32_TOL:g})"
     return f"import-{fixture}", check
