@@ -3,7 +3,7 @@
     python benchmarks/gpu_check.py                     # on a GPU machine: everything, under 8 minutes on one GPU
     make gpu-check                                     # the same
     python benchmarks/gpu_check.py --device cpu        # the same checks on the CPU, small (CUDA-only ones skipped)
-    python benchmarks/gpu_check.py --device cpu --quick            # a subset, about a minute (the test runs it)
+    python benchmarks/gpu_check.py --device cpu --quick --in-process   # a subset, under a minute (the test)
     python benchmarks/gpu_check.py --only train-sg2-fp16,metric-fid --out /tmp/gc --json gc.json
 
 What runs (each row of the table is one check; a check that needs another's output runs it first):
@@ -19,12 +19,13 @@ What runs (each row of the table is one check; a check that needs another's outp
   gloo with two CPU processes in --device cpu mode); `nccl`: a one-rank NCCL group (all-reduce and broadcast)
   in this process, because one GPU gives torchrun a world size of 1, which sgan runs without a process group.
 - `generate-*`, `mix`, `project-*`, `video`: the commands on the fp32 snapshots; generate's images are
-  compared with the same command on the CPU (grey levels).
+  compared with the same command on the CPU (grey levels; in --device cpu mode: with another --batch).
 - `detector`, `metric-*`: `sgan detector train` on the builtin:shapes database, then fid, kid, pr, ppl, ls
-  with it; fid and kid are compared with the CPU's value.
+  with it; fid and kid are compared with the CPU's value (--device cpu: with another --batch).
 - `import-*`: every fixture of tests/fixtures/import/ (read from its JSON), `sgan import`, then the generator
   run on the device against the CPU result: max|d| / max|ref| under 1e-4 in fp32 with TF32 off (reported
-  also with TF32 on, bound 3e-2).
+  also with TF32 on, bound 3e-2); docs/benchmarks.md says why. In --device cpu mode the same code compares
+  one image at a time against the batch of 4.
 - `auto-sg1` / `auto-sg2`: `--precision auto --compile auto`, reporting what they chose and why;
   `generate-auto`: `sgan generate --precision auto`; `compile-sg2`: `--compile on` (CUDA only).
 

@@ -115,7 +115,7 @@ def c_torchrun(ctx: Ctx):
     shutil.rmtree(run, ignore_errors=True)
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
-    argv = train_argv(ctx, "sg2", run, "fp32")[1:]
+    argv = train_argv(ctx, "sg2", run, "fp32", ["--batch", max(8, 4 * n)])[1:]    # 4 images or more per rank
     ctx.run(launcher + ["--standalone", "--nproc-per-node", n, "-m", "sgan"] + argv, what="torchrun")
     r = check_run(run, res=ctx.sizes.res, world=n)
     backend = "nccl" if ctx.device == "cuda" else "gloo"
