@@ -55,7 +55,7 @@ def make_train(arch: str, precision: str, tf32: bool = True):
                              f"{lines}")
             if run.exists():
                 raise Failed(f"the refused fp16 run left {run} behind")
-            raise Skipped(f"skipped (cpu): refused as documented, exit {p.returncode}: {lines[0][:110]}")
+            raise Skipped(f"skipped (cpu): refused as documented, exit {p.returncode}: {lines[0][:170]}")
         ctx.run(argv, what=name)
         r = check_run(run, res=ctx.sizes.res)
         cfg, notes = r["cfg"], []
@@ -304,7 +304,8 @@ def make_metric(metric: str):
                 raise Failed(f"{metric} {a:.6g} against {b:.6g} with {against} ({rel:.2%} apart; the same seeds "
                              f"should give the same images)")
             note = f"; {against} {b:.5g} ({rel:.1e} relative)"
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+        named = {k: v for k, v in values.items() if k != "value"} or values      # "value" repeats the metric's own
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in named.items())
         return "fp32", f"{shown} ({num} images){note}"
     return f"metric-{metric}", check
 
