@@ -100,6 +100,9 @@ def run_check(ctx: Ctx, name: str, needed_by: str | None = None) -> None:
     dev = ctx.device
     t0 = time.perf_counter()
     try:
+        if ctx.deadline is not None and t0 >= ctx.deadline:
+            ctx.cut += 1
+            raise Skipped("not run: the --deadline had passed")
         precision, result = CHECKS[name](ctx)
         status = "ok"
         ctx.done.setdefault(name, True)
@@ -126,6 +129,8 @@ def run_check(ctx: Ctx, name: str, needed_by: str | None = None) -> None:
               status=status, result=result, needed_by=needed_by)
     ctx.rows.append(row)
     say(f"  -> {status} ({row.seconds:.1f} s): {result}")
+    if ctx.on_row:
+        ctx.on_row()
 
 
 def table(rows: list[Row]) -> str:
@@ -172,6 +177,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--in-process", action="store_true",
                    help="run the sgan commands in this process (typer's CliRunner; torchrun still starts its "
                         "own) instead of one `python -m sgan` each: saves the start-up, for the CPU test")
+    p.add_argument("--deadline", type=float, default=None,
+                   help="seconds after which no further check starts (those rows say 'not run'; exit 1)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds one command may take (300)")
     args = p.parse_args(argv)
     for opt in ("only", "skip"):
@@ -200,27 +207,36 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Ctx(device=args.device, out=out, sizes=Sizes.for_mode(args.device, args.quick), quick=args.quick,
               timeout=args.timeout, in_process=args.in_process,
               runner=lambda c, name, by: run_check(c, name, needed_by=by))
-    say(f"gpu_check on {describe_device(args.device)}; {len(selected)} checks; work folder {out}")
+    machine = describe_device(args.device)
     t0 = time.perf_counter()
+    ctx.deadline = None if args.deadline is None else t0 + args.deadline
+
+    def write_json() -> None:                         # after every row, so that a killed run leaves its rows
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"device": args.device, "quick": args.quick, "machine": machine,
+                                             "seconds": round(time.perf_counter() - t0, 1), "complete": done,
+                                             "rows": [asdict(r) for r in ctx.rows]}, indent=1) + "\n")
+
+    done = False
+    ctx.on_row = write_json
+    say(f"gpu_check on {machine}; {len(selected)} checks; work folder {out}")
     for name in selected:
         if name not in ctx.done:
             run_check(ctx, name)
     total = time.perf_counter() - t0
     failed = [r for r in ctx.rows if r.status == "FAIL"]
-    print(f"sgan gpu_check --device {args.device}{' --quick' if args.quick else ''}: {describe_device(args.device)}")
+    done = True
+    write_json()
+    print(f"sgan gpu_check --device {args.device}{' --quick' if args.quick else ''}: {machine}")
     print(table(ctx.rows))
     print(f"{len(ctx.rows) - len(failed)} of {len(ctx.rows)} checks passed or skipped, {len(failed)} failed, "
-          f"{total:.0f} s in all")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"device": args.device, "quick": args.quick,
-                                         "machine": describe_device(args.device), "seconds": round(total, 1),
-                                         "rows": [asdict(r) for r in ctx.rows]}, indent=1) + "\n")
-    if failed:
-        print(f"{len(failed)} failed; every command's output is in {out / 'logs'}")
+          f"{total:.0f} s in all" + (f"; {ctx.cut} not run (--deadline {args.deadline:g} s)" if ctx.cut else ""))
+    if failed or ctx.cut:
+        print(f"{len(failed)} failed, {ctx.cut} not run; every command's output is in {out / 'logs'}")
     elif temp:
         shutil.rmtree(out, ignore_errors=True)
-    return 1 if failed else 0
+    return 1 if failed or ctx.cut else 0
 
 
 if __name__ == "__main__":

@@ -75,6 +75,9 @@ class Ctx:
     timeout: float
     in_process: bool = False
     runner: Callable = None            # runner(ctx, name, needed_by): runs a check and adds its row (gpu_check.py)
+    on_row: Callable = None            # on_row(): called after each row (gpu_check.py rewrites --json)
+    deadline: float | None = None      # time.perf_counter() after which no check starts (--deadline)
+    cut: int = 0                       # checks not started because of the deadline
     rows: list[Row] = field(default_factory=list)
     done: dict[str, object] = field(default_factory=dict)   # check name -> its artifact (or a Failed)
     n_cmd: int = 0

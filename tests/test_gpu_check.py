@@ -104,3 +104,15 @@ def test_unknown_check_names_and_a_missing_gpu_are_one_line_errors(capsys):
         assert gpu_check.main(["--device", "cuda"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("Error: no CUDA device") and "--device cpu" in err[0]
+
+
+def test_checks_after_the_deadline_are_not_run_and_the_exit_status_says_so(tmp_path, monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(gpu_check, "CHECKS", {"a": lambda ctx: ran.append("a") or ("fp32", "done")})
+    table_json = tmp_path / "t.json"
+    assert gpu_check.main(["--device", "cpu", "--deadline", "0", "--out", str(tmp_path / "w"),
+                           "--json", str(table_json)]) == 1
+    (row,) = json.loads(table_json.read_text())["rows"]
+    assert ran == [] and row["status"] == "skipped" and row["result"] == "not run: the --deadline had passed"
+    assert "1 not run (--deadline 0 s)" in capsys.readouterr().out
+    assert gpu_check.main(["--device", "cpu", "--out", str(tmp_path / "w2")]) == 0 and ran == ["a"]
