@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 sys.path.insert(0, str(SCRIPT.parent))
 import gpu_check  # noqa: E402
-from gpu_check_base import Ctx, Failed, Sizes, cpu_fp16_native  # noqa: E402
+from gpu_check_base import Ctx, Failed, Sizes  # noqa: E402
 
 
 def test_cpu_quick_mode_runs_every_selected_check_and_writes_the_table(tmp_path):
@@ -27,10 +27,10 @@ def test_cpu_quick_mode_runs_every_selected_check_and_writes_the_table(tmp_path)
     assert set(gpu_check.QUICK) <= set(rows), sorted(rows)
     assert {"generate-sg1"} <= set(rows) and rows["generate-sg1"]["needed_by"] == "mix"   # run for what needs it
     assert all(r["status"] in ("ok", "skipped") for r in rows.values()), rows
-    # what cannot run off CUDA is skipped and says why; fp16 is refused with one line here unless the CPU has it
+    # what cannot run off CUDA is skipped and says why; fp16 is refused with one line unless the CPU has it
     fp16 = rows["train-sg2-fp16"]
-    if cpu_fp16_native():
-        assert fp16["status"] == "ok" and "conv_clamp 256" in fp16["result"]
+    if fp16["status"] == "ok":                  # a CPU with native float16 (or faked flags): it trained
+        assert "conv_clamp 256" in fp16["result"] and "scales" in fp16["result"]
     else:
         assert fp16["status"] == "skipped" and fp16["result"].startswith("skipped (cpu): refused") \
             and "Error: --precision fp16" in fp16["result"]
@@ -116,3 +116,21 @@ def test_checks_after_the_deadline_are_not_run_and_the_exit_status_says_so(tmp_p
     assert ran == [] and row["status"] == "skipped" and row["result"] == "not run: the --deadline had passed"
     assert "1 not run (--deadline 0 s)" in capsys.readouterr().out
     assert gpu_check.main(["--device", "cpu", "--out", str(tmp_path / "w2")]) == 0 and ran == ["a"]
+
+
+def test_fp16_rows_train_on_a_cpu_with_native_float16(tmp_path, monkeypatch):
+    """The fp16 branch that a GPU takes (loss scales in stats.jsonl, StyleGAN2's conv_clamp 256), here on a CPU
+    that pretends avx512_fp16 as tests/fp16_cpu_launch.py does (torch's CPU float16 is emulated: slow, correct)."""
+    import sgan.device
+
+    monkeypatch.setattr(sgan.device, "cpu_flags", lambda path="/proc/cpuinfo": {"avx2", "avx512_fp16"})
+    table_json = tmp_path / "t.json"
+    rc = gpu_check.main(["--device", "cpu", "--quick", "--in-process", "--only", "train-sg1-fp16,train-sg2-fp16",
+                         "--out", str(tmp_path / "w"), "--json", str(table_json)])
+    rows = {r["check"]: r for r in json.loads(table_json.read_text())["rows"]}
+    assert rc == 0, rows
+    for name in ("train-sg1-fp16", "train-sg2-fp16"):
+        assert rows[name]["status"] == "ok" and rows[name]["precision"] == "fp16", rows[name]
+        assert "scales D=" in rows[name]["result"] and "overflow " in rows[name]["result"]
+    assert "conv_clamp 256" in rows["train-sg2-fp16"]["result"]
+    assert "conv_clamp" not in rows["train-sg1-fp16"]["result"]
