@@ -135,11 +135,13 @@ def run_check(ctx: Ctx, name: str, needed_by: str | None = None) -> None:
 
 def table(rows: list[Row]) -> str:
     head = ("check", "device", "precision", "seconds", "result")
-    cells = [(r.check, r.device, r.precision, f"{r.seconds:.1f}",
-              r.result if r.status != "ok" or not r.result else f"ok: {r.result}") for r in rows]
-    cells = [(c[0], c[1], c[2], c[3], c[4] if r.status != "FAIL" else f"FAIL: {c[4]}") for c, r in zip(cells, rows)]
-    w = [max(len(h), *(len(c[i]) for c in cells)) if i < 4 else len(h) for i, h in enumerate(head)]
-    line = lambda c: "| " + " | ".join(str(x).ljust(w[i]) if i < 4 else str(x) for i, x in enumerate(c)) + " |"  # noqa: E731
+    prefix = {"ok": "ok: ", "FAIL": "FAIL: ", "skipped": ""}       # a skipped row's text says "skipped (...)"
+    cells = [(r.check, r.device, r.precision, f"{r.seconds:.1f}", prefix[r.status] + r.result) for r in rows]
+    w = [max([len(h)] + [len(c[i]) for c in cells]) if i < 4 else len(h) for i, h in enumerate(head)]
+
+    def line(c) -> str:
+        return "| " + " | ".join(str(x).ljust(w[i]) if i < 4 else str(x) for i, x in enumerate(c)) + " |"
+
     return "\n".join([line(head), "|" + "|".join("-" * (x + 2) for x in w[:4]) + "|---|"] + [line(c) for c in cells])
 
 

@@ -368,7 +368,8 @@ def make_import(fixture: str):
                              f"(bound {IMPORT_TF32_TOL:g}; fp32 without TF32 was {exact:.2e})")
             notes.append(f"fp32 {exact:.1e}, tf32 {tf32:.1e}" if target == "cuda" else f"{exact:.1e}")
         what = "CPU batch 1 vs 4" if ctx.device == "cpu" else "CUDA vs CPU"
-        shown = "; ".join(f"{Path(f).stem[len(fixture) + 1:]}: {n}" if len(files) > 1 else n for f, n in zip(files, notes))
+        shown = "; ".join(f"{Path(f).stem[len(fixture) + 1:]}: {n}" if len(files) > 1 else n
+                          for f, n in zip(files, notes))
         return "fp32", f"{len(files)} file(s) {what}, max|d|/max|ref| {shown} (bound {IMPORT_FP32_TOL:g})"
     return f"import-{fixture}", check
 
