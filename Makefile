@@ -43,3 +43,10 @@ test: setup
 clean-demo:
 	rm -rf data/shapes.lmdb runs/shapes out
 
+
+# Every CUDA path (train fp32/TF32, bf16, fp16; resume; torchrun/nccl; generate, mix, project, video;
+# metrics; imports against the CPU; auto choices) on the GPU, with a table: see docs/benchmarks.md.
+# GPU_CHECK_ARGS="--device cpu" runs the CPU version.
+.PHONY: gpu-check
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
