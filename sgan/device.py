@@ -14,6 +14,7 @@ import copy
 import itertools
 import os
 import time
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -261,8 +262,8 @@ def probe_copy(*modules: torch.nn.Module, mode: bool | None = None) -> tuple[tor
     """Deep copies of `modules` (made together: what they share stays shared) that a probe may run
     freely: without the originals' module hooks (forward, pre-forward, backward, state-dict), with
     their own parameters, buffers (e.g. a mapping network's w_avg) and no gradients, their forward
-    the class's (an instance `forward`, e.g. torch.compile's or autocast_module's, would call the
-    original), in training mode `mode` (None: as each original is). The originals are not touched."""
+    the class's where an instance `forward` is not a method of the module itself (torch.compile's or
+    autocast_module's would call the original), in training mode `mode` (None: as each original is). The originals are not touched."""
     memo: dict[int, Any] = {}
     for m in modules:
         for sub in m.modules():
@@ -272,8 +273,10 @@ def probe_copy(*modules: torch.nn.Module, mode: bool | None = None) -> tuple[tor
                     memo[id(hooks)] = type(hooks)()
     copies = copy.deepcopy(tuple(modules), memo)
     for c in copies:
-        for sub in c.modules():
-            sub.__dict__.pop("forward", None)
+        for sub in c.modules():   # an instance forward bound to the module itself was re-bound to the copy
+            f = sub.__dict__.get("forward")
+            if f is not None and not (isinstance(f, types.MethodType) and f.__self__ is sub):
+                del sub.__dict__["forward"]
         for p in c.parameters():
             p.grad = None
         if mode is not None:
