@@ -44,7 +44,8 @@ PROFILES: dict[str, CpuProfile] = {
     # measured on the machines sgan was built on); fp16 emulated too.
     "avx2": CpuProfile("avx2", "AVX2 only (AMD EPYC class): bf16 and fp16 emulated",
                        frozenset(_BASE.split()), {"fp32": 1.0, "bf16": 6.0, "fp16": 8.0}),
-    # Intel Ice Lake class: AVX-512 without its BF16/FP16 extensions or AMX: bf16 and fp16 emulated.
+    # Intel Ice Lake class: AVX-512 without its BF16/FP16 extensions or AMX: bf16 and fp16 emulated
+    # (the factors only order the precisions as there: emulated is slower; not measured figures).
     "avx512": CpuProfile("avx512", "AVX-512 without BF16/FP16/AMX (Intel Ice Lake class): bf16 and fp16 emulated",
                          frozenset(f"{_BASE} {_AVX512}".split()), {"fp32": 1.0, "bf16": 3.0, "fp16": 4.0}),
     # Intel Sapphire Rapids class: AVX-512 BF16 and FP16, AMX; bf16 about 2x faster than fp32 on the

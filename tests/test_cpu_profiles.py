@@ -307,3 +307,22 @@ def test_probe_copy_keeps_an_instance_forward_bound_to_the_module_itself():
     m.forward = m.twice   # a method of m itself: the copy's is re-bound to the copy
     (c,) = probe_copy(m)
     assert c.forward.__self__ is c and torch.equal(c(torch.ones(2)), torch.full((2,), 2.0))
+
+
+def test_training_auto_follows_the_profile_end_to_end(profile, tmp_path):
+    """`precision auto` of a real (tiny StyleGAN2) training run: bf16 on the AMX profile, trained in
+    bfloat16 autocast (emulated where this CPU lacks it), fp32 on the AVX2 one; config.json says so."""
+    import json
+
+    from train_helpers import tiny_config
+
+    from sgan.data.prepare import prepare_dataset
+    from sgan.train import train
+
+    prepare_dataset("builtin:shapes", tmp_path / "s.lmdb", max_size=8, min_size=4, count=16, workers=1)
+    train(tiny_config("stylegan2", resolution=8, total_kimg=8 / 1000), tmp_path / "s.lmdb", tmp_path / "run",
+          device="cpu", threads=1)
+    rec = json.loads((tmp_path / "run" / "config.json").read_text())
+    want = "bf16" if profile.name == "amx" else "fp32"
+    assert rec["train"]["precision"] == want and rec["precision"]["precision"] == want
+    assert rec["precision"]["requested"] == "auto"
