@@ -51,7 +51,8 @@ PROFILES: dict[str, CpuProfile] = {
     # Intel Sapphire Rapids class: AVX-512 BF16 and FP16, AMX; bf16 about 2x faster than fp32 on the
     # StyleGAN G+D step at the paper's widths (issue 18: 1133 ms fp32 against 595 ms bf16).
     "amx": CpuProfile("amx", "AVX-512 BF16 + FP16 and AMX (Intel Sapphire Rapids class): bf16 and fp16 native",
-                      frozenset(f"{_BASE} {_AVX512} avx512_bf16 avx512_fp16 amx_tile amx_bf16 amx_int8 amx_fp16".split()),
+                      frozenset(f"{_BASE} {_AVX512} avx512_bf16 avx512_fp16 amx_tile amx_bf16 amx_int8 "
+                                "amx_fp16".split()),
                       {"fp32": 1.0, "bf16": 0.5, "fp16": 0.6}),
 }
 NAMES = ("native",) + tuple(PROFILES)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
-import os
 import time
 import types
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 
-from sgan.cpu_profiles import PROFILES as CPU_PROFILES
+from sgan.cpu_profiles import PROFILES as CPU_PROFILES  # noqa: F401  (re-exported)
 from sgan.cpu_profiles import CpuProfile, active_profile
 from sgan.errors import UsageError
 
@@ -235,8 +234,10 @@ def choose_precision(device: torch.device, run: Callable[[], Any] | None = None,
     refused: list[str] = []   # faster than fp32 but not within tol of it
     for p in sorted(candidates, key=lambda k: timings[k]):
         if p == "fp32" or ref is None:
-            note = f" ({'+'.join(refused)} faster but off fp32 by more than {tol:g} relative RMS)" if refused else ""
-            return PrecisionChoice(p, "auto", timings, f"{why}; fastest{' that agrees with fp32' if refused else ''}{note}")
+            if not refused:
+                return PrecisionChoice(p, "auto", timings, f"{why}; fastest")
+            return PrecisionChoice(p, "auto", timings, f"{why}; fastest that agrees with fp32 ({'+'.join(refused)} "
+                                   f"faster but off fp32 by more than {tol:g} relative RMS)")
         with torch.no_grad():
             if _agrees(run, device, p, ref, tol):
                 return PrecisionChoice(p, "auto", timings, f"{why}; fastest that agrees with fp32")
@@ -263,7 +264,8 @@ def probe_copy(*modules: torch.nn.Module, mode: bool | None = None) -> tuple[tor
     freely: without the originals' module hooks (forward, pre-forward, backward, state-dict), with
     their own parameters, buffers (e.g. a mapping network's w_avg) and no gradients, their forward
     the class's where an instance `forward` is not a method of the module itself (torch.compile's or
-    autocast_module's would call the original), in training mode `mode` (None: as each original is). The originals are not touched."""
+    autocast_module's would call the original), in training mode `mode` (None: as each original
+    is). The originals are not touched."""
     memo: dict[int, Any] = {}
     for m in modules:
         for sub in m.modules():
