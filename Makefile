@@ -14,7 +14,7 @@ TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,--index-url $(TO
 PY := $(VENV)/bin/python
 SGAN := $(VENV)/bin/sgan
 
-.PHONY: setup demo test clean-demo
+.PHONY: setup demo test test-profiles clean-demo
 
 setup: $(VENV)/.sgan-installed
 
@@ -39,6 +39,12 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The suite again as if on each other CPU family (docs/design.md, "Behaving the same on every CPU"):
+# sgan.device fakes the CPU flags and the precision timer (SGAN_CPU_PROFILE); computations stay real.
+CPU_PROFILES ?= avx2 amx
+test-profiles: setup
+	set -e; for p in $(CPU_PROFILES); do echo "== pytest --cpu-profile $$p"; $(PY) -m pytest --cpu-profile $$p; done
 
 clean-demo:
 	rm -rf data/shapes.lmdb runs/shapes out

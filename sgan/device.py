@@ -1,16 +1,26 @@
 """Choosing the torch device (`auto` picks CUDA when it is there, else the CPU) and the precision
 (`auto` times the model's own work in fp32, bfloat16 and, on CUDA, float16 and takes the fastest
-that agrees with fp32; bfloat16 is timed only where the hardware runs it natively)."""
+that agrees with fp32; bfloat16 is timed only where the hardware runs it natively).
+
+Test/debug aid: SGAN_CPU_PROFILE=avx2|avx512|amx makes sgan behave as if on that CPU family: the
+CPU flags it sees (`cpu_flags`) and the timer of `choose_precision` (`time_call`) are the profile's
+(sgan.cpu_profiles), so a whole test suite or a command can be run as on the other CPUs. The
+computations themselves stay real (bfloat16 and float16 autocast run, emulated, on any x86 CPU)."""
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import itertools
 import time
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
+from sgan.cpu_profiles import PROFILES as CPU_PROFILES  # noqa: F401  (re-exported)
+from sgan.cpu_profiles import CpuProfile, active_profile
 from sgan.errors import UsageError
 
 
@@ -43,8 +53,22 @@ CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")   # /proc/cpuinfo flags of native b
 CPU_FP16_FLAGS = ("avx512_fp16", "amx_fp16")   # /proc/cpuinfo flags of native float16 arithmetic
 
 
-def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
-    """The CPU's feature flags (the first `flags` line of /proc/cpuinfo); empty where there is none."""
+def cpu_profile() -> CpuProfile | None:
+    """The CPU profile SGAN_CPU_PROFILE names (avx2, avx512, amx; sgan.cpu_profiles), None on the
+    real CPU. A test/debug aid: under a profile `cpu_flags()` returns its flags and `time_call` its
+    nominal relative speeds, so the `auto` choices behave as on that CPU family."""
+    return active_profile()
+
+
+def cpu_flags(path: str | None = None) -> set[str]:
+    """The CPU's feature flags: the first `flags` line of `path`, by default /proc/cpuinfo, or the
+    flags of the CPU profile SGAN_CPU_PROFILE names (a test/debug aid: `cpu_profile`); empty where
+    there is none (no /proc/cpuinfo: macOS, Windows)."""
+    if path is None:
+        profile = cpu_profile()
+        if profile is not None:
+            return set(profile.flags)
+        path = "/proc/cpuinfo"
     try:
         with open(path) as f:
             for line in f:
@@ -68,11 +92,18 @@ def bf16_native(device: torch.device, *, flags: set[str] | None = None) -> tuple
         return True, f"cpu flags {'+'.join(found)}"
     if flags:
         return False, "cpu has no avx512_bf16/amx_bf16 (bf16 would be emulated)"
-    try:  # no /proc/cpuinfo (macOS, Windows): ask oneDNN
-        ok = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        ok = False
+    ok = onednn_supports("bf16")  # no /proc/cpuinfo (macOS, Windows): ask oneDNN
     return ok, "oneDNN reports native bf16" if ok else "oneDNN reports no native bf16"
+
+
+def onednn_supports(precision: str) -> bool:
+    """torch's oneDNN (mkldnn) capability query for native `bf16` or `fp16` on this CPU: what decides
+    where there are no CPU flags to read. False where this torch build has no such query."""
+    query = {"bf16": "_is_mkldnn_bf16_supported", "fp16": "_is_mkldnn_fp16_supported"}[precision]
+    try:
+        return bool(getattr(torch.ops.mkldnn, query)())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def fp16_native(device: torch.device, *, flags: set[str] | None = None) -> tuple[bool, str]:
@@ -82,7 +113,10 @@ def fp16_native(device: torch.device, *, flags: set[str] | None = None) -> tuple
         return True, "cuda"
     flags = cpu_flags() if flags is None else flags
     found = [f for f in CPU_FP16_FLAGS if f in flags]
-    return bool(found), f"cpu flags {'+'.join(found)}" if found else "cpu has no avx512_fp16/amx_fp16"
+    if found or flags:
+        return bool(found), f"cpu flags {'+'.join(found)}" if found else "cpu has no avx512_fp16/amx_fp16"
+    ok = onednn_supports("fp16")  # no /proc/cpuinfo (macOS, Windows): ask oneDNN
+    return ok, "oneDNN reports native fp16" if ok else "oneDNN reports no native fp16"
 
 
 def check_precision(precision: str, device: torch.device, *, training: bool = False) -> str:
@@ -133,7 +167,13 @@ class PrecisionChoice:
 def time_call(run: Callable[[], Any], device: torch.device, precision: str, *, repeats: int = 3,
               budget_s: float = 0.5) -> float:
     """Seconds of the best of `repeats` calls of `run` under `precision` autocast, after one warm-up
-    call; stops early once `budget_s` is spent (a slow precision needs no second look)."""
+    call; stops early once `budget_s` is spent (a slow precision needs no second look). Under a CPU
+    profile (SGAN_CPU_PROFILE, a test/debug aid) on the CPU: the profile's nominal time of
+    `precision`, fixed, and `run` is not called."""
+    profile = cpu_profile() if device.type == "cpu" else None
+    if profile is not None:
+        return profile.time_ms(precision) / 1000.0
+
     def once() -> float:
         t0 = time.perf_counter()
         with autocast(device, precision):
@@ -184,44 +224,118 @@ def choose_precision(device: torch.device, run: Callable[[], Any] | None = None,
     candidates = ["fp32"] + (["bf16"] if ok else []) + (["fp16"] if allow_fp16 and device.type == "cuda" else [])
     if len(candidates) == 1 or run is None:
         return PrecisionChoice("fp32", "auto", {}, why if len(candidates) == 1 else "nothing to time")
+    if timer is None and device.type == "cpu" and cpu_profile() is not None:
+        why = f"{why}; timings of CPU profile {cpu_profile().name}"   # faked: say so wherever it is printed
     timer = timer or time_call
     timings = {p: 1000.0 * float(timer(run, device, p)) for p in candidates}
     with torch.no_grad():
         ref = run()
     ref = ref.detach().float() if isinstance(ref, torch.Tensor) else None
+    refused: list[str] = []   # faster than fp32 but not within tol of it
     for p in sorted(candidates, key=lambda k: timings[k]):
         if p == "fp32" or ref is None:
-            return PrecisionChoice(p, "auto", timings, f"{why}; fastest")
+            if not refused:
+                return PrecisionChoice(p, "auto", timings, f"{why}; fastest")
+            return PrecisionChoice(p, "auto", timings, f"{why}; fastest that agrees with fp32 ({'+'.join(refused)} "
+                                   f"faster but off fp32 by more than {tol:g} relative RMS)")
         with torch.no_grad():
             if _agrees(run, device, p, ref, tol):
                 return PrecisionChoice(p, "auto", timings, f"{why}; fastest that agrees with fp32")
+        refused.append(p)
     return PrecisionChoice("fp32", "auto", timings, why)
 
 
-def generator_probe(G: torch.nn.Module, *, batch: int = 4, train: bool = True, seed: int = 0,
-                    **kwargs: Any) -> Callable[[], torch.Tensor]:
-    """A call of the actual generator at `batch` (forward, and backward of its mean when `train`) with
-    fixed z and noise, returning the images: the work `choose_precision` times. `kwargs` go to G."""
-    inputs: dict[str, Any] = {}
+_HOOKS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
+          "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks", "_is_full_backward_hook",
+          "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+          "_load_state_dict_post_hooks")
 
-    def run() -> torch.Tensor:
-        if not inputs:  # built on the first call: a probe that is never run touches nothing
-            device = inputs["device"] = next(G.parameters()).device
-            inputs["z"] = torch.randn([batch, G.z_dim], generator=torch.Generator().manual_seed(seed)).to(device)
-            inputs["c"] = None
-            if getattr(G, "c_dim", 0):
-                inputs["c"] = torch.zeros([batch, G.c_dim], device=device)
-                inputs["c"][:, 0] = 1
-        device, z, c = inputs["device"], inputs["z"], inputs["c"]
-        noise = torch.Generator(device=device).manual_seed(seed)
-        with torch.set_grad_enabled(train and torch.is_grad_enabled()):
-            img = G(z, c, noise_mode="random", generator=noise, **kwargs)
-            if img.requires_grad:
-                img.float().mean().backward()
-                G.zero_grad(set_to_none=True)
-        return img.detach()
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Where `module` lives: the device of its first parameter, else of its first buffer, else the CPU
+    (a module without tensors, e.g. a generator whose every layer is a fixed function)."""
+    for t in itertools.chain(module.parameters(), module.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def probe_copy(*modules: torch.nn.Module, mode: bool | None = None) -> tuple[torch.nn.Module, ...]:
+    """Deep copies of `modules` (made together: what they share stays shared) that a probe may run
+    freely: without the originals' module hooks (forward, pre-forward, backward, state-dict), with
+    their own parameters, buffers (e.g. a mapping network's w_avg) and no gradients, their forward
+    the class's where an instance `forward` is not a method of the module itself (torch.compile's or
+    autocast_module's would call the original), in training mode `mode` (None: as each original
+    is). The originals are not touched."""
+    memo: dict[int, Any] = {}
+    for m in modules:
+        for sub in m.modules():
+            for name in _HOOKS:
+                hooks = sub.__dict__.get(name)
+                if hooks is not None:
+                    memo[id(hooks)] = type(hooks)()
+    copies = copy.deepcopy(tuple(modules), memo)
+    for c in copies:
+        for sub in c.modules():   # an instance forward bound to the module itself was re-bound to the copy
+            f = sub.__dict__.get("forward")
+            if f is not None and not (isinstance(f, types.MethodType) and f.__self__ is sub):
+                del sub.__dict__["forward"]
+        for p in c.parameters():
+            p.grad = None
+        if mode is not None:
+            c.train(mode)
+    return copies
+
+
+def probe_of(step: Callable[..., Any], *modules: torch.nn.Module, mode: bool | None = None) -> Callable[[], Any]:
+    """A probe for `choose_precision` without side effects on the caller: a no-argument call of
+    `step(*copies)` on `probe_copy(*modules, mode=mode)` (made on the first call, kept for the next),
+    with the global RNG state (CPU and the modules' CUDA devices) saved and restored around it and the
+    copies' gradients cleared after it. Returns `step`'s result, detached where it is a tensor. Give
+    `step` its randomness as explicit torch.Generators; e.g. a training step's probe (G and D forward
+    and backward at the run's batch) is probe_of(lambda G, D: ..., trainer.G, trainer.D)."""
+    held: list[tuple[torch.nn.Module, ...]] = []
+
+    def run() -> Any:
+        if not held:
+            held.append(probe_copy(*modules, mode=mode))
+        copies = held[0]
+        cuda = sorted({d.index or 0 for d in (module_device(m) for m in copies) if d.type == "cuda"})
+        with torch.random.fork_rng(devices=cuda):
+            try:
+                out = step(*copies)
+            finally:
+                for c in copies:
+                    c.zero_grad(set_to_none=True)
+        return out.detach() if isinstance(out, torch.Tensor) else out
 
     return run
+
+
+def generator_probe(G: torch.nn.Module, *, batch: int = 4, train: bool = True, seed: int = 0,
+                    device: torch.device | None = None, mode: bool | None = None,
+                    **kwargs: Any) -> Callable[[], torch.Tensor]:
+    """A call of the actual generator at `batch` (forward, and backward of its mean when `train` and
+    G has trainable parameters) with fixed z and noise, returning the images: the work
+    `choose_precision` times. It runs on a copy (`probe_of`): G's parameters, buffers, gradients and
+    hooks, and the global RNG, are as they were after it; G may have no parameters. `device`: where
+    z goes (default: G's, `module_device`); `mode`: the copy's training mode (None: G's); `kwargs` go
+    to G."""
+    where = module_device(G) if device is None else torch.device(device)
+    z = torch.randn([batch, G.z_dim], generator=torch.Generator().manual_seed(seed)).to(where)
+    c = None
+    if getattr(G, "c_dim", 0):
+        c = torch.zeros([batch, G.c_dim], device=where)
+        c[:, 0] = 1
+
+    def step(G_copy: torch.nn.Module) -> torch.Tensor:
+        noise = torch.Generator(device=where).manual_seed(seed)
+        with torch.set_grad_enabled(train and torch.is_grad_enabled()):
+            img = G_copy(z, c, noise_mode="random", generator=noise, **kwargs)
+            if img.requires_grad:
+                img.float().mean().backward()
+        return img
+
+    return probe_of(step, G, mode=mode)
 
 
 @contextlib.contextmanager

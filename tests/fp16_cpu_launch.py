@@ -1,15 +1,14 @@
-"""`python tests/fp16_cpu_launch.py ARGS` = `sgan ARGS` on a CPU that pretends to have native float16
-(so `--precision fp16` trains; torch's CPU float16 autocast is emulated, correct but slow), for the
-multi-process fp16 tests. SGAN_TEST_INF_RANK=r:k puts an inf into rank r's D gradient at step k,
-before the all-reduce: every rank must then skip that D step alike."""
+"""`python tests/fp16_cpu_launch.py ARGS` = `sgan ARGS` as on a CPU with native float16 (the amx CPU
+profile, sgan.cpu_profiles: `--precision fp16` trains; torch's CPU float16 autocast is emulated where
+the real CPU lacks it, correct but slow), for the multi-process fp16 tests, whatever the session's
+profile. SGAN_TEST_INF_RANK=r:k puts an inf into rank r's D gradient at step k, before the
+all-reduce: every rank must then skip that D step alike."""
 
 from __future__ import annotations
 
 import os
 
-import sgan.device
-
-sgan.device.cpu_flags = lambda path="/proc/cpuinfo": {"avx2", "avx512_fp16"}
+os.environ["SGAN_CPU_PROFILE"] = "amx"
 
 if os.environ.get("SGAN_TEST_INF_RANK"):
     from sgan.train.loop import Trainer

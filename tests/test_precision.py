@@ -107,24 +107,39 @@ def test_old_amp_configs_load_as_precision():
     assert TrainConfig.from_dict(d | {"precision": "fp16"}).validate().precision == "fp16"  # loss-scaled
 
 
-def test_amp_alias_on_the_command_line(tmp_path):
+def test_amp_alias_on_the_command_line(tmp_path, cpu_profile):
+    """--amp none is --precision fp32 on every CPU; --precision fp16 trains on a CPU with native float16
+    (the amx profile: avx512_fp16, amx_fp16; computed in emulated float16 where the real CPU lacks it)
+    and is one clear error, before anything is written, on one without (the avx2 profile)."""
     import json
     import subprocess
     import sys
 
-    data = tmp_path / "d.lmdb"
     from sgan.data.prepare import prepare_dataset
+
+    data = tmp_path / "d.lmdb"
     prepare_dataset("builtin:shapes", data, max_size=8, min_size=4, count=16, workers=1)
-    r = subprocess.run([sys.executable, "-m", "sgan", "train", str(data), "--out", str(tmp_path / "r"), "--preset",
-                        "tiny", "--kimg", "0.008", "--amp", "none", "--device", "cpu"], capture_output=True, text=True)
+
+    def train(out, *opts):
+        return subprocess.run([sys.executable, "-m", "sgan", "train", str(data), "--out", str(tmp_path / out),
+                               "--preset", "tiny", "--kimg", "0.008", "--device", "cpu", *opts],
+                              capture_output=True, text=True)
+
+    r = train("r", "--amp", "none")
     assert r.returncode == 0, r.stderr
     assert "--amp is deprecated; use --precision fp32" in r.stderr
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["train"]["precision"] == "fp32" and cfg["precision"]["requested"] == "fp32"
-    r = subprocess.run([sys.executable, "-m", "sgan", "train", str(data), "--out", str(tmp_path / "q"), "--preset",
-                        "tiny", "--kimg", "0.008", "--precision", "fp16", "--device", "cpu"], capture_output=True,
-                       text=True)
-    assert r.returncode != 0 and "Traceback" not in r.stderr and "fp16" in r.stderr
+    cpu_profile("avx2")
+    r = train("q", "--precision", "fp16")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("Error: --precision fp16 trains on CUDA (or a CPU with avx512_fp16")
+    assert not (tmp_path / "q" / "config.json").exists()
+    cpu_profile("amx")
+    r = train("h", "--precision", "fp16")
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = json.loads((tmp_path / "h" / "config.json").read_text())
+    assert cfg["train"]["precision"] == "fp16" and cfg["precision"]["requested"] == "fp16"
 
 
 def test_generate_precision_options(tiny_checkpoint, tmp_path):

@@ -167,12 +167,11 @@ def test_fp16_gates(monkeypatch):
     tiny1(precision="fp16").validate()  # fp16 is a training precision now
 
 
-def test_fp16_cli_refused_on_this_cpu_before_writing(shapes16, tmp_path):
+def test_fp16_cli_refused_on_a_cpu_without_float16_before_writing(shapes16, tmp_path, cpu_profile):
     import subprocess
     import sys
 
-    if sgan.device.fp16_native(CPU)[0]:
-        pytest.skip("this CPU has native float16: fp16 trains here")
+    cpu_profile("avx2")   # a CPU without avx512_fp16/amx_fp16, whatever this one has
     r = subprocess.run([sys.executable, "-m", "sgan", "train", str(shapes16), "--out", str(tmp_path / "q"),
                         "--preset", "tiny", "--kimg", "0.008", "--precision", "fp16", "--device", "cpu"],
                        capture_output=True, text=True)
@@ -356,6 +355,39 @@ def test_two_gloo_ranks_in_fp16_skip_alike_and_match_one_process(shapes16, tmp_p
         d = ck.extra["grad_scalers"]["D"]
         assert d["overflows"] >= 1 and d["scaler"]["scale"] == 2.0 ** 16 / 2 ** d["overflows"]
         assert ck.extra["counters"]["skipped_steps"] == 0
-    for name in ("G", "D"):   # the same training as one process, within the rounding of another summation order
-        for key, t in getattr(a, name).items():
-            assert (t.float() - getattr(b, name)[key].float()).abs().max() < 3 * 0.002, (name, key)
+    # The same training as one process, within the rounding of another summation order. Not per
+    # element: Adam (beta1 = 0) scales each parameter's step to about lr whatever its gradient's size,
+    # so a parameter whose true gradient is ~0 (a bias before an instance norm) moves by +-lr with the
+    # sign of its rounding noise, and one such element of two runs can differ by up to Adam's bound,
+    # 2 lr sum_t sqrt((1 - beta2^t) / (1 - beta2)) = 8.3 lr over 3 steps, however the rounding goes:
+    # 7.6e-3 (3.8 lr) here in fp32 (Ice Lake avx512, no bf16/fp16), 9.5e-3 on a CPU with native
+    # avx512_fp16, whose float16 rounds differently from the emulated path. So the bound is on the whole
+    # network's update: ||theta_one - theta_two|| / ||theta_one - theta_init|| measured 0.03 for G and D
+    # (fp16 and fp32 alike, the few ~0-gradient elements); one D step skipped moves it to 0.7 (G) and 1.9
+    # (D), a rank training on other images than its share to the order of 1.
+    tc = json.loads(a.extra["train_config"])
+    assert tc["lr_dict"] == {} and tc["adam_betas"][0] == 0.0
+    lr, beta2, steps = tc["lr_base"], tc["adam_betas"][1], 3
+    adam_bound = 2 * lr * sum(((1 - beta2 ** t) / (1 - beta2)) ** 0.5 for t in range(1, steps + 1))
+    init = _initial_networks(a, seed=tc["seed"])
+    for name in ("G", "D"):
+        sa, sb, s0 = getattr(a, name), getattr(b, name), init[name]
+        keys = [k for k in sa if sa[k].is_floating_point()]
+        diff = sum(float((sa[k].double() - sb[k].double()).square().sum()) for k in keys) ** 0.5
+        update = sum(float((sa[k].double() - s0[k].double()).square().sum()) for k in keys) ** 0.5
+        assert update > 0 and diff / update < 0.25, (name, diff / update)
+        assert max(float((sa[k].float() - sb[k].float()).abs().max()) for k in keys) <= adam_bound, name
+        moved = max(float((sa[k] - s0[k]).abs().max()) for k in init[name + "_params"])
+        assert 0 < moved <= adam_bound / 2 * 1.001, (name, moved)   # each parameter within one run's Adam bound
+
+
+def _initial_networks(ck, *, seed):
+    """The G and D a run with this model config and seed starts from (sgan.train.loop.Trainer's init)."""
+    from sgan.nn import make_discriminator, make_generator
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        G = make_generator(ck.config)
+        D = make_discriminator(ck.config)
+    return {"G": G.state_dict(), "D": D.state_dict(), "G_params": [k for k, _ in G.named_parameters()],
+            "D_params": [k for k, _ in D.named_parameters()]}
