@@ -165,6 +165,7 @@ class Trainer:
         self.c = st.counters
         self.point = self._point(self.c.sched_progress)
         restore_rng(st.rng)
+        self._tick_train_s0 = self.c.train_seconds   # the next tick's img/s counts from here
         if "augment" in ckpt.extra:
             self.aug.load_state_dict(ckpt.extra["augment"])
         load_scaler_states(self.scalers, st.scalers)

@@ -136,6 +136,7 @@ class StyleGAN2Trainer(Trainer):
         self.pl_mean = torch.tensor(self.c.pl_mean, dtype=torch.float32, device=self.device)
         self.point = self._point(0.0)
         restore_rng(st.rng)
+        self._tick_train_s0 = self.c.train_seconds   # the next tick's img/s counts from here
         if "augment" in ckpt.extra:
             self.aug.load_state_dict(ckpt.extra["augment"])
         load_scaler_states(self.scalers, st.scalers)
