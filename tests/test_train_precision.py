@@ -82,9 +82,9 @@ def test_the_probe_touches_nothing_of_the_run(arch, shapes16, tmp_path, monkeypa
 
 
 @pytest.mark.filterwarnings("ignore:Full backward hook is firing")
-@pytest.mark.parametrize("arch", ["stylegan1", "stylegan2"])
-def test_the_probe_is_one_g_and_d_forward_and_backward_at_the_run_batch(arch, shapes16, tmp_path):
-    tr = make(arch, tmp_path / "b", shapes16, batch_base=8)
+@pytest.mark.parametrize("arch,loss", [("stylegan1", "logistic"), ("stylegan1", "wgan-gp"), ("stylegan2", "logistic")])
+def test_the_probe_is_one_g_and_d_forward_and_backward_at_the_run_batch(arch, loss, shapes16, tmp_path):
+    tr = make(arch, tmp_path / "b", shapes16, batch_base=8, loss=loss)
     calls = {"G": 0, "D": 0, "D_backward": 0}
     import sgan.train.precision as prec
 
@@ -107,8 +107,10 @@ def test_the_probe_is_one_g_and_d_forward_and_backward_at_the_run_batch(arch, sh
     assert probe["batch"] == 8 and probe["resolution"] == res and probe["what"] == "G+D forward and backward"
     img = run()
     assert img.shape == (8, 3, res, res) and img.dtype == torch.float32
-    # G once with its graph (StyleGAN2: and once more without, as its Dmain), D on reals + fakes and on fakes
-    assert calls == {"G": 2 if arch == "stylegan2" else 1, "D": 2, "D_backward": 2}
+    # G once with its graph (StyleGAN2: and once more without, as its Dmain), D on reals + fakes (WGAN-GP:
+    # and on their mix, for its penalty) and on fakes
+    d_calls = 3 if loss == "wgan-gp" else 2
+    assert calls == {"G": 2 if arch == "stylegan2" else 1, "D": d_calls, "D_backward": d_calls}
     with torch.no_grad():
         assert torch.equal(run(), img)   # fixed inputs and noise: fp32's reference is reproducible
 
@@ -214,17 +216,22 @@ def test_explicit_precision_on_resume_is_honoured(shapes16, tmp_path, monkeypatc
 
 
 def test_a_run_resumed_in_its_own_precision_keeps_its_record(shapes16, tmp_path, monkeypatch):
-    """AMX both times: bf16 is native, so the resumed run keeps bf16 without timing again or a note."""
+    """AMX both times: bf16 is native, so the resumed run keeps bf16 without timing again or a note,
+    and continues bit-exactly (the probe of the first start changed nothing of the run)."""
     fake_cpu(monkeypatch, AMX_FLAGS)
+    straight = train(tiny(total_kimg=kimg(2 * STEPS)), shapes16, tmp_path / "a", device="cpu", threads=1)
     out = tmp_path / "run"
     train(tiny(total_kimg=kimg(STEPS)), shapes16, out, device="cpu", threads=1)
     first = json.loads((out / "config.json").read_text())["precision"]
     timed = fake_cpu(monkeypatch, AMX_FLAGS)
     lines = []
-    train(tiny(), shapes16, out, device="cpu", resume="auto", threads=1, hooks=Hooks(log=lines.append),
-          resume_overrides={"total_kimg": kimg(2 * STEPS)})
+    resumed = train(tiny(), shapes16, out, device="cpu", resume="auto", threads=1, hooks=Hooks(log=lines.append),
+                    resume_overrides={"total_kimg": kimg(2 * STEPS)})
     assert "fp32" not in timed and not any(line.startswith("note") for line in lines)
-    assert json.loads((out / "config.json").read_text())["precision"] == first
+    assert json.loads((out / "config.json").read_text())["precision"] == first and first["precision"] == "bf16"
+    a, b = load_checkpoint(straight.snapshot), load_checkpoint(resumed.snapshot)
+    for name in ("G", "G_ema", "D"):
+        assert all(torch.equal(getattr(a, name)[k], getattr(b, name)[k]) for k in getattr(a, name))
 
 
 def test_cli_resume_with_precision(shapes16, tmp_path, monkeypatch):

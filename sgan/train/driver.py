@@ -206,12 +206,10 @@ def _decide_precision(tr: Trainer, info: dist_utils.DistInfo, recorded: str | No
     if recorded is None or (tp.precision == recorded and redecide is None):
         return
     tp.changed_from = recorded
-    if redecide:
-        tp.note = resume_note(recorded, redecide, tp, scalers_dropped=scalers_dropped)
-    else:
-        tp.note = (f"note: the run trained in {recorded}; resuming in {tp.precision} as --precision asks"
-                   + ("; the fp16 loss scalers' state is dropped" if scalers_dropped else "")
-                   + ("; fp16 starts fresh loss scalers" if fresh_scalers else ""))
+    tp.note = (resume_note(recorded, redecide, tp) if redecide else
+               f"note: the run trained in {recorded}; resuming in {tp.precision} as --precision asks")
+    tp.note += ("; the fp16 loss scalers' state is dropped" if scalers_dropped else "") + (
+        "; fp16 starts fresh loss scalers" if fresh_scalers else "")
     if fresh_scalers and tr.model_cfg.arch == "stylegan2" and tr.model_cfg.conv_clamp is None:
         tp.note += " (this model has no conv_clamp: fp16 overflows are more likely)"
     if main:

@@ -162,7 +162,6 @@ def unsupported(precision: str, device: torch.device) -> str | None:
     return None
 
 
-def resume_note(recorded: str, reason: str, tp: TrainPrecision, *, scalers_dropped: bool) -> str:
-    """The one line of a resume that decides its precision again."""
-    dropped = "; the fp16 loss scalers' state is dropped" if scalers_dropped else ""
-    return f"note: the run trained in {recorded}, {reason}; resuming in {tp.summary()[len('precision '):]}{dropped}"
+def resume_note(recorded: str, reason: str, tp: TrainPrecision) -> str:
+    """The one line of a resume that decides its precision again (`reason`: from `unsupported`)."""
+    return f"note: the run trained in {recorded}, {reason}; resuming in {tp.summary()[len('precision '):]}"
