@@ -14,6 +14,14 @@ regularisers amortised: t = t_main + (t_pl - t_main) / 4 + (t_both - t_pl) / 16.
 and the fraction are those of the main phases.
 
     python benchmarks/train.py --presets none --sg2-presets cpu,stylegan2 --sg2-res 16,32,64
+
+fp32 against bf16 autocast, alternating in one run (`--precision-rounds N`: N rounds, each timing
+every row in fp32 then in bf16; the best round of each is shown, and fp32 / bf16): the cpu preset's
+whole training step (StyleGAN 1 at 16 and 32 px, StyleGAN2 at 32 px, the preset's batch 16; blocks
+of steps that hold each lazy regulariser once per interval) and the paper-width StyleGAN 1 G + D
+forward and backward at 16 px, batch 16 (what `--precision auto` times: sgan.train.precision).
+
+    python benchmarks/train.py --precision-rounds 3 --seconds 2
 """
 
 from __future__ import annotations
@@ -120,6 +128,57 @@ def conv_reference(batch: int, channels: int, res: int, amp: str, seconds: float
     return flops / dt / 1e9
 
 
+def precision_rows(data: Path, tmp: Path, rounds: int, seconds: float) -> None:
+    """fp32 against bf16 on the same rows, alternating, one table."""
+    from sgan.device import autocast
+    from sgan.train.precision import step_probe
+
+    def sg1(preset: str, res: int, precision: str) -> Trainer:
+        return make_trainer(data, tmp / "p1", preset, res, "logistic", precision, 16)
+
+    def sg2(res: int, precision: str) -> StyleGAN2Trainer:
+        cfg = preset_config("cpu", arch="stylegan2", resolution=res)
+        cfg.minutes, cfg.precision = None, precision
+        return StyleGAN2Trainer(cfg, data, tmp / "p2", device=torch.device("cpu"), info=dist_utils.DistInfo(),
+                                hooks=Hooks())
+
+    def steps(tr: Trainer, block: int):
+        def run() -> None:
+            for _ in range(block):
+                tr.step(False)
+        return run, block
+
+    def probe(tr: Trainer):
+        fn = step_probe(tr)[0]
+
+        def run() -> None:
+            with autocast(tr.device, tr.cfg.precision):
+                fn()
+        return run, 1
+
+    rows = [("stylegan1 cpu step", 16, lambda p: steps(sg1("cpu", 16, p), 4)),
+            ("stylegan1 cpu step", 32, lambda p: steps(sg1("cpu", 32, p), 4)),
+            ("stylegan2 cpu step", 32, lambda p: steps(sg2(32, p), 16)),
+            ("stylegan1 paper G+D", 16, lambda p: probe(sg1("paper", 16, p)))]
+    print(f"torch {torch.__version__}, capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"{torch.get_num_threads()} threads, {rounds} alternating rounds")
+    print(f"{'row':20s} {'res':>4s} {'batch':>5s} {'fp32 ms':>9s} {'bf16 ms':>9s} {'fp32/bf16':>9s}")
+    for name, res, build in rows:
+        fns = {p: build(p) for p in ("fp32", "bf16")}
+        best = {p: float("inf") for p in fns}
+        for fn, _ in fns.values():
+            fn()  # warm-up
+        for _ in range(rounds):
+            for p, (fn, per) in fns.items():
+                n, t0 = 0, time.perf_counter()
+                while n < 2 or time.perf_counter() - t0 < seconds:
+                    fn()
+                    n += 1
+                best[p] = min(best[p], (time.perf_counter() - t0) / n / per)
+        print(f"{name:20s} {res:4d} {16:5d} {best['fp32'] * 1000:9.1f} {best['bf16'] * 1000:9.1f} "
+              f"{best['fp32'] / best['bf16']:9.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--res", default="8,16,32,64")
@@ -131,7 +190,15 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=3.0, help="time each row at least this long")
     ap.add_argument("--threads", type=int, default=None, help="fix torch's threads (default: the trainer's choice)")
+    ap.add_argument("--precision-rounds", type=int, default=0,
+                    help="only the fp32 / bf16 table, alternating in this many rounds")
     args = ap.parse_args()
+    if args.precision_rounds:
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp) / "shapes.lmdb"
+            prepare_dataset("builtin:shapes", data, max_size=32, min_size=4, count=256, workers=1)
+            precision_rows(data, Path(tmp), args.precision_rounds, args.seconds)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from train_helpers import tiny_config
+from train_helpers import AMX_FLAGS, fake_cpu, tiny_config
 
 from sgan.checkpoint import load_checkpoint, load_generator
 from sgan.train import Hooks, train
@@ -116,12 +116,16 @@ def test_style_mixing_crossover_range(shapes16, tmp_path):
 
 
 @pytest.mark.parametrize("fresh", [True, False])
-def test_w_avg_tracks_every_mapping_pass_and_g_ema_updates_with_the_d_step(shapes16, tmp_path, fresh):
+def test_w_avg_tracks_every_mapping_pass_and_g_ema_updates_with_the_d_step(shapes16, tmp_path, fresh, monkeypatch):
     """Official StyleGAN: dlatent_avg moves in every G forward that trains (the D step's fakes and the
-    G step's), and training_loop.py runs Gs_update_op together with D_train_op, before the G step."""
+    G step's), and training_loop.py runs Gs_update_op together with D_train_op, before the G step.
+    On a CPU where `auto` picks bf16 (faked: AMX flags, bf16 timed faster) the precision probe runs
+    after the hook is in place and reaches neither it nor w_avg nor G_ema; the step runs in bf16."""
     from sgan.train.ema import ema_beta
 
+    fake_cpu(monkeypatch, AMX_FLAGS)
     cfg = tiny(style_mixing_prob=0.0, fresh_g_latents=fresh)
+    cfg.model = {**cfg.model, "const_init": "randn"}   # as the cpu preset (a constant of ones: bf16 disagrees)
     cfg.resolution = 16
     tr = Trainer(cfg, shapes16, tmp_path / "w", device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks())
     seen: list[torch.Tensor] = []
@@ -130,6 +134,8 @@ def test_w_avg_tracks_every_mapping_pass_and_g_ema_updates_with_the_d_step(shape
     ema_before = [p.detach().clone() for p in tr.G_ema.parameters()]
     w_avg = tr.G.mapping.w_avg.clone()
     batch = cfg.batch_at(tr.point.resolution)
+    assert tr.resolve_precision().precision == "bf16" and not seen   # decided before the step, by the probe
+    assert torch.equal(tr.G.mapping.w_avg, w_avg) and all(torch.equal(a, b) for a, b in zip(tr.G_ema.parameters(), ema_before))
     tr.step(False)
     assert len(seen) == (2 if fresh else 1)
     for w in seen:

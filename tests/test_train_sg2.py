@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from train_helpers import assert_same, tiny_config
+from train_helpers import AMX_FLAGS, assert_same, fake_cpu, tiny_config
 
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint, load_generator
@@ -21,11 +21,15 @@ from sgan.train.state import unpack
 tiny = functools.partial(tiny_config, "stylegan2")
 
 
-def trainer(shapes16, path, **changes):
+def trainer(shapes16, path, resolve=True, **changes):
+    """A tiny StyleGAN2 trainer at 16 px; `resolve`: its precision decided (as the driver does first)."""
     cfg = tiny(**changes)
     cfg.resolution = 16
-    return StyleGAN2Trainer(cfg, shapes16, path, device=torch.device("cpu"), info=dist_utils.DistInfo(),
-                            hooks=Hooks(), threads=1)
+    tr = StyleGAN2Trainer(cfg, shapes16, path, device=torch.device("cpu"), info=dist_utils.DistInfo(),
+                          hooks=Hooks(), threads=1)
+    if resolve:
+        tr.resolve_precision()
+    return tr
 
 
 _same = assert_same
@@ -79,11 +83,13 @@ def test_optimizers_have_the_lazy_correction(shapes16, tmp_path):
     assert g["betas"][0] == 0.0 and g["eps"] == 1e-8
 
 
-def test_w_avg_mixing_and_ema_buffers(shapes16, tmp_path):
+def test_w_avg_mixing_and_ema_buffers(shapes16, tmp_path, monkeypatch):
     """One step with style mixing and path length: w_avg follows the first-z mapping passes of
     Gmain, Greg and Dmain in that order; every sample of a minibatch crosses over at the same
-    layer; G_ema copies the buffers."""
-    tr = trainer(shapes16, tmp_path / "w", style_mixing_prob=1.0)
+    layer; G_ema copies the buffers. On a CPU where `auto` picks bf16 (faked) the precision probe
+    runs after the spies are in place and reaches none of them; the step runs in bf16."""
+    fake_cpu(monkeypatch, AMX_FLAGS)
+    tr = trainer(shapes16, tmp_path / "w", resolve=False, style_mixing_prob=1.0)
     calls, synth = [], []
     mapping_forward, synthesis_forward = tr.G.mapping.forward, tr.G.synthesis.forward
 
@@ -98,12 +104,14 @@ def test_w_avg_mixing_and_ema_buffers(shapes16, tmp_path):
 
     tr.G.mapping.forward, tr.G.synthesis.forward = spy_mapping, spy_synthesis
     w_avg = tr.G.mapping.w_avg.clone()
+    assert tr.resolve_precision().precision == "bf16" and not calls and not synth
+    assert torch.equal(tr.G.mapping.w_avg, w_avg)
     tr.step(False)
     assert len(calls) == 6 and len(synth) == 3             # Gmain, Greg, Dmain; two mappings each (mixing)
     assert [len(w) for w in calls] == [8, 8, 4, 4, 8, 8]   # Greg on batch / pl_batch_shrink
     expected = w_avg
     for w in calls[0::2]:                                  # the second z never moves w_avg
-        expected = w.mean(dim=0).lerp(expected, tr.model_cfg.w_avg_beta)
+        expected = w.float().mean(dim=0).lerp(expected, tr.model_cfg.w_avg_beta)
     assert torch.allclose(tr.G.mapping.w_avg, expected, atol=1e-6)
     num_ws = tr.model_cfg.num_ws
     cuts = []

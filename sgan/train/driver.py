@@ -21,12 +21,13 @@ from sgan.train.compiled import choose_for as choose_compile_for
 from sgan.train.config import TrainConfig
 from sgan.train.loop import Hooks, Trainer, TrainResult, resolve_resume
 from sgan.train.loop_sg2 import StyleGAN2Trainer, preflight
+from sgan.train.precision import decide, resume_note, unsupported
 from sgan.train.procs import procs_record, procs_summary
 from sgan.train.run import StopSignals, TrainingDiverged, TrainingInterrupted
 from sgan.train.state import unpack
 
 RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks", "tf32",
-                       "compile")
+                       "compile", "precision")
 
 
 def _status_line(rec: dict[str, Any]) -> str:
@@ -56,9 +57,11 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     ckpt_path = resolve_resume(resume, out)
     if ckpt_path is None and resume not in (None, "", "auto"):
         raise CheckpointError(f"--resume {resume}: nothing to resume from.")
+    recorded, redecide = None, None   # on resume: the run's own precision, and why it is decided again
     if ckpt_path is not None:
         saved = unpack(load_checkpoint(ckpt_path).extra, ckpt_path)
         cfg = TrainConfig.from_dict(saved.config)
+        recorded = cfg.precision if cfg.precision != "auto" else None
         asked = resume_overrides.get("arch")
         if asked is not None and asked != cfg.arch:
             raise UsageError(f"--resume {ckpt_path} is a {cfg.arch} run and cannot continue as --arch {asked}; "
@@ -75,6 +78,10 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
         if saved.world_size != info.world_size:
             say(f"note: the snapshot was written by {saved.world_size} process(es), this run has {info.world_size}; "
                 "the continuation is not bit-identical.")
+        if "precision" not in resume_overrides:  # emulated or unsupported here: decided again, as auto
+            redecide = unsupported(cfg.precision, device)
+            if redecide:
+                cfg.precision = "auto"
     cfg = TrainConfig.from_dict(cfg.to_dict())  # a private copy
     cfg.validate()
     check_precision(cfg.precision, device, training=True)  # fp16 off CUDA: one line, before anything is written
@@ -113,8 +120,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
         tr.load_state(ckpt_path)
         say(f"resuming from {ckpt_path} at {tr.c.cur_nimg / 1000:.1f} kimg (step {tr.c.step}, "
             f"resolution {tr.point.resolution}, alpha {tr.point.alpha:.3f})")
-    if cfg.precision == "auto":  # timed once on rank 0; every rank computes in its choice
-        tr.resolve_precision(dist_utils.broadcast_object(tr.resolve_precision() if main else None, info))
+    _decide_precision(tr, info, recorded, redecide, say)
     # torch.compile of G and D (sgan.train.compiled): decided on rank 0, after the precision
     apply_compile(tr, dist_utils.broadcast_object(choose_compile_for(tr) if main else None, info))
     if main:
@@ -126,11 +132,15 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     if ckpt_path is None:  # kimg 0: a pointer and a grid from the start; every rank learns its path
         last_snapshot = dist_utils.broadcast_object(tr.write_snapshot() if main else None, info)
     dist_utils.barrier(info)
-    say(f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
+    start_line = (f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
         f"{f' x {info.world_size} processes' if info.enabled else ''}{procs_summary(info.world_size)}; "
         + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}; "
         + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}")
         + f"; {tr.compile_choice.summary()}")
+
+    if main:
+        tr.run.log(start_line)
+    say(start_line)
 
     t_start = time.perf_counter()
     wall0 = tr.c.wall_seconds
@@ -171,6 +181,40 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     tr.stream.close()
     return TrainResult(run_dir=out, snapshot=last_snapshot, kimg=tr.c.cur_nimg / 1000.0, steps=tr.c.step,
                        seconds=tr.c.wall_seconds)
+
+
+def _decide_precision(tr: Trainer, info: dist_utils.DistInfo, recorded: str | None, redecide: str | None,
+                      say) -> None:
+    """The run's precision, decided once before the first step: `auto` is timed on rank 0 and every rank
+    takes its choice; the probe's seconds count on the training clock (--minutes). On resume, a precision
+    other than the recorded one is said in one line (and in log.txt and config.json)."""
+    cfg, main = tr.cfg, info.is_main
+    if cfg.precision == "auto":
+        tp = dist_utils.broadcast_object(decide(tr) if main else None, info)
+    elif recorded is not None and cfg.precision == recorded:
+        tp = None   # the run's own precision: config.json keeps how it was decided
+    else:
+        tp = decide(tr, cfg.precision)
+    if tp is None:
+        return
+    scalers_dropped = recorded == "fp16" and tp.precision != "fp16"
+    fresh_scalers = recorded is not None and recorded != "fp16" and tp.precision == "fp16"
+    tr.resolve_precision(tp)
+    tr.c.train_seconds += tp.seconds   # the probe is part of the run's time
+    tr.c.wall_seconds += tp.seconds
+    tr._tick_train_s0 = tr.c.train_seconds
+    if recorded is None or (tp.precision == recorded and redecide is None):
+        return
+    tp.changed_from = recorded
+    tp.note = (resume_note(recorded, redecide, tp) if redecide else
+               f"note: the run trained in {recorded}; resuming in {tp.precision} as --precision asks")
+    tp.note += ("; the fp16 loss scalers' state is dropped" if scalers_dropped else "") + (
+        "; fp16 starts fresh loss scalers" if fresh_scalers else "")
+    if fresh_scalers and tr.model_cfg.arch == "stylegan2" and tr.model_cfg.conv_clamp is None:
+        tp.note += " (this model has no conv_clamp: fp16 overflows are more likely)"
+    if main:
+        tr.run.log(tp.note)
+    say(tp.note)
 
 
 def _snapshot(tr: Trainer, info: dist_utils.DistInfo, say) -> Path | None:
@@ -239,7 +283,8 @@ def _write_config(tr: Trainer, command_line: list[str], device: torch.device, in
             previous = {}
     starts = list(previous.get("starts", []))
     starts.append({"command_line": command_line, "resumed_from": str(resumed_from) if resumed_from else None,
-                   "kimg": tr.c.cur_nimg / 1000.0, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                   "kimg": tr.c.cur_nimg / 1000.0, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                   "precision": tr.cfg.precision})
     tr.run.write_json("config.json", {
         "train": tr.cfg.to_dict(), "model": tr.model_cfg.to_dict(), "data": str(tr.data),
         "schedule": [dataclasses.asdict(ph) | {"length": None if ph.length == float("inf") else ph.length}

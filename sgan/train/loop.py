@@ -22,7 +22,7 @@ import torch
 
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint, write_latest_pointer
-from sgan.device import autocast, choose_precision, generator_probe, resolve_device
+from sgan.device import PRECISIONS, autocast, resolve_device
 from sgan.errors import CheckpointError
 from sgan.latent import z_from_seed
 from sgan.nn import make_discriminator, make_generator
@@ -63,7 +63,7 @@ class TrainResult:
 class Trainer:
     """Holds the networks, optimizers and counters of one run."""
 
-    precision_choice = None   # a sgan.device.PrecisionChoice once resolve_precision has run
+    precision_choice = None   # a sgan.train.precision.TrainPrecision once resolve_precision has run
     compile_choice = None     # a sgan.train.compiled.CompileChoice once setup_compile has run
     compiled = False          # G's and D's pieces compiled (sgan.train.compiled)
 
@@ -165,6 +165,7 @@ class Trainer:
         self.c = st.counters
         self.point = self._point(self.c.sched_progress)
         restore_rng(st.rng)
+        self._tick_train_s0 = self.c.train_seconds   # the next tick's img/s counts from here
         if "augment" in ckpt.extra:
             self.aug.load_state_dict(ckpt.extra["augment"])
         load_scaler_states(self.scalers, st.scalers)
@@ -195,21 +196,32 @@ class Trainer:
     # -- forward passes ----------------------------------------------------------------------
 
     def _autocast(self):
-        if self.cfg.precision == "auto":
-            self.resolve_precision()
+        self._check_precision()
         return autocast(self.device, self.cfg.precision)
 
+    def _check_precision(self) -> None:
+        """A step computes in a decided precision: `auto` is resolved once, before the first step."""
+        if self.cfg.precision not in PRECISIONS:
+            raise RuntimeError(f"Trainer.step: the training precision is still {self.cfg.precision!r}; decide it "
+                               "before the first step with Trainer.resolve_precision() (sgan.train.driver does).")
+
     def resolve_precision(self, choice=None):
-        """Turn precision `auto` into fp32, bf16 or fp16 (CUDA) by timing this G's forward and backward at up to 4
-        images (sgan.device.choose_precision), or take `choice` (rank 0's, in a multi-process run)."""
+        """Decide the precision (sgan.train.precision.decide: `auto` times one G + D forward and backward
+        of this step on copies of G and D, touching nothing of the run), or take `choice` (a TrainPrecision:
+        rank 0's in a multi-process run). fp16 gets fresh loss scalers, another precision drops them."""
         if choice is None:
-            choice = choose_precision(self.device, generator_probe(self.G, batch=min(4, self.cfg.batch_base)),
-                                      requested=self.cfg.precision, training=True,
-                                      allow_fp16=self.model_cfg.arch != "stylegan2" or self.model_cfg.conv_clamp is not None)
+            from sgan.train.precision import decide
+
+            choice = decide(self, self.cfg.precision)
         self.cfg.precision, self.precision_choice = choice.precision, choice
         if (choice.precision == "fp16") != self.scaler_G.enabled:
             self._make_scalers(choice.precision)
         return choice
+
+    def step_threads(self, res: int, batch: int) -> int:
+        """Torch threads of a CPU step at `res` with this process's share of `batch` (cpu_threads)."""
+        return cpu_threads(batch=batch, channels=self.model_cfg.nf(int(math.log2(res)) - 1), resolution=res,
+                           max_threads=self._max_threads)
 
     def _generate(self, lat: dict[str, Any], lod: float) -> tuple[torch.Tensor, torch.Tensor]:
         with self._autocast():
@@ -265,6 +277,7 @@ class Trainer:
     def step(self, stop_requested: bool) -> bool:
         """One D + one G step. Returns True when any rank asked to stop."""
         cfg, c = self.cfg, self.c
+        self._check_precision()
         if c.step % cfg.minibatch_repeats == 0:
             c.sched_progress = self._progress()
             self.point = self._point(c.sched_progress)
@@ -275,8 +288,7 @@ class Trainer:
         res, lod = pt.resolution, pt.lod
         batch = cfg.batch_at(res, self.info.world_size)
         if self.auto_threads:
-            threads = cpu_threads(batch=batch, channels=self.model_cfg.nf(int(math.log2(res)) - 1), resolution=res,
-                                  max_threads=self._max_threads)
+            threads = self.step_threads(res, batch)
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
         lr = cfg.lr_at(res)

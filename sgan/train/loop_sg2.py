@@ -108,6 +108,10 @@ class StyleGAN2Trainer(Trainer):
         self.scaler_G, self.scaler_D = self.scalers["G"], self.scalers["D"]
         self.scaler_Greg, self.scaler_Dreg = self.scalers["G_reg"], self.scalers["D_reg"]
 
+    def step_threads(self, res: int, batch: int) -> int:
+        return cpu_threads(batch=batch, channels=top_channels(self.model_cfg), resolution=res,
+                           max_threads=self._max_threads)
+
     def _point(self, progress: float) -> Point:
         return Point(lod=0.0, resolution=self.cfg.resolution, phase="fixed", alpha=1.0, phase_index=0)
 
@@ -132,6 +136,7 @@ class StyleGAN2Trainer(Trainer):
         self.pl_mean = torch.tensor(self.c.pl_mean, dtype=torch.float32, device=self.device)
         self.point = self._point(0.0)
         restore_rng(st.rng)
+        self._tick_train_s0 = self.c.train_seconds   # the next tick's img/s counts from here
         if "augment" in ckpt.extra:
             self.aug.load_state_dict(ckpt.extra["augment"])
         load_scaler_states(self.scalers, st.scalers)
@@ -187,11 +192,11 @@ class StyleGAN2Trainer(Trainer):
     def step(self, stop_requested: bool) -> bool:
         """One minibatch: Gmain, Greg (lazy), Dmain, Dreg (lazy). True when any rank asked to stop."""
         cfg, c, info = self.cfg, self.c, self.info
+        self._check_precision()
         res = cfg.resolution
         batch = cfg.batch_at(res, info.world_size)
         if self.auto_threads:
-            threads = cpu_threads(batch=batch, channels=top_channels(self.model_cfg), resolution=res,
-                                  max_threads=self._max_threads)
+            threads = self.step_threads(res, batch)
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
         reals = to_float(self.stream.batch(c.data_position, batch, res), self.device)
