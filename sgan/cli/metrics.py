@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack, nullcontext
+import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from sgan.cli._common import PRECISION_HELP, console, finite, pick_precision, progress_bar
+from sgan.cli._common import PRECISION_DEFAULT, PRECISION_HELP, console, finite, progress_bar
 from sgan.cli.app import app
 
 metrics_app = typer.Typer(help="Measure a generator: FID, KID, PPL, linear separability, precision/recall.",
@@ -40,36 +41,30 @@ class _Stages:
         self.stack.close()
 
 
-def _run(metric: str, ckpt: Path, *, json_out: bool, device: str, precision: str = "auto", **kwargs) -> None:
+def _run(metric: str, ckpt: Path, *, json_out: bool, device: str, precision: str = "fp32", **kwargs) -> None:
     from sgan.checkpoint import resolve_checkpoint
-    from sgan.play.classes import load_class_generator
-    from sgan.device import PrecisionChoice, autocast_module, check_precision, resolve_device
-    from sgan.errors import UsageError
+    from sgan.device import configure_cuda, resolve_device
     from sgan.fileio import append_jsonl
     from sgan.metrics import api
+    from sgan.play.classes import load_class_generator
 
-    from sgan.device import configure_cuda
     dev = resolve_device(device)
+    api._check_precision(precision, dev, metric=metric)        # at the door, before the model loads
     configure_cuda(dev, tf32=False)  # CUDA: exact fp32 features, whatever the GPU's default; CPU: no-op
     snapshot = resolve_checkpoint(ckpt)
     class_ = kwargs.pop("class_", None)
     G = load_class_generator(ckpt, class_, device=dev, mixture_ok="data_path" in kwargs)
-    if metric == "ppl":  # its 1e-4 finite differences are below bfloat16's resolution
-        if check_precision(precision, dev) not in ("auto", "fp32"):
-            raise UsageError(f"--precision {precision}: PPL's epsilon differences need fp32; use auto or fp32.")
-        choice = PrecisionChoice("fp32", precision, {}, "ppl measures 1e-4 differences: fp32 only")
-    else:
-        choice = pick_precision(precision, G, dev, batch=kwargs.get("batch", 4), say=not json_out)
+
+    def say(choice) -> None:  # the library calls this once every input is checked, as the work starts
+        if choice.timings_ms and not json_out:
+            print(choice.summary(), file=sys.stderr, flush=True)
+
     stages = _Stages()
     try:
-        synthesis = getattr(G, "synthesis", None)
-        cast = autocast_module(synthesis, dev, choice.precision) if choice.precision != "fp32" else nullcontext()
-        with cast:
-            result = getattr(api, metric)(G, device=dev, progress=stages, **kwargs)
+        result = getattr(api, metric)(G, device=dev, progress=stages, precision=precision, on_precision=say, **kwargs)
     finally:
         stages.close()
-    result["precision_choice"] = choice.to_dict()   # ("precision" is pr's own value)
-    result["checkpoint"] = str(snapshot)
+    result["checkpoint"] = str(snapshot)   # ("precision_choice" says how it was computed; "precision" is pr's own value)
     if ckpt.is_dir():
         append_jsonl(ckpt / "metrics.jsonl", result)
     if json_out:
@@ -106,8 +101,9 @@ BATCH = typer.Option(32, "--batch", min=1, help="Images per forward pass (does n
 SEED = typer.Option(0, "--seed", help="Seed of the latents and noise.")
 TRUNC = typer.Option(1.0, "--trunc", callback=finite(lo=0, hi=1), help="Truncation psi (1 = none: the standard protocol).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
-PRECISION = typer.Option("auto", "--precision", help=PRECISION_HELP + " Only the synthesis network is cast; "
-                         "mapping and detectors stay fp32; ppl is fp32 only.")
+PRECISION = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP + " Only the synthesis network is "
+                         "cast; mapping and detectors stay fp32; ppl is fp32 only. The JSON result's precision_choice "
+                         "records it.")
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
 CLASS = typer.Option(None, "--class", help="Class name or index of a --cond model: per-class metric against that "
                      "class's reals (default for fid/kid/pr: classes drawn from the dataset's labels).")
