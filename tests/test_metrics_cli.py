@@ -16,6 +16,8 @@ from sgan.metrics.detectors import load_feature_detector
 from sgan.metrics.features import cached_real_features, generated_features, open_dataset
 from sgan.metrics.shapes_detector import load_detector_file
 
+from amx_fake import fake_amx
+
 runner = CliRunner()
 
 
@@ -137,7 +139,12 @@ def test_generated_features_do_not_depend_on_batch_size(tiny_checkpoint, detecto
     (["metrics", "ls", "{ckpt}"], "needs attribute classifiers"),
     (["detector", "train", "{tmp}/nothing.lmdb", "--out", "{tmp}/d.pt"], "no such dataset"),
 ])
-def test_bad_input_is_one_line_error(args, match, tiny_checkpoint, shapes_db, detector_file, tmp_path, monkeypatch):
+@pytest.mark.parametrize("precision", [(), ("--precision", "auto")], ids=["default", "auto-on-amx"])
+def test_bad_input_is_one_line_error(args, match, precision, tiny_checkpoint, shapes_db, detector_file, tmp_path,
+                                     monkeypatch):
+    if precision and args[0] != "metrics":
+        pytest.skip("only the metrics take --precision")
+    asked = fake_amx(monkeypatch)            # a CPU where auto would time bf16 and pick it
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     for var in ("SGAN_INCEPTION_WEIGHTS", "SGAN_VGG16_WEIGHTS", "SGAN_WEIGHTS_DIR"):
         monkeypatch.delenv(var, raising=False)
@@ -147,8 +154,8 @@ def test_bad_input_is_one_line_error(args, match, tiny_checkpoint, shapes_db, de
         for k, v in subs.items():
             a = a.replace(k, v)
         final.append(a)
-    res = runner.invoke(app, final)
-    assert res.exit_code != 0
+    res = runner.invoke(app, final + list(precision))
+    assert res.exit_code != 0 and asked == [], "the precision probe ran before the inputs were checked"
     err = res.stderr if res.stderr_bytes is not None else res.output
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and match in lines[0], err
