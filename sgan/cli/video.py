@@ -109,7 +109,7 @@ def video_command(
     if trunc_cutoff is not None and trunc_cutoff < 0:
         raise UsageError("--trunc-cutoff must be zero or more (the number of styles truncated from the coarsest).")
     seed_list = parse_int_list(seeds or "0-3", option="--seeds") if not latent_files else []
-    check_out_file(out, "--out", suffixes=(".mp4",))
+    check_out_file(out, "--out")
     if frames is not None:
         check_out_dir(frames, "--frames")
     ffmpeg_exe()                                            # a missing binary fails before any rendering
