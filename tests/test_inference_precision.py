@@ -94,6 +94,14 @@ BAD = [
       "--out", "{tmp}/e"), 2, "must lie within"),
     (("edit", "{ckpt}", "--base", "{tmp}/a.npy", "--from", "{tmp}/a.npy", "--to", "{tmp}/b.npy", "--out", "{tmp}/afile"), 2, "is a file"),
     (("generate", "{ckpt}", "--precision", "fp64"), 2, "--precision"),
+    (("generate", "{ckpt}", "--batch", "0"), 2, "--batch must be at least 1"),
+    (("video", "{ckpt}", "--seeds", "0,1", "--crf", "60", "--out", "{tmp}/v.mp4"), 2, "--crf"),
+    (("video", "{ckpt}", "--seeds", "0,1", "--noise-mode", "random", "--out", "{tmp}/v.mp4"), 2, "--noise-mode"),
+    (("video", "{ckpt}", "--seeds", "0,1", "--frames", "{tmp}/afile", "--out", "{tmp}/v.mp4"), 2, "is a file"),
+    (("figure", "variation", "{ckpt}", "--samples", "1", "--out", "{tmp}/f.png"), 2, "--samples must be at least 2"),
+    (("metrics", "kid", "{ckpt}", "--data", "{tmp}/none.lmdb", "--seed", "-1"), 2, "--seed must be at least 0"),
+    (("metrics", "fid", "{ckpt}", "--data", "{tmp}/none.lmdb"), 1, "no such dataset"),
+    (("project", "{ckpt}", "{tmp}/a.npy", "--steps", "0", "--out", "{tmp}/p"), 2, "--steps must be at least 1"),
     (("mix", "{ckpt}", "--rows", "1", "--cols", "2", "--precision", "fp16", "--out", "{tmp}/m.png"), 2, "CUDA"),
 ]
 

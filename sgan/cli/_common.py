@@ -127,6 +127,18 @@ def finite(*, lo: float | None = None, hi: float | None = None, lo_open: bool = 
     return callback
 
 
+def at_least(lo: int):
+    """A Typer option callback for an integer option with a lower bound, checked at the door as a
+    one-line error (Typer's own `min=` prints a framed usage box): `callback=at_least(1)`."""
+    def callback(param: typer.CallbackParam, value: int | None) -> int | None:
+        if value is not None and value < lo:
+            name = max(param.opts, key=len) if param.opts else f"--{param.name}"
+            raise UsageError(f"{name} must be at least {lo}, got {value}.")
+        return value
+
+    return callback
+
+
 ProgressFn = Callable[[int, int], None]
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, console, finite, pick_precision
+from sgan.cli._common import at_least, PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, console, finite, pick_precision
 from sgan.cli.app import app
 from sgan.errors import UsageError
 
@@ -35,7 +35,7 @@ def edit_command(
     styles: str = typer.Option("all", "--styles", help="Layers the difference is applied to: all, coarse, middle, fine, A-B or a list."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="const, random or none."),
     out: Path = typer.Option(..., "--out", help="Output folder (created if needed)."),
-    scale: int = typer.Option(0, "--scale", min=0, help="Enlarge images in the labelled grids N times (0: auto)."),
+    scale: int = typer.Option(0, "--scale", callback=at_least(0), help="Enlarge images in the labelled grids N times (0: auto)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP),
 ) -> None:

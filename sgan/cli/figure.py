@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import (PRECISION_DEFAULT, PRECISION_HELP, check_out_file, console, finite, parse_int_list,
+from sgan.cli._common import (at_least, PRECISION_DEFAULT, PRECISION_HELP, check_out_file, console, finite, parse_int_list,
                               pick_precision, progress_bar)
 from sgan.cli.app import app
 from sgan.errors import UsageError
@@ -62,7 +62,7 @@ def _start(ckpt: Path, G, dev, precision: str, *, batch: int = 4) -> tuple[str, 
 
 
 CKPT = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder.")
-SCALE = typer.Option(0, "--scale", min=0, help="Enlarge each image N times (0: small images up to 128 px).")
+SCALE = typer.Option(0, "--scale", callback=at_least(0), help="Enlarge each image N times (0: small images up to 128 px).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 PRECISION = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP + " Only the synthesis network is cast.")
 
@@ -100,13 +100,13 @@ def truncation_command(
 def variation_command(
     ckpt: Path = CKPT,
     seeds: str = typer.Option("0", "--seeds", help="One row per seed."),
-    samples: int = typer.Option(100, "--samples", min=2, help="Noise draws behind the standard-deviation image (the paper: 100)."),
-    show: int = typer.Option(4, "--show", min=1, help="Noise draws shown as pictures."),
+    samples: int = typer.Option(100, "--samples", callback=at_least(2), help="Noise draws behind the standard-deviation image (the paper: 100)."),
+    show: int = typer.Option(4, "--show", callback=at_least(1), help="Noise draws shown as pictures."),
     trunc: float = typer.Option(0.7, "--trunc", callback=finite(), help="Truncation psi of the seeds' w."),
     trunc_cutoff: Optional[int] = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N styles."),
-    noise_seed: int = typer.Option(0, "--noise-seed", min=0, help="Seed of the noise draws."),
+    noise_seed: int = typer.Option(0, "--noise-seed", callback=at_least(0), help="Seed of the noise draws."),
     out: Path = typer.Option(Path("variation.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
-    batch: int = typer.Option(16, "--batch", min=1, help="Images per forward pass."),
+    batch: int = typer.Option(16, "--batch", callback=at_least(1), help="Images per forward pass."),
     scale: int = SCALE,
     device: str = DEVICE,
     precision: str = PRECISION,

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from sgan.cli._common import (PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, console, finite, parse_int_ranges,
+from sgan.cli._common import (at_least, PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, console, finite, parse_int_ranges,
                               pick_precision, progress_bar)
 from sgan.cli.app import app
 
@@ -38,7 +38,7 @@ def generate_command(
     outdir: Path = typer.Option(Path("out"), "--outdir", help="Folder for seedNNNN.png files (created if needed)."),
     grid: bool = typer.Option(False, "--grid", help="Also write grid.png of the images (the first 256)."),
     save_latents: bool = typer.Option(False, "--save-latents", help="Also write each seed's W+ latent as seedNNNN.npy."),
-    batch: int = typer.Option(16, "--batch", min=1, help="Images per forward pass (does not change the images)."),
+    batch: int = typer.Option(16, "--batch", callback=at_least(1), help="Images per forward pass (does not change the images)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP),
     class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),

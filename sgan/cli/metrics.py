@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import PRECISION_DEFAULT, PRECISION_HELP, console, finite, progress_bar
+from sgan.cli._common import at_least, PRECISION_DEFAULT, PRECISION_HELP, console, finite, progress_bar
 from sgan.cli.app import app
 
 metrics_app = typer.Typer(help="Measure a generator: FID, KID, PPL, linear separability, precision/recall.",
@@ -97,8 +97,8 @@ DATA = typer.Option(..., "--data", help="The dataset LMDB (made by sgan prepare-
 NUM_REAL = typer.Option(None, "--num-real", help="Real images to use (default: all; precision/recall: up to 200k).")
 DETECTOR_WEIGHTS = typer.Option(None, "--detector-weights", help="The Inception/VGG16 weight file (else "
                                 "$SGAN_INCEPTION_WEIGHTS / $SGAN_VGG16_WEIGHTS, $SGAN_WEIGHTS_DIR, the torch hub cache).")
-BATCH = typer.Option(32, "--batch", min=1, help="Images per forward pass (does not change the result).")
-SEED = typer.Option(0, "--seed", help="Seed of the latents and noise.")
+BATCH = typer.Option(32, "--batch", callback=at_least(1), help="Images per forward pass (does not change the result).")
+SEED = typer.Option(0, "--seed", callback=at_least(0), help="Seed of the latents and noise.")
 TRUNC = typer.Option(1.0, "--trunc", callback=finite(lo=0, hi=1), help="Truncation psi (1 = none: the standard protocol).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
 PRECISION = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP + " Only the synthesis network is "
@@ -137,8 +137,8 @@ def kid_command(ckpt: Path = CKPT, data: Path = DATA,
                 num_real: Optional[int] = NUM_REAL,
                 detector: str = typer.Option("inception", "--detector", help="inception, vgg16 or an offline detector file."),
                 detector_weights: Optional[Path] = DETECTOR_WEIGHTS, inception_mode: str = MODE,
-                subsets: int = typer.Option(100, "--subsets", min=1, help="Random subsets averaged."),
-                subset_size: int = typer.Option(1000, "--subset-size", min=2, help="Largest subset size."),
+                subsets: int = typer.Option(100, "--subsets", callback=at_least(1), help="Random subsets averaged."),
+                subset_size: int = typer.Option(1000, "--subset-size", callback=at_least(2), help="Largest subset size."),
                 batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
                 cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Kernel Inception Distance: unbiased MMD^2 with the cubic polynomial kernel."""
@@ -153,7 +153,7 @@ def pr_command(ckpt: Path = CKPT, data: Path = DATA,
                num_real: Optional[int] = NUM_REAL,
                detector: str = typer.Option("vgg16", "--detector", help="vgg16 (fc2), inception or an offline detector file."),
                detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
-               k: int = typer.Option(3, "--k", min=1, help="Neighbour whose distance sets each ball's radius."),
+               k: int = typer.Option(3, "--k", callback=at_least(1), help="Neighbour whose distance sets each ball's radius."),
                batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Improved precision and recall (k-NN manifolds in the detector's feature space)."""
@@ -172,7 +172,7 @@ def ppl_command(ckpt: Path = CKPT,
                 detector: str = typer.Option("lpips", "--detector", help="lpips (LPIPS-VGG16 v0.1) or an offline detector file."),
                 detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
                 data: Optional[Path] = typer.Option(None, "--data", help="Not needed by PPL (accepted for symmetry)."),
-                batch: int = typer.Option(16, "--batch", min=1, help="Pairs per forward pass (does not change the result)."),
+                batch: int = typer.Option(16, "--batch", callback=at_least(1), help="Pairs per forward pass (does not change the result)."),
                 seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Perceptual path length: LPIPS distance of nearby images / eps^2, 1-99% trimmed mean."""
     _run("ppl", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, space=space, sampling=sampling, num=num, crop=crop,

@@ -11,7 +11,8 @@ from typing import List, Optional
 
 import typer
 
-from sgan.cli._common import PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, console, finite, pick_precision, progress_bar
+from sgan.cli._common import (PRECISION_DEFAULT, PRECISION_HELP, at_least, check_out_dir, console, finite, pick_precision,
+                              progress_bar)
 from sgan.cli.app import app
 
 EPILOG = """[b]Examples[/b]
@@ -49,7 +50,7 @@ def project_command(
     images: List[Path] = typer.Argument(..., metavar="IMAGE...", help="Images to project (any size or mode; centre-cropped and resized)."),
     out: Path = typer.Option(..., "--out", help="Output folder (created if needed)."),
     space: Optional[str] = typer.Option(None, "--space", help="w: one w for every layer (stays in the learned distribution); w+: one w per layer (closer fits). Default: w for StyleGAN2 (its official projector), w+ for StyleGAN 1."),
-    steps: int = typer.Option(1000, "--steps", min=1, help="Optimisation steps (reference projectors: 1000)."),
+    steps: int = typer.Option(1000, "--steps", callback=at_least(1), help="Optimisation steps (reference projectors: 1000)."),
     lr: float = typer.Option(0.1, "--lr", callback=finite(lo=0, lo_open=True), help="Peak learning rate (ramped up over 5 %, cosine down over the last 25 %)."),
     mse: Optional[float] = typer.Option(None, "--mse", callback=finite(lo=0), help="Weight lambda_mse of the pixel MSE next to the perceptual distance. Default: 0 for StyleGAN2 (official projector), 0.1 for StyleGAN 1."),
     noise_reg: float = typer.Option(1e5, "--noise-reg", callback=finite(lo=0), help="Weight of the noise-map regulariser."),
@@ -57,9 +58,9 @@ def project_command(
     loss: str = typer.Option("auto", "--loss", help="auto (LPIPS-VGG if its weights load, else pixel-gradient), lpips, pixel-gradient or detector."),
     lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="LPIPS/VGG16 weight file for --loss lpips."),
     detector: Optional[Path] = typer.Option(None, "--detector", help="An offline detector file (sgan detector train) whose features are the loss."),
-    w_avg_samples: int = typer.Option(10000, "--w-avg-samples", min=2, help="Mapped samples for the starting point w_avg and w_std."),
+    w_avg_samples: int = typer.Option(10000, "--w-avg-samples", callback=at_least(2), help="Mapped samples for the starting point w_avg and w_std."),
     video: bool = typer.Option(False, "--video", help="Also write NAME-progress.mp4: target | rendering at every step."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the starting noise maps, latent noise and w_avg samples."),
+    seed: int = typer.Option(0, "--seed", callback=at_least(0), help="Seed of the starting noise maps, latent noise and w_avg samples."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP + " Only the synthesis network is cast."),
     class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),

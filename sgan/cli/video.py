@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from sgan.cli._common import (PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, check_out_file, console, finite,
+from sgan.cli._common import (at_least, PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, check_out_file, console, finite,
                               parse_int_list, pick_precision, progress_bar)
 from sgan.cli.app import app
 from sgan.errors import UsageError
@@ -69,9 +69,9 @@ def video_command(
     psi_to: float = typer.Option(-1.0, "--psi-to", callback=finite(), help="Truncation mode: psi at the end (with --loop it returns)."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="Walks: const (stored noise maps) or none."),
     crf: int = typer.Option(18, "--crf", help="x264 quality: 0 lossless, 18 visually lossless, 23 default, 51 worst."),
-    scale: int = typer.Option(0, "--scale", min=0, help="Nearest-neighbour enlargement (0: until the frame is 256 px or more)."),
+    scale: int = typer.Option(0, "--scale", callback=at_least(0), help="Nearest-neighbour enlargement (0: until the frame is 256 px or more)."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="Also write every frame as DIR/frameNNNNNN.png."),
-    batch: int = typer.Option(8, "--batch", min=1, help="Frames rendered per forward pass (memory stays flat)."),
+    batch: int = typer.Option(8, "--batch", callback=at_least(1), help="Frames rendered per forward pass (memory stays flat)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP),
     class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),

@@ -71,6 +71,8 @@ def _common(G, seed: int, trunc: float, num: int, batch: int) -> dict:
         raise UsageError(f"--num {num}: at least 2 generated images are needed.")
     if batch < 1:
         raise UsageError("--batch must be at least 1.")
+    if not isinstance(seed, int) or seed < 0:
+        raise UsageError(f"--seed must be a whole number, zero or more, got {seed}.")
     if not 0.0 <= trunc <= 1.0 and trunc != 1.0:
         raise UsageError(f"--trunc {trunc}: use a value between 0 and 1 (1 = no truncation, the standard protocol).")
     return {"num_gen": num, "seed": seed, "trunc": trunc, "resolution": int(G.resolution)}
