@@ -138,3 +138,22 @@ def test_auto_on_an_amx_cpu_picks_bf16_says_so_once_and_records_it(tiny_checkpoi
     result = invoke("mix", tiny_checkpoint, "--rows", "1", "--cols", "2", "--precision", "auto", "--out", tmp_path / "m.png")
     assert result.exit_code == 0 and result.output.startswith("precision bf16 (auto:"), result.output
     assert Image.open(tmp_path / "m.png").text["precision"] == "bf16"
+
+
+def test_png_text_chunks_round_trip_and_stay_atomic(tmp_path, monkeypatch):
+    from sgan.viz import read_png_text, save_png
+
+    image = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    path = save_png(tmp_path / "x.png", image, text={"checkpoint": "/data/模型/ü.pt", "seed": 3, "styles": [0, 1],
+                                                     "precision": "fp32", "skipped": None})
+    assert read_png_text(path) == {"checkpoint": "/data/模型/ü.pt", "seed": "3", "styles": "[0, 1]", "precision": "fp32"}
+    assert np.array_equal(np.asarray(Image.open(path)), image)
+    import sgan.fileio
+
+    def interrupted(src, dst):   # the new file is written, then Ctrl-C before it replaces the old one
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sgan.fileio.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_png(path, image[::-1].copy(), text={"precision": "bf16"})
+    assert read_png_text(path)["precision"] == "fp32" and sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
