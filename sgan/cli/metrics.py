@@ -49,7 +49,7 @@ def _run(metric: str, ckpt: Path, *, json_out: bool, device: str, precision: str
     from sgan.play.classes import load_class_generator
 
     dev = resolve_device(device)
-    api._check_precision(precision, dev, metric=metric)        # at the door, before the model loads
+    api.check_metric_precision(precision, dev, metric=metric)        # at the door, before the model loads
     configure_cuda(dev, tf32=False)  # CUDA: exact fp32 features, whatever the GPU's default; CPU: no-op
     snapshot = resolve_checkpoint(ckpt)
     class_ = kwargs.pop("class_", None)

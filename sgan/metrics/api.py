@@ -71,7 +71,7 @@ def _common(G, seed: int, trunc: float, num: int, batch: int) -> dict:
         raise UsageError(f"--num {num}: at least 2 generated images are needed.")
     if batch < 1:
         raise UsageError("--batch must be at least 1.")
-    if not isinstance(seed, int) or seed < 0:
+    if int(seed) != seed or seed < 0:
         raise UsageError(f"--seed must be a whole number, zero or more, got {seed}.")
     if not 0.0 <= trunc <= 1.0 and trunc != 1.0:
         raise UsageError(f"--trunc {trunc}: use a value between 0 and 1 (1 = no truncation, the standard protocol).")
@@ -129,7 +129,7 @@ def _features_pair(data: _Data, detector, *, data_path, num, batch, seed, trunc,
 PrecisionReport = Callable[[Any], None]
 
 
-def _check_precision(precision: str, device, *, metric: str) -> str:
+def check_metric_precision(precision: str, device, *, metric: str) -> str:
     """--precision checked at the door (a name the device can run; ppl: fp32 or auto only)."""
     from sgan.device import check_precision
 
@@ -148,7 +148,7 @@ def _computing_in(G, device, precision: str, *, batch: int, metric: str,
     from sgan.device import PrecisionChoice, autocast_module, choose_precision, generator_probe
 
     dev = torch.device(device)
-    requested = _check_precision(precision, dev, metric=metric)
+    requested = check_metric_precision(precision, dev, metric=metric)
     if metric == "ppl":  # its 1e-4 finite differences are below bfloat16's resolution
         choice = PrecisionChoice("fp32", requested, {}, "ppl measures 1e-4 differences: fp32 only")
     else:
@@ -183,7 +183,7 @@ def fid(G, *, data_path, detector: Any = "inception", detector_weights=None, num
         raise UsageError(f"--ddof must be 0 (stylegan2-ada) or 1 (pytorch-fid, TTUR), got {ddof}.")
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
-    _check_precision(precision, device, metric="fid")
+    check_metric_precision(precision, device, metric="fid")
     data = _prepare_data(G, data_path, num_real, None, seed)
     det = _feature_detector(detector, detector_weights, device, inception_mode)
     with _computing_in(G, device, precision, batch=batch, metric="fid", on_precision=on_precision) as choice:
@@ -206,7 +206,7 @@ def kid(G, *, data_path, detector: Any = "inception", detector_weights=None, num
 
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
-    _check_precision(precision, device, metric="kid")
+    check_metric_precision(precision, device, metric="kid")
     data = _prepare_data(G, data_path, num_real, None, seed)
     det = _feature_detector(detector, detector_weights, device, inception_mode)
     with _computing_in(G, device, precision, batch=batch, metric="kid", on_precision=on_precision) as choice:
@@ -230,7 +230,7 @@ def pr(G, *, data_path, detector: Any = "vgg16", detector_weights=None, num: int
     info = _common(G, seed, trunc, num, batch)
     if num <= k:
         raise UsageError(f"--num {num}: precision/recall with k={k} needs more than {k} generated images.")
-    _check_precision(precision, device, metric="pr")
+    check_metric_precision(precision, device, metric="pr")
     data = _prepare_data(G, data_path, num_real, PR_MAX_REAL, seed)
     if data.num_real <= k:
         raise UsageError(f"--num-real {data.num_real}: precision/recall with k={k} needs more than {k} real images.")
@@ -253,7 +253,7 @@ def ppl(G, *, detector: Any = "lpips", detector_weights=None, num: int = 50000, 
 
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
-    _check_precision(precision, device, metric="ppl")
+    check_metric_precision(precision, device, metric="ppl")
     if space not in ("z", "w") or sampling not in ("full", "end"):
         raise UsageError(f"--space {space} --sampling {sampling}: use --space z or w and --sampling full or end.")
     if not (math.isfinite(epsilon) and epsilon > 0):
@@ -278,7 +278,7 @@ def ls(G, *, detector: Any, num: int = 200000, batch: int = 32, seed: int = 0, t
 
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
-    _check_precision(precision, device, metric="ls")
+    check_metric_precision(precision, device, metric="ls")
     if detector is None:
         raise UsageError("linear separability needs attribute classifiers: pass --detector shapes-detector.pt "
                          "(train it with `sgan detector train DATA.lmdb --out shapes-detector.pt`).")
