@@ -1,5 +1,7 @@
 """`sgan generate` and `sgan mix` from the command line: files, sizes, determinism, errors."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -43,11 +45,17 @@ def test_generate_writes_pngs_latents_and_grid(tiny_checkpoint, tmp_path):
     result = invoke("generate", tiny_checkpoint, "--seeds", "0-2,7", "--grid", "--save-latents", "--outdir", out)
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["grid.png", "seed0000.npy", "seed0000.png", "seed0001.npy", "seed0001.png",
-                     "seed0002.npy", "seed0002.png", "seed0007.npy", "seed0007.png"]
+    assert names == ["grid.png"] + [f"seed{s:04d}.{ext}" for s in (0, 1, 2, 7) for ext in ("json", "npy", "png")]
     assert Image.open(out / "seed0007.png").size == (16, 16)
     ws = np.load(out / "seed0007.npy", allow_pickle=False)
     assert ws.dtype == np.float32 and ws.shape == (6, 32)
+    side = json.loads((out / "seed0007.json").read_text())     # the latent's sidecar: what made it
+    assert side["precision"] == "fp32" and side["seed"] == 7 and side["latent"] == "seed0007.npy"
+    assert side["truncation_psi"] == 0.7 and side["noise_mode"] == "const" and side["shape"] == [6, 32]
+    assert side["checkpoint"] == str(tiny_checkpoint) and len(side["checkpoint_sha256"]) == 64
+    text = Image.open(out / "seed0007.png").text               # the PNG's text chunks say the same
+    assert text["precision"] == "fp32" and text["seed"] == "7" and text["checkpoint_sha256"] == side["checkpoint_sha256"]
+    assert Image.open(out / "grid.png").text["seeds"] == "0-2,7"
     # the same seed alone and at another batch size gives the same image
     again = tmp_path / "again"
     assert invoke("generate", tiny_checkpoint, "--seeds", "7", "--batch", "1", "--outdir", again).exit_code == 0

@@ -16,6 +16,8 @@ from sgan.metrics.detectors import load_feature_detector
 from sgan.metrics.features import cached_real_features, generated_features, open_dataset
 from sgan.metrics.shapes_detector import load_detector_file
 
+from amx_fake import fake_amx
+
 runner = CliRunner()
 
 
@@ -137,7 +139,12 @@ def test_generated_features_do_not_depend_on_batch_size(tiny_checkpoint, detecto
     (["metrics", "ls", "{ckpt}"], "needs attribute classifiers"),
     (["detector", "train", "{tmp}/nothing.lmdb", "--out", "{tmp}/d.pt"], "no such dataset"),
 ])
-def test_bad_input_is_one_line_error(args, match, tiny_checkpoint, shapes_db, detector_file, tmp_path, monkeypatch):
+@pytest.mark.parametrize("precision", [(), ("--precision", "auto")], ids=["default", "auto-on-amx"])
+def test_bad_input_is_one_line_error(args, match, precision, tiny_checkpoint, shapes_db, detector_file, tmp_path,
+                                     monkeypatch):
+    if precision and args[0] != "metrics":
+        pytest.skip("only the metrics take --precision")
+    asked = fake_amx(monkeypatch)            # a CPU where auto would time bf16 and pick it
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     for var in ("SGAN_INCEPTION_WEIGHTS", "SGAN_VGG16_WEIGHTS", "SGAN_WEIGHTS_DIR"):
         monkeypatch.delenv(var, raising=False)
@@ -147,8 +154,8 @@ def test_bad_input_is_one_line_error(args, match, tiny_checkpoint, shapes_db, de
         for k, v in subs.items():
             a = a.replace(k, v)
         final.append(a)
-    res = runner.invoke(app, final)
-    assert res.exit_code != 0
+    res = runner.invoke(app, final + list(precision))
+    assert res.exit_code != 0 and asked == [], "the precision probe ran before the inputs were checked"
     err = res.stderr if res.stderr_bytes is not None else res.output
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and match in lines[0], err
@@ -198,7 +205,8 @@ def test_fid_kid_pr_of_the_real_set_against_itself(shapes_db, detector_file, tin
     assert abs(fid["fid"]) < 1e-3 and fid["num_real"] == n                       # identical sets
     pr = _metric_json(monkeypatch, _DatasetG(shapes_db), "pr", tiny_checkpoint, *common)
     assert pr["precision"] == 1.0 and pr["recall"] == 1.0                      # every point in its own ball
-    assert pr["precision_choice"]["requested"] == "auto" and fid["precision_choice"]["precision"] in ("fp32", "bf16")
+    for r in (fid, pr):                                                        # fp32 unless asked: no probe
+        assert r["precision_choice"] == {"precision": "fp32", "requested": "fp32", "timings_ms": {}, "reason": "forced"}
     kid_same = _metric_json(monkeypatch, _DatasetG(shapes_db), "kid", tiny_checkpoint, *common, "--subsets", 20,
                             "--subset-size", 100)["kid"]
     darker = lambda u: u // 2  # noqa: E731
@@ -269,3 +277,39 @@ def test_ls_of_a_planted_linear_attribute(tiny_checkpoint, monkeypatch):
     coin = out["attributes"]["coin"]
     assert 0.8 < coin["h_z"] <= 1.0 and 0.8 < coin["h_w"] <= 1.0      # a fair coin: about one bit, minus overfit
     assert out["ls_z"] == pytest.approx(2 ** coin["h_z"], rel=1e-3) and out["ls_w"] == pytest.approx(2 ** coin["h_w"], rel=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore:.*rank-deficient")
+def test_auto_on_an_amx_cpu_times_once_after_the_checks_and_records_the_choice(tiny_checkpoint, shapes_db,
+                                                                                detector_file, tmp_path, monkeypatch):
+    asked = fake_amx(monkeypatch)            # bf16 times faster: auto picks it
+    common = ["--data", shapes_db, "--detector", detector_file, "--num", 8, "--num-real", 20, "--cache-dir", tmp_path,
+              "--device", "cpu", "--batch", 4]
+    res = _cli("metrics", "fid", tiny_checkpoint, *common, "--precision", "auto")
+    assert res.exit_code == 0, res.output
+    err = res.stderr if res.stderr_bytes is not None else res.output
+    assert err.count("precision bf16 (auto: cpu flags avx512_bf16+amx_bf16") == 1, err
+    assert sorted(set(asked)) == ["bf16", "fp32"]
+    res = _cli("metrics", "fid", tiny_checkpoint, *common, "--precision", "auto", "--json")
+    choice = json.loads(res.stdout)["precision_choice"]
+    assert choice["precision"] == "bf16" and choice["requested"] == "auto" and set(choice["timings_ms"]) == {"fp32", "bf16"}
+    asked.clear()
+    res = _cli("metrics", "kid", tiny_checkpoint, *common, "--subsets", 2, "--subset-size", 4, "--json")
+    assert json.loads(res.stdout)["precision_choice"]["precision"] == "fp32" and asked == []   # the default
+
+
+@pytest.mark.filterwarnings("ignore:.*rank-deficient")
+def test_library_metrics_compute_in_fp32_unless_asked(tiny_checkpoint, shapes_db, detector_file, tmp_path, monkeypatch):
+    from sgan.checkpoint import load_generator
+    from sgan.metrics import compute_metric
+
+    asked = fake_amx(monkeypatch)
+    G = load_generator(tiny_checkpoint)
+    kw = dict(G=G, data_path=shapes_db, detector=str(detector_file), num=8, batch=4, cache_dir=tmp_path, num_real=20)
+    plain = compute_metric("fid", **kw)
+    assert plain["precision_choice"]["precision"] == "fp32" and asked == []
+    heard = []
+    fast = compute_metric("fid", **kw, precision="auto", on_precision=heard.append)
+    assert fast["precision_choice"]["precision"] == "bf16" and [c.precision for c in heard] == ["bf16"]
+    with pytest.raises(Exception, match="PPL's epsilon differences need fp32"):
+        compute_metric("ppl", G=G, detector=str(detector_file), num=4, precision="bf16")

@@ -12,6 +12,8 @@ from sgan.cli import app
 from sgan.play.generate import render_seeds
 from sgan.latent import load_latent
 
+from amx_fake import fake_amx
+
 runner = CliRunner()
 
 
@@ -46,12 +48,17 @@ def test_project_writes_latent_images_json_and_video(tiny_checkpoint, tmp_path):
     assert sum(1 for _ in read_video_frames(out / "photo-progress.mp4")) == 6
 
 
-def test_project_bad_inputs_are_one_line_errors(tiny_checkpoint, tmp_path):
+@pytest.mark.parametrize("precision", [(), ("--precision", "auto")], ids=["default", "auto-on-amx"])
+def test_project_bad_inputs_are_one_line_errors(tiny_checkpoint, tmp_path, precision, monkeypatch):
+    asked = fake_amx(monkeypatch)            # a CPU where auto would time bf16 and pick it
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (tmp_path / "afile").write_text("x")
     for args, code in (((bad,), 1), ((tmp_path / "none.png",), 1), ((bad, "--space", "z"), 2),
-                       ((bad, "--loss", "detector"), 2)):
-        result = invoke("project", tiny_checkpoint, *args, "--out", tmp_path / "o")
+                       ((bad, "--loss", "detector"), 2), ((bad, "--out", tmp_path / "afile"), 2)):
+        out = () if "--out" in args else ("--out", tmp_path / "o")
+        result = invoke("project", tiny_checkpoint, *args, *precision, *out)
+        assert asked == [], "the precision probe ran before the inputs were checked"
         assert result.exit_code == code, result.output
         assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
         assert "Traceback" not in result.output

@@ -11,6 +11,8 @@ from sgan.cli import app
 from sgan.play.generate import render_seeds
 from sgan.play.video import read_video_frames, segment_positions, walk_animation, seed_keys, iter_frames
 
+from amx_fake import fake_amx
+
 runner = CliRunner()
 
 
@@ -129,18 +131,25 @@ def test_frames_stream_in_batches(tiny_checkpoint):
     (("--mode", "truncation", "--seconds", "0"), 2, "--seconds must be a finite number above 0"),
     (("--mode", "truncation", "--seconds", "0.001"), 2, "zero frames"),
 ])
-def test_bad_video_options_are_one_line_errors(tiny_checkpoint, tmp_path, args, code, needle):
-    result = invoke("video", tiny_checkpoint, *args, "--out", tmp_path / "x.mp4")
+@pytest.mark.parametrize("precision", [(), ("--precision", "auto")], ids=["default", "auto-on-amx"])
+def test_bad_video_options_are_one_line_errors(tiny_checkpoint, tmp_path, args, code, needle, precision, monkeypatch):
+    asked = fake_amx(monkeypatch)            # a CPU where auto would time bf16 and pick it
+    result = invoke("video", tiny_checkpoint, *args, *precision, "--out", tmp_path / "x.mp4")
+    assert asked == [], "the precision probe ran before the options were checked"
     assert result.exit_code == code, result.output
     assert result.output.startswith("Error: ") and needle in result.output and result.output.count("\n") == 1
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_wrong_latent_shape_is_one_line_error(tiny_checkpoint, tmp_path):
+@pytest.mark.parametrize("precision", [(), ("--precision", "auto")], ids=["default", "auto-on-amx"])
+def test_wrong_latent_shape_is_one_line_error(tiny_checkpoint, tmp_path, precision, monkeypatch):
+    asked = fake_amx(monkeypatch)
     np.save(tmp_path / "a.npy", np.zeros((3, 7), np.float32))
     np.save(tmp_path / "b.npy", np.zeros((6, 32), np.float32))
-    result = invoke("video", tiny_checkpoint, "--latents", tmp_path / "a.npy", tmp_path / "b.npy", "--out", tmp_path / "x.mp4")
+    result = invoke("video", tiny_checkpoint, "--latents", tmp_path / "a.npy", tmp_path / "b.npy", *precision,
+                    "--out", tmp_path / "x.mp4")
     assert result.exit_code == 1 and result.output.startswith("Error: ") and "w_dim" in result.output
+    assert result.output.count("\n") == 1 and asked == []
 
 
 def test_missing_ffmpeg_is_one_line_error(tiny_checkpoint, tmp_path, monkeypatch):

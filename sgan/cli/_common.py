@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import typer
@@ -125,6 +127,18 @@ def finite(*, lo: float | None = None, hi: float | None = None, lo_open: bool = 
     return callback
 
 
+def at_least(lo: int):
+    """A Typer option callback for an integer option with a lower bound, checked at the door as a
+    one-line error (Typer's own `min=` prints a framed usage box): `callback=at_least(1)`."""
+    def callback(param: typer.CallbackParam, value: int | None) -> int | None:
+        if value is not None and value < lo:
+            name = max(param.opts, key=len) if param.opts else f"--{param.name}"
+            raise UsageError(f"{name} must be at least {lo}, got {value}.")
+        return value
+
+    return callback
+
+
 ProgressFn = Callable[[int, int], None]
 
 
@@ -157,13 +171,18 @@ def progress_bar(description: str, total: int, *, unit: str = "img", min_interva
     yield report_plain
 
 
-PRECISION_HELP = ("auto (time fp32, bf16 autocast where the hardware has native bfloat16, and fp16 on CUDA on this "
-                  "model at start; take the fastest that agrees with fp32), fp32, bf16 or fp16 (CUDA only).")
+PRECISION_HELP = ("fp32 (the default: the same images and scores on every machine and at every --batch), or, for "
+                  "speed, bf16 autocast, fp16 (CUDA only) or auto (times fp32, bf16 where the hardware has native "
+                  "bfloat16, and fp16 on CUDA on this model at start and takes the fastest that agrees with fp32, so "
+                  "the result then depends on the machine). Outputs record the precision that made them.")
+PRECISION_DEFAULT = "fp32"   # inference: results must not depend on the machine (training keeps auto)
 
 
 def pick_precision(precision: str, G, device, *, batch: int = 4, say: bool = True, train: bool = False):
-    """Resolve --precision once at start (sgan.device.choose_precision on G's forward at up to 4
-    images, with its backward when `train`); where `auto` timed something, its choice and timings go to stderr. Returns the PrecisionChoice."""
+    """Resolve --precision once, when the work starts (every input already checked: a bad input must
+    stay one line). `auto` times G's forward at up to 4 images (with its backward when `train`) with
+    sgan.device.choose_precision; where it timed something, its choice and timings go to stderr.
+    Returns the PrecisionChoice (`fp32` and the other concrete names are taken as given)."""
     from sgan.device import check_precision, choose_precision, generator_probe
 
     requested = check_precision(precision, device)
@@ -172,3 +191,37 @@ def pick_precision(precision: str, G, device, *, batch: int = 4, say: bool = Tru
     if say and choice.timings_ms:
         print(choice.summary(), file=sys.stderr, flush=True)
     return choice
+
+
+def check_out_dir(path: Path, option: str = "--outdir") -> Path:
+    """A folder the command may write into (it is created when the first file is written): a one-line
+    error where it is a file, sits under a file, or its nearest existing folder is not writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path} is a file; give a folder (it is created if needed).")
+    _check_writable_ancestor(path, option)
+    return path
+
+
+def check_out_file(path: Path, option: str = "--out", *, suffixes: tuple[str, ...] = ()) -> Path:
+    """A file the command may write (atomically, replacing it): a one-line error where it is a folder,
+    has another suffix than `suffixes`, or cannot be created in its folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder; give a file name such as {path / ('out' + (suffixes[0] if suffixes else ''))}.")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise UsageError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}.")
+    _check_writable_ancestor(path.parent, option)
+    return path
+
+
+def _check_writable_ancestor(folder: Path, option: str) -> None:
+    probe = Path(folder)
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UsageError(f"{option} {folder}: {probe} is a file, so the folder cannot be made there.")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {folder}: {probe} is not writable; choose another place.")

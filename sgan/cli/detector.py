@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import console
+from sgan.cli._common import at_least, console
 from sgan.cli.app import app
 from sgan.cli.metrics import _Stages
 
@@ -22,9 +22,9 @@ app.add_typer(detector_app, name="detector")
 def train_command(
     data: Path = typer.Argument(..., metavar="DATA.lmdb", help="A builtin:shapes database (sgan prepare-dataset builtin:shapes ...)."),
     out: Path = typer.Option(..., "--out", help="The detector file to write (atomically)."),
-    epochs: int = typer.Option(2, "--epochs", min=1, help="Passes over the training images."),
-    batch: int = typer.Option(128, "--batch", min=1, help="Images per step."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=20, help="Use only the first N images (faster, less accurate)."),
+    epochs: int = typer.Option(2, "--epochs", callback=at_least(1), help="Passes over the training images."),
+    batch: int = typer.Option(128, "--batch", callback=at_least(1), help="Images per step."),
+    limit: Optional[int] = typer.Option(None, "--limit", callback=at_least(20), help="Use only the first N images (faster, less accurate)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and the shuffling."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import console, finite
+from sgan.cli._common import at_least, PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, console, finite, pick_precision
 from sgan.cli.app import app
 from sgan.errors import UsageError
 
@@ -19,7 +19,8 @@ EPILOG = """[b]Examples[/b]
 
 Writes edited.npy and edited.png (w_a + strength (w_c - w_b)) and compare.png (a | b | c | result);
 with --sweep, sweep.png (a labelled row, one image per strength) and sweep-NN.npy latents.
-edit.json records the strengths and files. Latents come from sgan generate --save-latents or sgan project.
+edit.json (the latents' sidecar) records the strengths, files and precision (fp32 unless --precision says
+otherwise; the PNGs carry it in their text chunks too). Latents come from sgan generate --save-latents or sgan project.
 """
 
 
@@ -34,15 +35,17 @@ def edit_command(
     styles: str = typer.Option("all", "--styles", help="Layers the difference is applied to: all, coarse, middle, fine, A-B or a list."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="const, random or none."),
     out: Path = typer.Option(..., "--out", help="Output folder (created if needed)."),
-    scale: int = typer.Option(0, "--scale", min=0, help="Enlarge images in the labelled grids N times (0: auto)."),
+    scale: int = typer.Option(0, "--scale", callback=at_least(0), help="Enlarge images in the labelled grids N times (0: auto)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    precision: str = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP),
 ) -> None:
     """Latent arithmetic: add the difference between two latents to a third (e.g. transfer an expression)."""
     import numpy as np
     import torch
 
+    from sgan.device import check_precision, configure_cuda, resolve_device
     from sgan.play.classes import load_class_generator
-    from sgan.device import resolve_device
+    from sgan.play.provenance import png_text, provenance
     from sgan.play.edit import edit_latent, edit_sweep, parse_sweep, strength_label
     from sgan.play.figures import labelled_grid
     from sgan.fileio import atomic_write_json
@@ -51,10 +54,9 @@ def edit_command(
     from sgan.viz import save_png, to_uint8
 
     strengths = parse_sweep(sweep) if sweep is not None else None
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a folder (it is created if needed).")
-    from sgan.device import configure_cuda
+    check_out_dir(out, "--out")
     dev = resolve_device(device)
+    check_precision(precision, dev)
     configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = load_class_generator(ckpt, None, device=dev)
     check_render_options(G, truncation_psi=1.0, truncation_cutoff=None, noise_mode=noise_mode)
@@ -66,25 +68,32 @@ def edit_command(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"--out {out} cannot be created ({err.strerror or err}); choose another folder.") from None
+    choice = pick_precision(precision, G, dev, batch=4)                # the work starts here
+    prov = provenance(command="edit", precision=choice, checkpoint=ckpt, base=str(base), source=str(source),
+                      target=str(target), strength=strength, noise_mode=noise_mode)
+    text = png_text(prov)
 
     def render(ws: torch.Tensor) -> np.ndarray:
         seeds = [0] * len(ws) if noise_mode == "random" else None    # the same noise in every image
-        return to_uint8(synthesize(G, ws, noise_mode=noise_mode, seeds=seeds, device=dev))
+        return to_uint8(synthesize(G, ws, noise_mode=noise_mode, seeds=seeds, device=dev, precision=choice.precision))
 
     images = render(torch.stack([a, b, c, edited]))
     save_latent(out / "edited.npy", edited)
-    save_png(out / "edited.png", images[3])
+    save_png(out / "edited.png", images[3], text=text)
     save_png(out / "compare.png", labelled_grid(images[None], col_labels=["a: base", "b: from", "c: to",
-                                                                        f"a + {strength:g} (c - b)"], scale=scale))
+                                                                        f"a + {strength:g} (c - b)"], scale=scale),
+             text=text)
     record = {"checkpoint": str(ckpt), "base": str(base), "from": str(source), "to": str(target),
               "strength": strength, "styles": layers if layers is not None else "all", "noise_mode": noise_mode,
-              "files": {"latent": "edited.npy", "image": "edited.png", "compare": "compare.png"}}
+              "files": {"latent": "edited.npy", "image": "edited.png", "compare": "compare.png"},
+              "precision": choice.precision, "provenance": prov}
     if strengths is not None:
         ws = sweep_ws
         row = render(ws)
         for i, w in enumerate(ws):
             save_latent(out / f"sweep-{i:02d}.npy", w)
-        save_png(out / "sweep.png", labelled_grid(row[None], col_labels=[strength_label(s) for s in strengths], scale=scale))
+        save_png(out / "sweep.png", labelled_grid(row[None], col_labels=[strength_label(s) for s in strengths], scale=scale),
+                 text=png_text({k: v for k, v in prov.items() if k != "strength"}, sweep=sweep))
         record["sweep"] = [{"strength": s, "latent": f"sweep-{i:02d}.npy"} for i, s in enumerate(strengths)]
         record["files"]["sweep"] = "sweep.png"
     atomic_write_json(out / "edit.json", record)

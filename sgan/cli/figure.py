@@ -7,14 +7,15 @@ from typing import Optional
 
 import typer
 
-from sgan.cli._common import console, parse_int_list, progress_bar, finite
+from sgan.cli._common import (at_least, PRECISION_DEFAULT, PRECISION_HELP, check_out_file, console, finite, parse_int_list,
+                              pick_precision, progress_bar)
 from sgan.cli.app import app
 from sgan.errors import UsageError
 
 figure_app = typer.Typer(
     name="figure", no_args_is_help=True, rich_markup_mode="rich",
     help=("The paper's figures as labelled grids: truncation sweep (Fig. 8), stochastic variation (Fig. 4), "
-          "noise in all/no/fine/coarse layers (Fig. 5).\n\nExample: sgan figure truncation runs/shapes --seeds 0-5 --out trunc.png"),
+          "noise in all/no/fine/coarse layers (Fig. 5). Computed in fp32 unless --precision says otherwise; the PNG and its .json record the precision.\n\nExample: sgan figure truncation runs/shapes --seeds 0-5 --out trunc.png"),
 )
 app.add_typer(figure_app, name="figure")
 
@@ -29,26 +30,41 @@ def _parse_floats(text: str, option: str) -> list[float]:
     return values
 
 
-def _save(figure, out: Path, scale: int) -> None:
+def _save(figure, out: Path, scale: int, record: dict) -> None:
     from sgan.fileio import atomic_write_json
+    from sgan.play.provenance import png_text
     from sgan.viz import save_png
 
     image = figure.render(scale=scale)
-    save_png(out, image)
+    figure.info.update({k: v for k, v in record.items() if k not in figure.info})
+    save_png(out, image, text=png_text(figure.info))
     atomic_write_json(out.with_suffix(".json"), figure.info)
     console.print(f"Wrote {out} ({image.shape[1]}x{image.shape[0]}) and {out.with_suffix('.json').name}.")
 
 
-def _load(ckpt: Path, device: str):
+def _load(ckpt: Path, device: str, precision: str, out: Path):
+    """(G, device) once --out, --device and --precision are checked."""
+    from sgan.device import check_precision, resolve_device
     from sgan.play.classes import load_class_generator
-    from sgan.device import resolve_device
 
-    return load_class_generator(ckpt, None, device=resolve_device(device))
+    check_out_file(out, "--out", suffixes=(".png",))
+    dev = resolve_device(device)
+    check_precision(precision, dev)
+    return load_class_generator(ckpt, None, device=dev), dev
+
+
+def _start(ckpt: Path, G, dev, precision: str, *, batch: int = 4) -> tuple[str, dict]:
+    """Every input is checked: resolve --precision (the work starts here); (precision, provenance)."""
+    from sgan.play.provenance import provenance
+
+    choice = pick_precision(precision, G, dev, batch=batch)
+    return choice.precision, provenance(command="figure", precision=choice, checkpoint=ckpt)
 
 
 CKPT = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder.")
-SCALE = typer.Option(0, "--scale", min=0, help="Enlarge each image N times (0: small images up to 128 px).")
+SCALE = typer.Option(0, "--scale", callback=at_least(0), help="Enlarge each image N times (0: small images up to 128 px).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
+PRECISION = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP + " Only the synthesis network is cast.")
 
 
 @figure_app.command("truncation", epilog="Example: sgan figure truncation runs/shapes --seeds 0-5 --psi 1,0.7,0.5,0,-0.5,-1 --out trunc.png")
@@ -61,34 +77,39 @@ def truncation_command(
     out: Path = typer.Option(Path("truncation.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
     scale: int = SCALE,
     device: str = DEVICE,
+    precision: str = PRECISION,
 ) -> None:
     """Truncation sweep: rows are seeds, columns psi (w' = w_avg + psi (w - w_avg)).
 
     Example: sgan figure truncation runs/shapes --seeds 0-5 --out trunc.png
     """
-    from sgan.play.figures import truncation_figure
+    from sgan.play.figures import check_psis, truncation_figure
     from sgan.play.generate import check_render_options
 
-    G = _load(ckpt, device)
+    seed_list, psis = parse_int_list(seeds), _parse_floats(psi, "--psi")
+    check_psis(psis)
+    G, dev = _load(ckpt, device, precision, out)
     check_render_options(G, truncation_psi=1.0, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)
-    fig = truncation_figure(G, parse_int_list(seeds), psis=_parse_floats(psi, "--psi"),
-                            truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)
-    _save(fig, out, scale)
+    precision, record = _start(ckpt, G, dev, precision, batch=len(psis))
+    fig = truncation_figure(G, seed_list, psis=psis, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode,
+                            precision=precision)
+    _save(fig, out, scale, record)
 
 
 @figure_app.command("variation", epilog="Example: sgan figure variation runs/shapes --seeds 3,7 --samples 100 --show 4 --out variation.png")
 def variation_command(
     ckpt: Path = CKPT,
     seeds: str = typer.Option("0", "--seeds", help="One row per seed."),
-    samples: int = typer.Option(100, "--samples", min=2, help="Noise draws behind the standard-deviation image (the paper: 100)."),
-    show: int = typer.Option(4, "--show", min=1, help="Noise draws shown as pictures."),
+    samples: int = typer.Option(100, "--samples", callback=at_least(2), help="Noise draws behind the standard-deviation image (the paper: 100)."),
+    show: int = typer.Option(4, "--show", callback=at_least(1), help="Noise draws shown as pictures."),
     trunc: float = typer.Option(0.7, "--trunc", callback=finite(), help="Truncation psi of the seeds' w."),
     trunc_cutoff: Optional[int] = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N styles."),
-    noise_seed: int = typer.Option(0, "--noise-seed", min=0, help="Seed of the noise draws."),
+    noise_seed: int = typer.Option(0, "--noise-seed", callback=at_least(0), help="Seed of the noise draws."),
     out: Path = typer.Option(Path("variation.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
-    batch: int = typer.Option(16, "--batch", min=1, help="Images per forward pass."),
+    batch: int = typer.Option(16, "--batch", callback=at_least(1), help="Images per forward pass."),
     scale: int = SCALE,
     device: str = DEVICE,
+    precision: str = PRECISION,
 ) -> None:
     """Stochastic variation: one w under several noise draws, and the per-pixel standard deviation.
 
@@ -96,16 +117,20 @@ def variation_command(
     """
     import torch
 
-    from sgan.play.figures import variation_figure
+    from sgan.play.figures import check_variation, variation_figure
 
-    G = _load(ckpt, device)
     seed_list = parse_int_list(seeds)
+    check_variation(shown=show, samples=samples)
+    if trunc_cutoff is not None and trunc_cutoff < 0:
+        raise UsageError("--trunc-cutoff must be zero or more (the number of styles truncated from the coarsest).")
+    G, dev = _load(ckpt, device, precision, out)
+    precision, record = _start(ckpt, G, dev, precision, batch=batch)
     gen = torch.Generator().manual_seed(noise_seed)
     with progress_bar("Noise draws", samples * len(seed_list)) as report:
         fig = variation_figure(G, seed_list, generator=gen, shown=show, samples=samples, truncation_psi=trunc,
-                               truncation_cutoff=trunc_cutoff, batch=batch, progress=report)
+                               truncation_cutoff=trunc_cutoff, batch=batch, progress=report, precision=precision)
     fig.info["noise_seed"] = noise_seed
-    _save(fig, out, scale)
+    _save(fig, out, scale, record)
 
 
 @figure_app.command("noise", epilog="Example: sgan figure noise runs/shapes --seeds 0-3 --out noise.png")
@@ -119,16 +144,22 @@ def noise_command(
     out: Path = typer.Option(Path("noise.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
     scale: int = SCALE,
     device: str = DEVICE,
+    precision: str = PRECISION,
 ) -> None:
     """Noise in all layers, no layers, fine layers only, coarse layers only (the same noise maps).
 
     Example: sgan figure noise runs/shapes --seeds 0-3 --out noise.png
     """
-    from sgan.play.figures import noise_figure
+    from sgan.play.figures import check_noise_columns, noise_figure
 
-    G = _load(ckpt, device)
+    seed_list = parse_int_list(seeds)
+    if trunc_cutoff is not None and trunc_cutoff < 0:
+        raise UsageError("--trunc-cutoff must be zero or more (the number of styles truncated from the coarsest).")
+    G, dev = _load(ckpt, device, precision, out)
     cols = [c.strip().lower() for c in columns.split(",") if c.strip()]
-    fig = noise_figure(G, parse_int_list(seeds), fine_from=fine_from, truncation_psi=trunc,
-                       truncation_cutoff=trunc_cutoff, columns=cols)
-    _save(fig, out, scale)
+    check_noise_columns(G, fine_from, cols)
+    precision, record = _start(ckpt, G, dev, precision, batch=len(cols))
+    fig = noise_figure(G, seed_list, fine_from=fine_from, truncation_psi=trunc,
+                       truncation_cutoff=trunc_cutoff, columns=cols, precision=precision)
+    _save(fig, out, scale, record)
 

@@ -8,7 +8,8 @@ from typing import Optional
 import numpy as np
 import typer
 
-from sgan.cli._common import PRECISION_HELP, console, finite, parse_int_ranges, pick_precision, progress_bar
+from sgan.cli._common import (at_least, PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, console, finite, parse_int_ranges,
+                              pick_precision, progress_bar)
 from sgan.cli.app import app
 
 EPILOG = """[b]Examples[/b]
@@ -18,8 +19,10 @@ EPILOG = """[b]Examples[/b]
   sgan generate model.pt --seeds 7 --trunc 1 --noise-mode random --device cpu
   sgan generate runs/cond --seeds 0-15 --class star --grid   (a model trained with --cond)
 
-Writes out/seed0000.png ... (and seed0000.npy with --save-latents: float32 \\[num_ws, w_dim]) as each batch is
-made; --grid shows the first 256 seeds.
+Writes out/seed0000.png ... (and seed0000.npy with --save-latents: float32 \\[num_ws, w_dim], with its
+seed0000.json sidecar) as each batch is made; --grid shows the first 256 seeds. Computes in fp32 unless
+--precision says otherwise, so the images are the same on every machine; each PNG records the precision,
+seed, truncation and checkpoint in its text chunks (python -c "from PIL import Image; print(Image.open('out/seed0000.png').text)").
 """
 
 GRID_MAX = 256   # grid.png holds at most this many images (the first seeds)
@@ -35,40 +38,52 @@ def generate_command(
     outdir: Path = typer.Option(Path("out"), "--outdir", help="Folder for seedNNNN.png files (created if needed)."),
     grid: bool = typer.Option(False, "--grid", help="Also write grid.png of the images (the first 256)."),
     save_latents: bool = typer.Option(False, "--save-latents", help="Also write each seed's W+ latent as seedNNNN.npy."),
-    batch: int = typer.Option(16, "--batch", min=1, help="Images per forward pass (does not change the images)."),
+    batch: int = typer.Option(16, "--batch", callback=at_least(1), help="Images per forward pass (does not change the images)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    precision: str = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP),
     class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Generate images from seeds with truncation, writing seedNNNN.png per seed."""
-    from sgan.play.classes import load_class_generator
-    from sgan.device import resolve_device
-    from sgan.play.generate import iter_render_seeds, sampling_options
+    from sgan.device import check_precision, configure_cuda, resolve_device
+    from sgan.errors import UsageError
     from sgan.latent import save_latent
+    from sgan.play.classes import load_class_generator
+    from sgan.play.generate import check_render_options, iter_render_seeds, sampling_options
+    from sgan.play.provenance import png_text, provenance, write_latent_sidecar
     from sgan.viz import image_grid, save_png
 
+    # every input is checked before a model is timed or an image made: a bad one is one line
     seed_list = parse_int_ranges(seeds, option="--seeds")          # lazy: 0-4294967295 costs nothing
-    from sgan.device import configure_cuda
+    if trunc_cutoff is not None and trunc_cutoff < 0:
+        raise UsageError("--trunc-cutoff must be zero or more (the number of layers truncated from the coarsest).")
+    check_out_dir(outdir, "--outdir")
     dev = resolve_device(device)
+    check_precision(precision, dev)
     configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = load_class_generator(ckpt, class_, device=dev)
-    precision = pick_precision(precision, G, dev, batch=batch).precision
     trunc, trunc_cutoff, noise_mode, source = sampling_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
                                                                noise_mode=noise_mode)
+    check_render_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)
+    choice = pick_precision(precision, G, dev, batch=batch)       # the work starts here
     if source:
         shown = {"truncation_psi": "--trunc", "truncation_cutoff": "--trunc-cutoff", "noise_mode": "--noise-mode"}
         text = ", ".join(f"{shown[k]} {'all' if v is None else v}" for k, v in source.items())
         console.print(f"Using the original tool's sampling defaults of this imported model: {text}", highlight=False,
                       soft_wrap=True)
+    record = provenance(command="generate", precision=choice, checkpoint=ckpt, truncation_psi=trunc,
+                        truncation_cutoff="all" if trunc_cutoff is None else trunc_cutoff, noise_mode=noise_mode,
+                        **{"class": getattr(G, "class_name", None)})
     grid_images = []
     done = 0
     with progress_bar("Generating", len(seed_list)) as report:
         for part in iter_render_seeds(G, seed_list, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
-                                      noise_mode=noise_mode, batch_size=batch, device=dev, precision=precision):
+                                      noise_mode=noise_mode, batch_size=batch, device=dev, precision=choice.precision):
             for seed, image, ws in zip(part.seeds, part.images, part.ws):   # written as each batch is made
-                save_png(outdir / f"seed{seed:04d}.png", image)
+                save_png(outdir / f"seed{seed:04d}.png", image, text=png_text(record, seed=seed))
                 if save_latents:
                     save_latent(outdir / f"seed{seed:04d}.npy", ws)
+                    write_latent_sidecar(outdir / f"seed{seed:04d}.npy", record, seed=seed,
+                                         image=f"seed{seed:04d}.png", shape=list(ws.shape))
             if grid and done < GRID_MAX:
                 grid_images.append(part.images[:GRID_MAX - done])
             done += len(part.seeds)
@@ -76,6 +91,7 @@ def generate_command(
     written = f"{done} images"
     if grid:
         shown = sum(len(g) for g in grid_images)
-        save_png(outdir / "grid.png", image_grid(np.concatenate(grid_images)))
+        save_png(outdir / "grid.png", image_grid(np.concatenate(grid_images)),
+                 text=png_text(record, seeds=seeds, grid_seeds=f"the first {shown}"))
         written += " and grid.png" + (f" (the first {shown})" if shown < done else "")
     console.print(f"Wrote {written} ({G.resolution}x{G.resolution}) to {outdir}/")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack, nullcontext
+import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from sgan.cli._common import PRECISION_HELP, console, finite, pick_precision, progress_bar
+from sgan.cli._common import at_least, PRECISION_DEFAULT, PRECISION_HELP, console, finite, progress_bar
 from sgan.cli.app import app
 
 metrics_app = typer.Typer(help="Measure a generator: FID, KID, PPL, linear separability, precision/recall.",
@@ -40,36 +41,30 @@ class _Stages:
         self.stack.close()
 
 
-def _run(metric: str, ckpt: Path, *, json_out: bool, device: str, precision: str = "auto", **kwargs) -> None:
+def _run(metric: str, ckpt: Path, *, json_out: bool, device: str, precision: str = "fp32", **kwargs) -> None:
     from sgan.checkpoint import resolve_checkpoint
-    from sgan.play.classes import load_class_generator
-    from sgan.device import PrecisionChoice, autocast_module, check_precision, resolve_device
-    from sgan.errors import UsageError
+    from sgan.device import configure_cuda, resolve_device
     from sgan.fileio import append_jsonl
     from sgan.metrics import api
+    from sgan.play.classes import load_class_generator
 
-    from sgan.device import configure_cuda
     dev = resolve_device(device)
+    api.check_metric_precision(precision, dev, metric=metric)        # at the door, before the model loads
     configure_cuda(dev, tf32=False)  # CUDA: exact fp32 features, whatever the GPU's default; CPU: no-op
     snapshot = resolve_checkpoint(ckpt)
     class_ = kwargs.pop("class_", None)
     G = load_class_generator(ckpt, class_, device=dev, mixture_ok="data_path" in kwargs)
-    if metric == "ppl":  # its 1e-4 finite differences are below bfloat16's resolution
-        if check_precision(precision, dev) not in ("auto", "fp32"):
-            raise UsageError(f"--precision {precision}: PPL's epsilon differences need fp32; use auto or fp32.")
-        choice = PrecisionChoice("fp32", precision, {}, "ppl measures 1e-4 differences: fp32 only")
-    else:
-        choice = pick_precision(precision, G, dev, batch=kwargs.get("batch", 4), say=not json_out)
+
+    def say(choice) -> None:  # the library calls this once every input is checked, as the work starts
+        if choice.timings_ms and not json_out:
+            print(choice.summary(), file=sys.stderr, flush=True)
+
     stages = _Stages()
     try:
-        synthesis = getattr(G, "synthesis", None)
-        cast = autocast_module(synthesis, dev, choice.precision) if choice.precision != "fp32" else nullcontext()
-        with cast:
-            result = getattr(api, metric)(G, device=dev, progress=stages, **kwargs)
+        result = getattr(api, metric)(G, device=dev, progress=stages, precision=precision, on_precision=say, **kwargs)
     finally:
         stages.close()
-    result["precision_choice"] = choice.to_dict()   # ("precision" is pr's own value)
-    result["checkpoint"] = str(snapshot)
+    result["checkpoint"] = str(snapshot)   # ("precision_choice" says how it was computed; "precision" is pr's own value)
     if ckpt.is_dir():
         append_jsonl(ckpt / "metrics.jsonl", result)
     if json_out:
@@ -102,12 +97,13 @@ DATA = typer.Option(..., "--data", help="The dataset LMDB (made by sgan prepare-
 NUM_REAL = typer.Option(None, "--num-real", help="Real images to use (default: all; precision/recall: up to 200k).")
 DETECTOR_WEIGHTS = typer.Option(None, "--detector-weights", help="The Inception/VGG16 weight file (else "
                                 "$SGAN_INCEPTION_WEIGHTS / $SGAN_VGG16_WEIGHTS, $SGAN_WEIGHTS_DIR, the torch hub cache).")
-BATCH = typer.Option(32, "--batch", min=1, help="Images per forward pass (does not change the result).")
-SEED = typer.Option(0, "--seed", help="Seed of the latents and noise.")
+BATCH = typer.Option(32, "--batch", callback=at_least(1), help="Images per forward pass (does not change the result).")
+SEED = typer.Option(0, "--seed", callback=at_least(0), help="Seed of the latents and noise.")
 TRUNC = typer.Option(1.0, "--trunc", callback=finite(lo=0, hi=1), help="Truncation psi (1 = none: the standard protocol).")
 DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
-PRECISION = typer.Option("auto", "--precision", help=PRECISION_HELP + " Only the synthesis network is cast; "
-                         "mapping and detectors stay fp32; ppl is fp32 only.")
+PRECISION = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP + " Only the synthesis network is "
+                         "cast; mapping and detectors stay fp32; ppl is fp32 only. The JSON result's precision_choice "
+                         "records it.")
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
 CLASS = typer.Option(None, "--class", help="Class name or index of a --cond model: per-class metric against that "
                      "class's reals (default for fid/kid/pr: classes drawn from the dataset's labels).")
@@ -141,8 +137,8 @@ def kid_command(ckpt: Path = CKPT, data: Path = DATA,
                 num_real: Optional[int] = NUM_REAL,
                 detector: str = typer.Option("inception", "--detector", help="inception, vgg16 or an offline detector file."),
                 detector_weights: Optional[Path] = DETECTOR_WEIGHTS, inception_mode: str = MODE,
-                subsets: int = typer.Option(100, "--subsets", min=1, help="Random subsets averaged."),
-                subset_size: int = typer.Option(1000, "--subset-size", min=2, help="Largest subset size."),
+                subsets: int = typer.Option(100, "--subsets", callback=at_least(1), help="Random subsets averaged."),
+                subset_size: int = typer.Option(1000, "--subset-size", callback=at_least(2), help="Largest subset size."),
                 batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
                 cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Kernel Inception Distance: unbiased MMD^2 with the cubic polynomial kernel."""
@@ -157,7 +153,7 @@ def pr_command(ckpt: Path = CKPT, data: Path = DATA,
                num_real: Optional[int] = NUM_REAL,
                detector: str = typer.Option("vgg16", "--detector", help="vgg16 (fc2), inception or an offline detector file."),
                detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
-               k: int = typer.Option(3, "--k", min=1, help="Neighbour whose distance sets each ball's radius."),
+               k: int = typer.Option(3, "--k", callback=at_least(1), help="Neighbour whose distance sets each ball's radius."),
                batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Improved precision and recall (k-NN manifolds in the detector's feature space)."""
@@ -176,7 +172,7 @@ def ppl_command(ckpt: Path = CKPT,
                 detector: str = typer.Option("lpips", "--detector", help="lpips (LPIPS-VGG16 v0.1) or an offline detector file."),
                 detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
                 data: Optional[Path] = typer.Option(None, "--data", help="Not needed by PPL (accepted for symmetry)."),
-                batch: int = typer.Option(16, "--batch", min=1, help="Pairs per forward pass (does not change the result)."),
+                batch: int = typer.Option(16, "--batch", callback=at_least(1), help="Pairs per forward pass (does not change the result)."),
                 seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
     """Perceptual path length: LPIPS distance of nearby images / eps^2, 1-99% trimmed mean."""
     _run("ppl", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, space=space, sampling=sampling, num=num, crop=crop,

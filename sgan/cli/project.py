@@ -11,7 +11,8 @@ from typing import List, Optional
 
 import typer
 
-from sgan.cli._common import PRECISION_HELP, console, finite, pick_precision, progress_bar
+from sgan.cli._common import (PRECISION_DEFAULT, PRECISION_HELP, at_least, check_out_dir, console, finite, pick_precision,
+                              progress_bar)
 from sgan.cli.app import app
 
 EPILOG = """[b]Examples[/b]
@@ -22,8 +23,9 @@ EPILOG = """[b]Examples[/b]
 
 Per image (stem NAME) it writes NAME.npy (W+ latent, float32 \\[num_ws, w_dim], for sgan mix/edit/video),
 NAME-noise.npz (the optimised noise maps), NAME-target.png, NAME-proj.png, NAME-compare.png
-(target | reconstruction | the latent with the model's stored noise), NAME.json (PSNR, distances, loss used)
-and with --video NAME-progress.mp4.
+(target | reconstruction | the latent with the model's stored noise), NAME.json (the latent's sidecar: PSNR,
+distances, loss used, precision and provenance) and with --video NAME-progress.mp4. Computes in fp32 unless
+--precision says otherwise; the PNGs record the precision in their text chunks.
 """
 
 
@@ -48,7 +50,7 @@ def project_command(
     images: List[Path] = typer.Argument(..., metavar="IMAGE...", help="Images to project (any size or mode; centre-cropped and resized)."),
     out: Path = typer.Option(..., "--out", help="Output folder (created if needed)."),
     space: Optional[str] = typer.Option(None, "--space", help="w: one w for every layer (stays in the learned distribution); w+: one w per layer (closer fits). Default: w for StyleGAN2 (its official projector), w+ for StyleGAN 1."),
-    steps: int = typer.Option(1000, "--steps", min=1, help="Optimisation steps (reference projectors: 1000)."),
+    steps: int = typer.Option(1000, "--steps", callback=at_least(1), help="Optimisation steps (reference projectors: 1000)."),
     lr: float = typer.Option(0.1, "--lr", callback=finite(lo=0, lo_open=True), help="Peak learning rate (ramped up over 5 %, cosine down over the last 25 %)."),
     mse: Optional[float] = typer.Option(None, "--mse", callback=finite(lo=0), help="Weight lambda_mse of the pixel MSE next to the perceptual distance. Default: 0 for StyleGAN2 (official projector), 0.1 for StyleGAN 1."),
     noise_reg: float = typer.Option(1e5, "--noise-reg", callback=finite(lo=0), help="Weight of the noise-map regulariser."),
@@ -56,11 +58,11 @@ def project_command(
     loss: str = typer.Option("auto", "--loss", help="auto (LPIPS-VGG if its weights load, else pixel-gradient), lpips, pixel-gradient or detector."),
     lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="LPIPS/VGG16 weight file for --loss lpips."),
     detector: Optional[Path] = typer.Option(None, "--detector", help="An offline detector file (sgan detector train) whose features are the loss."),
-    w_avg_samples: int = typer.Option(10000, "--w-avg-samples", min=2, help="Mapped samples for the starting point w_avg and w_std."),
+    w_avg_samples: int = typer.Option(10000, "--w-avg-samples", callback=at_least(2), help="Mapped samples for the starting point w_avg and w_std."),
     video: bool = typer.Option(False, "--video", help="Also write NAME-progress.mp4: target | rendering at every step."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the starting noise maps, latent noise and w_avg samples."),
+    seed: int = typer.Option(0, "--seed", callback=at_least(0), help="Seed of the starting noise maps, latent noise and w_avg samples."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP + " Only the synthesis network is cast."),
+    precision: str = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP + " Only the synthesis network is cast."),
     class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Project images into the latent space: optimise w (or w+) and the noise maps to reproduce each image."""
@@ -69,7 +71,8 @@ def project_command(
 
     from sgan.checkpoint import build_generator, load_checkpoint
     from sgan.play.classes import class_names, with_class
-    from sgan.device import autocast_module, resolve_device
+    from sgan.device import autocast_module, check_precision, configure_cuda, resolve_device
+    from sgan.play.provenance import png_text, provenance
     from sgan.fileio import atomic_write_bytes, atomic_write_json
     from sgan.latent import save_latent
     from sgan.play.project import ProjectConfig, defaults_for, load_target, project, side_by_side, w_statistics
@@ -77,6 +80,8 @@ def project_command(
     from sgan.play.video import VideoWriter, auto_scale, ffmpeg_exe
     from sgan.viz import save_png, to_uint8, upscale_nearest
 
+    # every input is checked before a model is timed or an image projected: a bad one is one line
+    check_out_dir(out, "--out")
     loaded = load_checkpoint(ckpt)
     arch_defaults = defaults_for(loaded.config.arch)
     space = arch_defaults["space"] if space is None else space
@@ -86,14 +91,16 @@ def project_command(
     cfg.check()
     if video:
         ffmpeg_exe()
-    from sgan.device import configure_cuda
     dev = resolve_device(device)
+    check_precision(precision, dev)
     configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = build_generator(loaded, device=dev)
     G = with_class(G, class_, class_names(loaded.extra, int(getattr(G, "c_dim", 0) or 0)))
-    choice = pick_precision(precision, G, dev, batch=1, train=True)
     loss_fn, note = perceptual_loss(loss, device=dev, lpips_weights=lpips_weights, detector=detector)
     targets = [load_target(p, G.resolution, G.cfg.num_channels) for p in images]   # fail early on a bad image
+    choice = pick_precision(precision, G, dev, batch=1, train=True)                # the work starts here
+    base = provenance(command="project", precision=choice, checkpoint=ckpt, space=cfg.space, steps=cfg.steps,
+                      seed=seed, **{"class": getattr(G, "class_name", None)})
     if note:
         console.print(f"[yellow]Note:[/yellow] {note}.")
     console.print(f"Computing w_avg from {w_avg_samples} samples ...")
@@ -103,7 +110,7 @@ def project_command(
     for path, stem, target in zip(images, _stems(images), targets):
         start = time.perf_counter()
         generator = torch.Generator(device=dev).manual_seed(seed)     # each image alike, whatever its order
-        writer = VideoWriter(out / f"{stem}-progress.mp4", fps=30) if video else None
+        writer = VideoWriter(out / f"{stem}-progress.mp4", fps=30, text=png_text(base, image=str(path))) if video else None
 
         def on_step(step: int, synth: torch.Tensor, stats: dict) -> None:
             frame = side_by_side(target, to_uint8(synth)[0])
@@ -124,12 +131,13 @@ def project_command(
         buf = io.BytesIO()
         np.savez(buf, **{f"layer{i:02d}": m[0, 0].numpy().astype(np.float32) for i, m in enumerate(result.noise)})
         atomic_write_bytes(out / f"{stem}-noise.npz", buf.getvalue())
-        save_png(out / f"{stem}-target.png", target)
-        save_png(out / f"{stem}-proj.png", result.image)
-        save_png(out / f"{stem}-compare.png", side_by_side(target, result.image, result.image_const_noise))
+        text = png_text(base, image=str(path), latent=f"{stem}.npy")
+        save_png(out / f"{stem}-target.png", target, text=text)
+        save_png(out / f"{stem}-proj.png", result.image, text=text)
+        save_png(out / f"{stem}-compare.png", side_by_side(target, result.image, result.image_const_noise), text=text)
         record = {
             "image": str(path), "checkpoint": str(ckpt), "space": cfg.space, "steps": cfg.steps,
-            "precision": choice.to_dict(),
+            "precision": choice.to_dict(), "provenance": base,
             "loss": result.loss_name, "loss_note": note, "perceptual_distance": _finite(result.perceptual),
             "mse": _finite(result.mse), "psnr_db": _finite(result.psnr_db),
             "psnr_const_noise_db": _finite(result.psnr_const_noise_db),

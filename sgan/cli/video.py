@@ -8,7 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from sgan.cli._common import PRECISION_HELP, console, finite, parse_int_list, pick_precision, progress_bar
+from sgan.cli._common import (at_least, PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, check_out_file, console, finite,
+                              parse_int_list, pick_precision, progress_bar)
 from sgan.cli.app import app
 from sgan.errors import UsageError
 
@@ -68,19 +69,20 @@ def video_command(
     psi_to: float = typer.Option(-1.0, "--psi-to", callback=finite(), help="Truncation mode: psi at the end (with --loop it returns)."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="Walks: const (stored noise maps) or none."),
     crf: int = typer.Option(18, "--crf", help="x264 quality: 0 lossless, 18 visually lossless, 23 default, 51 worst."),
-    scale: int = typer.Option(0, "--scale", min=0, help="Nearest-neighbour enlargement (0: until the frame is 256 px or more)."),
+    scale: int = typer.Option(0, "--scale", callback=at_least(0), help="Nearest-neighbour enlargement (0: until the frame is 256 px or more)."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="Also write every frame as DIR/frameNNNNNN.png."),
-    batch: int = typer.Option(8, "--batch", min=1, help="Frames rendered per forward pass (memory stays flat)."),
+    batch: int = typer.Option(8, "--batch", callback=at_least(1), help="Frames rendered per forward pass (memory stays flat)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    precision: str = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP),
     class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
 ) -> None:
     """Render an mp4: a walk through seeds or latents, a noise animation or a truncation sweep."""
     import torch
 
-    from sgan.play.classes import load_class_generator
-    from sgan.device import resolve_device
+    from sgan.device import check_precision, configure_cuda, resolve_device
     from sgan.latent import load_latent
+    from sgan.play.classes import load_class_generator
+    from sgan.play.provenance import png_text, provenance
     from sgan.play.video import (auto_scale, ffmpeg_exe, frame_count, noise_animation, parse_grid, seed_keys,
                             truncation_animation, walk_animation, write_video)
 
@@ -97,13 +99,24 @@ def video_command(
         raise UsageError("give --seeds or --latents, not both.")
     if latent_files and space == "z":
         raise UsageError("latent files are in W; use --space w with --latents.")
+    if space not in ("w", "z"):
+        raise UsageError(f"--space {space!r}: choose w (lerp in W+) or z (slerp in Z).")
+    if noise_mode not in ("const", "none"):
+        raise UsageError(f"--noise-mode {noise_mode!r}: a video uses const (the stored maps) or none "
+                         "(random noise would flicker; use --mode noise for a noise animation).")
+    if not 0 <= crf <= 51:
+        raise UsageError(f"--crf must lie in 0-51 (0 lossless, 18 visually lossless, 23 x264's default), got {crf}.")
+    if trunc_cutoff is not None and trunc_cutoff < 0:
+        raise UsageError("--trunc-cutoff must be zero or more (the number of styles truncated from the coarsest).")
+    seed_list = parse_int_list(seeds or "0-3", option="--seeds") if not latent_files else []
+    check_out_file(out, "--out")
+    if frames is not None:
+        check_out_dir(frames, "--frames")
     ffmpeg_exe()                                            # a missing binary fails before any rendering
-    from sgan.device import configure_cuda
     dev = resolve_device(device)
+    check_precision(precision, dev)
     configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = load_class_generator(ckpt, class_, device=dev)
-    precision = pick_precision(precision, G, dev, batch=batch).precision
-    seed_list = parse_int_list(seeds or "0-3", option="--seeds") if not latent_files else []
 
     if mode == "walk":
         frames_per_key = int(round(seconds_per_seed * fps))
@@ -144,10 +157,20 @@ def video_command(
                 raise UsageError("--psi-from and --psi-to must be finite numbers.")
             anim = truncation_animation(G, seed_list, cols=cols, psi_from=psi_from, psi_to=psi_to,
                                         num_frames=frame_count(seconds, fps), loop=loop, truncation_cutoff=trunc_cutoff)
+    if anim.num_frames < 1:
+        raise UsageError("the video would have zero frames: raise --seconds, --seconds-per-seed or --fps.")
     scale = scale or auto_scale(G.resolution, anim.cols, math.ceil(anim.cells / anim.cols))
+    choice = pick_precision(precision, G, dev, batch=batch)     # every input checked: the work starts here
+    record = provenance(command="video", precision=choice, checkpoint=ckpt, mode=mode,
+                        seeds=None if latent_files else (seeds or "0-3"),
+                        latents=[str(p) for p in latent_files] or None, space=space if mode == "walk" else None,
+                        truncation_psi=trunc if mode != "truncation" else None,
+                        truncation_cutoff="all" if trunc_cutoff is None else trunc_cutoff,
+                        noise_mode="animated" if mode == "noise" else noise_mode, fps=fps, loop=loop,
+                        **{"class": getattr(G, "class_name", None)})
     with progress_bar(f"Rendering {out.name}", anim.num_frames, unit="frame") as report:
-        info = write_video(G, anim, out, fps=fps, crf=crf, scale=scale, batch=batch, noise_mode=noise_mode, precision=precision,
-                           frames_dir=frames, progress=report)
+        info = write_video(G, anim, out, fps=fps, crf=crf, scale=scale, batch=batch, noise_mode=noise_mode,
+                           precision=choice.precision, frames_dir=frames, progress=report, text=png_text(record))
     extra_note = f" and {info['frames']} PNGs in {frames}/" if frames else ""
     console.print(f"Wrote {out}: {anim.description}, {info['frames']} frames {info['width']}x{info['height']} "
                   f"at {fps:g} fps ({info['seconds']:.1f} s){extra_note}.")

@@ -2,16 +2,21 @@
 by name (`fid50k`, `kid10k`, `pr5k`, `ppl2k_wend`, `ls10k`) for the training loop.
 
 `progress(stage, done, total)` reports each stage (reals, generated images, ...). Results are
-plain dicts of numbers and strings; each names the detector it used.
+plain dicts of numbers and strings; each names the detector it used and, under `precision_choice`,
+the precision the synthesis network computed in: fp32 unless `precision` asks otherwise, so a score
+is the same on every machine (`auto`, `bf16`, `fp16` trade that for speed; every input is checked
+before `auto` times the model).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -66,6 +71,8 @@ def _common(G, seed: int, trunc: float, num: int, batch: int) -> dict:
         raise UsageError(f"--num {num}: at least 2 generated images are needed.")
     if batch < 1:
         raise UsageError("--batch must be at least 1.")
+    if int(seed) != seed or seed < 0:
+        raise UsageError(f"--seed must be a whole number, zero or more, got {seed}.")
     if not 0.0 <= trunc <= 1.0 and trunc != 1.0:
         raise UsageError(f"--trunc {trunc}: use a value between 0 and 1 (1 = no truncation, the standard protocol).")
     return {"num_gen": num, "seed": seed, "trunc": trunc, "resolution": int(G.resolution)}
@@ -82,30 +89,76 @@ def _real_count(ds, num_real: int | None, cap: int | None = None) -> int:
     return num_real
 
 
-def _check_data(data_path, G, num_real) -> None:
-    """Refuse a bad dataset or count before loading a detector (cheap checks first)."""
+@dataclass
+class _Data:
+    """The checked dataset side of fid/kid/pr: the generator (class-conditioned against the labels
+    where the model is conditional), the dataset, the real count and whether its features may be cached."""
+    G: Any
+    ds: Any
+    num_real: int
+    cacheable: bool
+
+
+def _prepare_data(G, data_path, num_real, cap, seed) -> _Data:
+    """Refuse a bad dataset, count or labels before loading a detector (cheap checks first)."""
+    from sgan.metrics.conditional import condition_for_metric
     from sgan.metrics.features import open_dataset
 
-    _real_count(open_dataset(data_path, int(G.resolution)), num_real)
-
-
-def _features_pair(G, detector, *, data_path, num, num_real, cap, batch, seed, trunc, device, cache_dir, use_cache,
-                   progress) -> tuple[np.ndarray, np.ndarray, dict]:
-    from sgan.metrics.conditional import condition_for_metric
-    from sgan.metrics.features import cached_real_features, generated_features, open_dataset
-
     ds = open_dataset(data_path, int(G.resolution))
+    _real_count(ds, num_real)
     G, ds, cacheable = condition_for_metric(G, ds, data_path, seed=seed)  # class-conditional models
-    use_cache = use_cache and cacheable
-    n_real = _real_count(ds, num_real, cap)
-    real, cache = cached_real_features(ds, detector, num=n_real, batch=max(batch, 16), device=device,
-                                       cache_dir=cache_dir, use_cache=use_cache, progress=_stage(progress, "reals"))
+    return _Data(G, ds, _real_count(ds, num_real, cap), cacheable)
+
+
+def _features_pair(data: _Data, detector, *, data_path, num, batch, seed, trunc, device, cache_dir, use_cache,
+                   progress) -> tuple[np.ndarray, np.ndarray, dict]:
+    from sgan.metrics.features import cached_real_features, generated_features
+
+    G = data.G
+    real, cache = cached_real_features(data.ds, detector, num=data.num_real, batch=max(batch, 16), device=device,
+                                       cache_dir=cache_dir, use_cache=use_cache and data.cacheable,
+                                       progress=_stage(progress, "reals"))
     fake = generated_features(G, detector, num=num, batch=batch, seed=seed, trunc=trunc, device=device,
                               progress=_stage(progress, "generated"))
-    more = {"num_real": n_real, "data": str(data_path), "cache": cache.get("cache")}
+    more = {"num_real": data.num_real, "data": str(data_path), "cache": cache.get("cache")}
     if getattr(G, "class_index", None) is not None:
         more["class"] = {"index": G.class_index, "name": G.class_name}
     return real, fake, more
+
+
+PrecisionReport = Callable[[Any], None]
+
+
+def check_metric_precision(precision: str, device, *, metric: str) -> str:
+    """--precision checked at the door (a name the device can run; ppl: fp32 or auto only)."""
+    from sgan.device import check_precision
+
+    requested = check_precision(precision, torch.device(device))
+    if metric == "ppl" and requested not in ("auto", "fp32"):
+        raise UsageError(f"--precision {precision}: PPL's epsilon differences need fp32; use auto or fp32.")
+    return requested
+
+
+@contextmanager
+def _computing_in(G, device, precision: str, *, batch: int, metric: str,
+                  on_precision: PrecisionReport | None) -> Iterator[Any]:
+    """Once every input is checked: resolve `precision` (auto times G at up to 4 images) and run the
+    block with G's synthesis network (the generator itself where it has none) under that autocast;
+    the detectors and the mapping stay fp32. Yields the PrecisionChoice, told to `on_precision` first."""
+    from sgan.device import PrecisionChoice, autocast_module, choose_precision, generator_probe
+
+    dev = torch.device(device)
+    requested = check_metric_precision(precision, dev, metric=metric)
+    if metric == "ppl":  # its 1e-4 finite differences are below bfloat16's resolution
+        choice = PrecisionChoice("fp32", requested, {}, "ppl measures 1e-4 differences: fp32 only")
+    else:
+        run = generator_probe(G, batch=max(1, min(batch, 4)), train=False) if requested == "auto" else None
+        choice = choose_precision(dev, run, requested=requested)
+    if on_precision is not None:
+        on_precision(choice)
+    target = getattr(G, "synthesis", None)
+    with autocast_module(target if isinstance(target, torch.nn.Module) else G, dev, choice.precision):
+        yield choice
 
 
 def _feature_detector(detector: Any, weights, device, inception_mode: str):
@@ -119,89 +172,113 @@ def _feature_detector(detector: Any, weights, device, inception_mode: str):
 def fid(G, *, data_path, detector: Any = "inception", detector_weights=None, num: int = 50000,
         num_real: int | None = None, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
         cache_dir=None, use_cache: bool = True, inception_mode: str = "tf", ddof: int = 1,
-        progress: StageProgress | None = None) -> dict:
-    """FID of `num` generated images against the dataset (all of it by default)."""
+        progress: StageProgress | None = None, precision: str = "fp32",
+        on_precision: PrecisionReport | None = None) -> dict:
+    """FID of `num` generated images against the dataset (all of it by default). `precision`: of the
+    synthesis network, fp32 by default (the same score on every machine), or bf16/fp16/auto for speed;
+    every input is checked before `auto` times anything, and `on_precision(choice)` hears the choice."""
     from sgan.metrics.fid import fid_from_features
 
     if ddof not in (0, 1):
         raise UsageError(f"--ddof must be 0 (stylegan2-ada) or 1 (pytorch-fid, TTUR), got {ddof}.")
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
-    _check_data(data_path, G, num_real)
+    check_metric_precision(precision, device, metric="fid")
+    data = _prepare_data(G, data_path, num_real, None, seed)
     det = _feature_detector(detector, detector_weights, device, inception_mode)
-    real, fake, more = _features_pair(G, det, data_path=data_path, num=num, num_real=num_real, cap=None, batch=batch,
-                                      seed=seed, trunc=trunc, device=device, cache_dir=cache_dir, use_cache=use_cache,
-                                      progress=progress)
+    with _computing_in(G, device, precision, batch=batch, metric="fid", on_precision=on_precision) as choice:
+        real, fake, more = _features_pair(data, det, data_path=data_path, num=num, batch=batch, seed=seed, trunc=trunc,
+                                          device=device, cache_dir=cache_dir, use_cache=use_cache, progress=progress)
     value = fid_from_features(real, fake, ddof=ddof)
     return {"metric": "fid", "value": value, "fid": value, "detector": det.name, "detector_sha256": det.sha256,
-            **info, **more, "ddof": ddof, "time_s": round(time.perf_counter() - t0, 2)}
+            **info, **more, "ddof": ddof, "precision_choice": choice.to_dict(),
+            "time_s": round(time.perf_counter() - t0, 2)}
 
 
 def kid(G, *, data_path, detector: Any = "inception", detector_weights=None, num: int = 50000,
         num_real: int | None = None, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
         cache_dir=None, use_cache: bool = True, inception_mode: str = "tf", num_subsets: int = 100,
-        max_subset_size: int = 1000, progress: StageProgress | None = None) -> dict:
-    """KID (cubic kernel, 100 subsets of up to 1000) of generated images against the dataset."""
+        max_subset_size: int = 1000, progress: StageProgress | None = None, precision: str = "fp32",
+        on_precision: PrecisionReport | None = None) -> dict:
+    """KID (cubic kernel, 100 subsets of up to 1000) of generated images against the dataset
+    (`precision`, `on_precision`: as fid's)."""
     from sgan.metrics.kid import kid as kid_fn
 
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
-    _check_data(data_path, G, num_real)
+    check_metric_precision(precision, device, metric="kid")
+    data = _prepare_data(G, data_path, num_real, None, seed)
     det = _feature_detector(detector, detector_weights, device, inception_mode)
-    real, fake, more = _features_pair(G, det, data_path=data_path, num=num, num_real=num_real, cap=None, batch=batch,
-                                      seed=seed, trunc=trunc, device=device, cache_dir=cache_dir, use_cache=use_cache,
-                                      progress=progress)
+    with _computing_in(G, device, precision, batch=batch, metric="kid", on_precision=on_precision) as choice:
+        real, fake, more = _features_pair(data, det, data_path=data_path, num=num, batch=batch, seed=seed, trunc=trunc,
+                                          device=device, cache_dir=cache_dir, use_cache=use_cache, progress=progress)
     res = kid_fn(real, fake, num_subsets=num_subsets, max_subset_size=max_subset_size,
                  rng=np.random.default_rng(np.random.SeedSequence([seed, 5])))
     return {"metric": "kid", "value": res["kid"], **res, "detector": det.name, "detector_sha256": det.sha256,
-            **info, **more, "time_s": round(time.perf_counter() - t0, 2)}
+            **info, **more, "precision_choice": choice.to_dict(), "time_s": round(time.perf_counter() - t0, 2)}
 
 
 def pr(G, *, data_path, detector: Any = "vgg16", detector_weights=None, num: int = 50000,
        num_real: int | None = None, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
-       cache_dir=None, use_cache: bool = True, k: int = 3, progress: StageProgress | None = None) -> dict:
-    """Improved precision and recall (k = 3) against up to 200k reals."""
+       cache_dir=None, use_cache: bool = True, k: int = 3, progress: StageProgress | None = None,
+       precision: str = "fp32", on_precision: PrecisionReport | None = None) -> dict:
+    """Improved precision and recall (k = 3) against up to 200k reals (`precision`, the compute
+    precision of the synthesis network, and `on_precision`: as fid's)."""
     from sgan.metrics.pr import precision_recall
 
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
     if num <= k:
         raise UsageError(f"--num {num}: precision/recall with k={k} needs more than {k} generated images.")
-    _check_data(data_path, G, num_real)
+    check_metric_precision(precision, device, metric="pr")
+    data = _prepare_data(G, data_path, num_real, PR_MAX_REAL, seed)
+    if data.num_real <= k:
+        raise UsageError(f"--num-real {data.num_real}: precision/recall with k={k} needs more than {k} real images.")
     det = _feature_detector(detector, detector_weights, device, "tf")
-    real, fake, more = _features_pair(G, det, data_path=data_path, num=num, num_real=num_real, cap=PR_MAX_REAL,
-                                      batch=batch, seed=seed, trunc=trunc, device=device, cache_dir=cache_dir,
-                                      use_cache=use_cache, progress=progress)
+    with _computing_in(G, device, precision, batch=batch, metric="pr", on_precision=on_precision) as choice:
+        real, fake, more = _features_pair(data, det, data_path=data_path, num=num, batch=batch, seed=seed, trunc=trunc,
+                                          device=device, cache_dir=cache_dir, use_cache=use_cache, progress=progress)
     res = precision_recall(real, fake, k=k, device=device)
     return {"metric": "pr", "value": res["precision"], **res, "detector": det.name, "detector_sha256": det.sha256,
-            **info, **more, "time_s": round(time.perf_counter() - t0, 2)}
+            **info, **more, "precision_choice": choice.to_dict(), "time_s": round(time.perf_counter() - t0, 2)}
 
 
 def ppl(G, *, detector: Any = "lpips", detector_weights=None, num: int = 50000, batch: int = 16, seed: int = 0,
         trunc: float = 1.0, device="cpu", space: str = "w", sampling: str = "end", epsilon: float = 1e-4,
-        crop: bool = False, progress: StageProgress | None = None, **_unused) -> dict:
-    """Perceptual path length in Z or W, full or end sampling."""
+        crop: bool = False, progress: StageProgress | None = None, precision: str = "fp32",
+        on_precision: PrecisionReport | None = None, **_unused) -> dict:
+    """Perceptual path length in Z or W, full or end sampling (fp32 only: `precision` may be fp32 or auto)."""
     from sgan.metrics.detectors import load_distance
     from sgan.metrics.ppl import ppl as ppl_fn
 
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
+    check_metric_precision(precision, device, metric="ppl")
+    if space not in ("z", "w") or sampling not in ("full", "end"):
+        raise UsageError(f"--space {space} --sampling {sampling}: use --space z or w and --sampling full or end.")
+    if not (math.isfinite(epsilon) and epsilon > 0):
+        raise UsageError(f"--epsilon must be a finite number above 0, got {epsilon}.")
     dist = detector if isinstance(detector, torch.nn.Module) and hasattr(detector, "name") else \
         load_distance(detector, weights=detector_weights, device=device)
-    res = ppl_fn(G, dist, space=space, sampling=sampling, num=num, batch=batch, seed=seed, epsilon=epsilon,
-                 crop=crop, trunc=trunc, device=device, progress=_stage(progress, f"ppl {space}{sampling}"))
+    with _computing_in(G, device, precision, batch=batch, metric="ppl", on_precision=on_precision) as choice:
+        res = ppl_fn(G, dist, space=space, sampling=sampling, num=num, batch=batch, seed=seed, epsilon=epsilon,
+                     crop=crop, trunc=trunc, device=device, progress=_stage(progress, f"ppl {space}{sampling}"))
     return {"metric": f"ppl_{space}{sampling}", "value": res["ppl"], **res, "detector": dist.name,
-            "detector_sha256": dist.sha256, **info, "time_s": round(time.perf_counter() - t0, 2)}
+            "detector_sha256": dist.sha256, **info, "precision_choice": choice.to_dict(),
+            "time_s": round(time.perf_counter() - t0, 2)}
 
 
 def ls(G, *, detector: Any, num: int = 200000, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
-       num_keep: int | None = None, progress: StageProgress | None = None, **_unused) -> dict:
-    """Linear separability in Z and W with the offline detector's attributes (`ls_custom`)."""
+       num_keep: int | None = None, progress: StageProgress | None = None, precision: str = "fp32",
+       on_precision: PrecisionReport | None = None, **_unused) -> dict:
+    """Linear separability in Z and W with the offline detector's attributes (`ls_custom`);
+    `precision`, `on_precision`: as fid's."""
     from sgan.metrics.detectors import load_attribute_detector
     from sgan.metrics.ls import ls_scores, sample_for_ls
 
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
+    check_metric_precision(precision, device, metric="ls")
     if detector is None:
         raise UsageError("linear separability needs attribute classifiers: pass --detector shapes-detector.pt "
                          "(train it with `sgan detector train DATA.lmdb --out shapes-detector.pt`).")
@@ -209,8 +286,9 @@ def ls(G, *, detector: Any, num: int = 200000, batch: int = 32, seed: int = 0, t
     keep = num // 2 if num_keep is None else num_keep
     if not 2 <= keep <= num:
         raise UsageError(f"--num-keep {keep} must lie between 2 and --num ({num}).")
-    z, w, probs = sample_for_ls(G, net, num=num, batch=batch, seed=seed, trunc=trunc, device=device,
-                                progress=_stage(progress, "generated"))
+    with _computing_in(G, device, precision, batch=batch, metric="ls", on_precision=on_precision) as choice:
+        z, w, probs = sample_for_ls(G, net, num=num, batch=batch, seed=seed, trunc=trunc, device=device,
+                                    progress=_stage(progress, "generated"))
     cols = net.ls_attributes
     names = [net.attribute_names[i] for i in cols]
     stage = _stage(progress, "svm")
@@ -227,7 +305,7 @@ def ls(G, *, detector: Any, num: int = 200000, batch: int = 32, seed: int = 0, t
             "class_confidence": float(cls.max(1).mean()),
             "class_histogram": {c: round(float(v), 4) for c, v in zip(net.class_names, counts)},
             "detector_heldout": net.config.get("heldout"), "detector": name, "detector_sha256": sha, **info,
-            "time_s": round(time.perf_counter() - t0, 2)}
+            "precision_choice": choice.to_dict(), "time_s": round(time.perf_counter() - t0, 2)}
 
 
 FUNCTIONS = {"fid": fid, "kid": kid, "pr": pr, "ppl": ppl, "ls": ls}

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from sgan.device import autocast_module
 from sgan.errors import UsageError
 from sgan.latent import noise_generator, z_from_seed
 from sgan.nn import Generator
@@ -114,22 +115,33 @@ def _seed_ws(G: Generator, seeds: Sequence[int]) -> torch.Tensor:
     return G.map(z)
 
 
-@torch.no_grad()
-def truncation_figure(G: Generator, seeds: Sequence[int], *, psis: Sequence[float] = DEFAULT_PSIS,
-                      truncation_cutoff: int | None = 8, noise_mode: str = "const") -> Figure:
-    """Figure 8: one row per seed, one column per psi (towards G.w_avg, on the first `cutoff` styles)."""
-    from sgan.nn.styles import truncate
+def _cast(G: Generator, precision: str):
+    """G.synthesis under `precision` autocast (fp32: as it is), returning float32."""
+    return autocast_module(G.synthesis, next(G.parameters()).device, precision)
 
+
+def check_psis(psis: Sequence[float]) -> None:
     if not psis:
         raise UsageError("--psi is empty; give values such as 1,0.7,0.5,0,-0.5,-1.")
     if any(not np.isfinite(p) for p in psis):
         raise UsageError("--psi values must be finite numbers.")
+
+
+@torch.no_grad()
+def truncation_figure(G: Generator, seeds: Sequence[int], *, psis: Sequence[float] = DEFAULT_PSIS,
+                      truncation_cutoff: int | None = 8, noise_mode: str = "const", precision: str = "fp32") -> Figure:
+    """Figure 8: one row per seed, one column per psi (towards G.w_avg, on the first `cutoff` styles).
+    `precision`: fp32 (the default: the same figure on every machine), bf16 or fp16 autocast."""
+    from sgan.nn.styles import truncate
+
+    check_psis(psis)
     ws = _seed_ws(G, seeds)                                        # untruncated
     rows = []
-    for seed, w in zip(seeds, ws):
-        batch = torch.cat([truncate(w[None], G.w_avg, truncation_psi=p, truncation_cutoff=truncation_cutoff) for p in psis])
-        gens = [noise_generator(seed) for _ in psis] if noise_mode == "random" else None
-        rows.append(to_uint8(G.synthesis(batch, noise_mode=noise_mode, generator=gens)))
+    with _cast(G, precision):
+        for seed, w in zip(seeds, ws):
+            batch = torch.cat([truncate(w[None], G.w_avg, truncation_psi=p, truncation_cutoff=truncation_cutoff) for p in psis])
+            gens = [noise_generator(seed) for _ in psis] if noise_mode == "random" else None
+            rows.append(to_uint8(G.synthesis(batch, noise_mode=noise_mode, generator=gens)))
     return Figure(np.stack(rows), [f"psi={format_number(p)}" for p in psis], [f"seed {s}" for s in seeds],
                   {"figure": "truncation", "psi": [float(p) for p in psis], "seeds": list(seeds),
                    "truncation_cutoff": truncation_cutoff, "noise_mode": noise_mode})
@@ -138,12 +150,25 @@ def truncation_figure(G: Generator, seeds: Sequence[int], *, psis: Sequence[floa
 @torch.no_grad()
 def variation_figure(G: Generator, seeds: Sequence[int], *, generator: torch.Generator, shown: int = 4,
                      samples: int = 100, truncation_psi: float = 0.7, truncation_cutoff: int | None = 8,
-                     batch: int = 16, progress: Callable[[int, int], None] | None = None) -> Figure:
+                     batch: int = 16, progress: Callable[[int, int], None] | None = None,
+                     precision: str = "fp32") -> Figure:
     """Figure 4: per seed, `shown` images under different noise draws, then the per-pixel standard
     deviation over `samples` draws (mean over colour channels, scaled so the row's largest is white).
     Noise draws come from `generator` (the first `shown` draws are the pictures)."""
+    check_variation(shown=shown, samples=samples)
+    with _cast(G, precision):
+        return _variation(G, seeds, generator=generator, shown=shown, samples=samples, truncation_psi=truncation_psi,
+                          truncation_cutoff=truncation_cutoff, batch=batch, progress=progress)
+
+
+def check_variation(*, shown: int, samples: int) -> None:
     if shown < 1 or samples < 2 or shown > samples:
         raise UsageError(f"need 1 <= --show <= --samples and --samples >= 2 (got --show {shown}, --samples {samples}).")
+
+
+def _variation(G: Generator, seeds: Sequence[int], *, generator: torch.Generator, shown: int, samples: int,
+               truncation_psi: float, truncation_cutoff: int | None, batch: int,
+               progress: Callable[[int, int], None] | None) -> Figure:
     ws = _seed_ws(G, seeds)
     from sgan.nn.styles import truncate
 
@@ -196,27 +221,35 @@ def noise_layer_masks(G: Generator, fine_from: int) -> dict[str, list[bool]]:
             "fine": [r >= fine_from for r in res], "coarse": [r < fine_from for r in res]}
 
 
-@torch.no_grad()
-def noise_figure(G: Generator, seeds: Sequence[int], *, fine_from: int | None = None, truncation_psi: float = 0.7,
-                 truncation_cutoff: int | None = 8, columns: Sequence[str] = NOISE_COLUMNS) -> Figure:
-    """Figure 5: per seed, noise in all layers, none, fine layers only, coarse layers only (the same
-    noise maps, drawn from the seed, switched off per layer)."""
-    from sgan.nn.styles import truncate
-
+def check_noise_columns(G: Generator, fine_from: int | None, columns: Sequence[str]) -> tuple[int, dict[str, list[bool]]]:
+    """(the fine layers' first resolution, each column's noise mask); a one-line error for a bad one."""
     fine_from = fine_from or default_fine_from(G.resolution)
     masks = noise_layer_masks(G, fine_from)
     unknown = [c for c in columns if c not in masks]
     if unknown or not columns:
         raise UsageError(f"noise figure columns must be among {', '.join(NOISE_COLUMNS)}, got {list(columns)}.")
+    return fine_from, masks
+
+
+@torch.no_grad()
+def noise_figure(G: Generator, seeds: Sequence[int], *, fine_from: int | None = None, truncation_psi: float = 0.7,
+                 truncation_cutoff: int | None = 8, columns: Sequence[str] = NOISE_COLUMNS,
+                 precision: str = "fp32") -> Figure:
+    """Figure 5: per seed, noise in all layers, none, fine layers only, coarse layers only (the same
+    noise maps, drawn from the seed, switched off per layer)."""
+    from sgan.nn.styles import truncate
+
+    fine_from, masks = check_noise_columns(G, fine_from, columns)
     ws = truncate(_seed_ws(G, seeds), G.w_avg, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
     rows = []
-    for seed, w in zip(seeds, ws):
-        maps = random_noise_maps(G, 1, noise_generator(seed))
-        imgs = []
-        for col in columns:
-            with use_noise_maps(G, select_layers(maps, masks[col])):
-                imgs.append(G.synthesis(w[None], noise_mode="const"))
-        rows.append(to_uint8(torch.cat(imgs)))
+    with _cast(G, precision):
+        for seed, w in zip(seeds, ws):
+            maps = random_noise_maps(G, 1, noise_generator(seed))
+            imgs = []
+            for col in columns:
+                with use_noise_maps(G, select_layers(maps, masks[col])):
+                    imgs.append(G.synthesis(w[None], noise_mode="const"))
+            rows.append(to_uint8(torch.cat(imgs)))
     coarse_to = max(r for r in noise_resolutions(G) if r < fine_from)
     names = {"all": "noise: all", "none": "noise: none", "fine": f"fine ({fine_from}px+)", "coarse": f"coarse (4-{coarse_to}px)" if coarse_to > 4 else "coarse (4px)"}
     return Figure(np.stack(rows), [names[c] for c in columns], [f"seed {s}" for s in seeds],

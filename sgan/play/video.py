@@ -12,11 +12,12 @@ first) and the video stops one frame short of the start, so it plays seamlessly 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -67,7 +68,7 @@ class VideoWriter:
     Use as a context manager: on success the file is renamed into place, on error removed."""
 
     def __init__(self, path: str | os.PathLike, *, fps: float = 30.0, crf: int = 18, codec: str = "libx264",
-                 frames_dir: str | os.PathLike | None = None) -> None:
+                 frames_dir: str | os.PathLike | None = None, text: Mapping[str, str] | None = None) -> None:
         if not fps > 0:
             raise UsageError(f"--fps must be more than 0, got {fps}.")
         if not 0 <= crf <= 51:
@@ -75,6 +76,7 @@ class VideoWriter:
         self.path = Path(path)
         self.fps, self.crf, self.codec = fps, crf, codec
         self.frames_dir = Path(frames_dir) if frames_dir is not None else None
+        self.text = dict(text or {})    # PNG text chunks of the frames; the mp4's `comment` holds them as JSON
         self.count = 0
         self.size: tuple[int, int] | None = None
         self._gen = None
@@ -92,7 +94,8 @@ class VideoWriter:
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"frames must be uint8 [H, W, 3], got {frame.dtype} {list(frame.shape)}")
         if self.frames_dir is not None:
-            save_png(self.frames_dir / f"frame{self.count:06d}.png", frame)
+            save_png(self.frames_dir / f"frame{self.count:06d}.png", frame,
+                     text={**self.text, "frame": str(self.count)} if self.text else None)
         frame = pad_to_block(frame)
         if self._gen is None:
             self._start(frame.shape[1], frame.shape[0])
@@ -109,9 +112,10 @@ class VideoWriter:
         import imageio_ffmpeg
 
         self.size = (width, height)
+        metadata = ["-metadata", "comment=" + json.dumps(self.text)] if self.text else []
         self._gen = imageio_ffmpeg.write_frames(
             str(self._tmp), self.size, fps=self.fps, codec=self.codec, quality=None, pix_fmt_in="rgb24",
-            pix_fmt_out="yuv420p", macro_block_size=MACRO_BLOCK, output_params=["-crf", str(self.crf)],
+            pix_fmt_out="yuv420p", macro_block_size=MACRO_BLOCK, output_params=["-crf", str(self.crf)] + metadata,
             ffmpeg_log_level="error")
         try:
             self._gen.send(None)
@@ -347,9 +351,11 @@ def iter_frames(G: Generator, anim: Animation, *, scale: int = 1, batch: int = 8
 
 def write_video(G: Generator, anim: Animation, path: str | os.PathLike, *, fps: float = 30.0, crf: int = 18,
                 scale: int = 1, batch: int = 8, noise_mode: str = "const", frames_dir: str | os.PathLike | None = None,
-                progress: Callable[[int, int], None] | None = None, precision: str = "fp32") -> dict:
-    """Render and encode; returns {"frames", "width", "height", "fps", "seconds"}."""
-    with VideoWriter(path, fps=fps, crf=crf, frames_dir=frames_dir) as writer:
+                progress: Callable[[int, int], None] | None = None, precision: str = "fp32",
+                text: Mapping[str, str] | None = None) -> dict:
+    """Render and encode; returns {"frames", "width", "height", "fps", "seconds"}. `text`: what made the
+    video (sgan.play.provenance.png_text), in each frame PNG's text chunks and the mp4's comment."""
+    with VideoWriter(path, fps=fps, crf=crf, frames_dir=frames_dir, text=text) as writer:
         for frame in iter_frames(G, anim, scale=scale, batch=batch, noise_mode=noise_mode, precision=precision):
             writer.write(frame)
             if progress:
