@@ -43,6 +43,7 @@ class ModelConfig:
     mbstd_num_features: int = 1
     const_init: str = "ones"        # the learned 4x4 input starts as ones (official StyleGAN) or 'randn' (StyleGAN2)
     fused_updown: str = "auto"      # 'always': upsample+conv as one transposed conv, conv+downsample as one strided conv (exactly equal); 'never': separate ops; 'auto': fused_auto()
+    memory_format: str = "auto"     # activations in 'contiguous' (NCHW) or 'channels_last' (NHWC); 'auto': sgan.nn.memory.use_channels_last (same numbers within fp32 rounding)
     c_dim: int = 0                  # label size: conditional G and D when > 0 (StyleGAN2-ADA conditioning)
     # StyleGAN2 only (arch 'stylegan2', NVlabs/stylegan2-ada-pytorch networks.py names):
     channel_base: int = 32768       # channels at r px: min(channel_base // r, channel_max); 32768 config F, 16384 half width
@@ -62,6 +63,8 @@ class ModelConfig:
             raise ValueError(f"resolution must be a power of two of at least 8, got {r}")
         if self.fused_updown not in ("auto", "always", "never"):
             raise ValueError(f"fused_updown must be auto, always or never, got {self.fused_updown!r}")
+        if self.memory_format not in ("auto", "contiguous", "channels_last"):
+            raise ValueError(f"memory_format must be auto, contiguous or channels_last, got {self.memory_format!r}")
         if self.const_init not in ("ones", "randn"):
             raise ValueError(f"const_init must be ones or randn, got {self.const_init!r}")
         if self.c_dim < 0 or self.cmap_dim < 0:
