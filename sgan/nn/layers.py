@@ -97,6 +97,9 @@ def upscale2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     if factor == 1:
         return x
     n, c, h, w = x.shape
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):  # keep NHWC (the same copy)
+        y = x.permute(0, 2, 3, 1).view(n, h, 1, w, 1, c).expand(n, h, factor, w, factor, c)
+        return y.reshape(n, h * factor, w * factor, c).permute(0, 3, 1, 2)
     return x.view(n, c, h, 1, w, 1).expand(n, c, h, factor, w, factor).reshape(n, c, h * factor, w * factor)
 
 

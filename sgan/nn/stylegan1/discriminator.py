@@ -18,6 +18,7 @@ from sgan.nn.config import ModelConfig, use_fused_updown
 from sgan.nn.inputs import check_labels
 from sgan.nn.stylegan1.conditioning import LabelMapping
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, downscale2d, minibatch_stddev  # noqa: F401
+from sgan.nn.memory import to_memory_format
 
 
 class FromRGB(nn.Module):
@@ -94,6 +95,7 @@ class Discriminator(nn.Module):
         check_labels(c, c_dim=self.c_dim, n=img.shape[0])
         cmap = self.mapping(c) if self.c_dim > 0 else None
         alpha = 1.0 - (lod - math.floor(lod))
+        img = to_memory_format(img, self.cfg.memory_format)   # every later op keeps the layout
         x = self.fromrgbs[top - 2](img)
         for r in range(top, 2, -1):
             x = self.blocks[r - 3](x)

@@ -20,6 +20,7 @@ from torch import nn
 from sgan.nn.config import ModelConfig, use_fused_updown
 from sgan.nn.inputs import NOISE_MODES, Generators, randn_per_sample  # noqa: F401  (re-exported)
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, upscale2d
+from sgan.nn.memory import to_memory_format
 
 class LayerEpilogue(nn.Module):
     """noise -> bias -> lrelu -> instance norm -> style modulation (AdaIN)."""
@@ -85,6 +86,7 @@ class SynthesisBlock(nn.Module):
             self.blur = Blur(out_ch)
         self.bias_before_blur = cfg.upconv_bias_before_blur and res_log2 > 2
         self.noise_shared = cfg.noise_shared_per_block
+        self.memory_format = cfg.memory_format
         self.epi0 = LayerEpilogue(out_ch, cfg.w_dim, resolution, first, eps=cfg.instance_norm_eps,
                                   add_bias=not self.bias_before_blur)
         self.conv1 = EqualConv2d(out_ch, out_ch, 3, bias=False)
@@ -96,6 +98,7 @@ class SynthesisBlock(nn.Module):
             x = self.const.expand(w0.shape[0], -1, -1, -1)
             if w0.dtype != torch.float16:  # float16 keeps the 4x4 layer in fp32: its gradient through 1/std of a
                 x = x.to(w0.dtype)          # near-constant input overflows float16 (fp16 training, loss scaling)
+            x = to_memory_format(x, self.memory_format)   # every later op keeps the layout
         else:
             x = self.conv0(x) if self.fused_up else self.conv0(upscale2d(x))
             if self.bias_before_blur:

@@ -1,0 +1,40 @@
+"""Memory format of the activations: NCHW (`contiguous`) or NHWC (`channels_last`).
+
+The layout changes no number a network computes beyond fp32 rounding (the same convolutions, summed
+in another order); it changes which oneDNN kernels run. Measured (docs/benchmarks.md, "memory
+format"): on AVX-512 CPUs the channels_last convolutions are 1.6-2x faster at the cpu preset's widths
+(Ice Lake AVX-512 here; AVX-512 BF16 + AMX reported in issue 18), and the whole G+D step gains
+1.2-1.4x. On AVX2-only CPUs it was not measured, so `auto` keeps NCHW there, and on CUDA too.
+
+Only the activations change layout: a network converts its input at the door (G's constant, D's
+image) and every later op keeps the layout, so parameters, state dicts and optimizer states stay as
+they are.
+"""
+
+from __future__ import annotations
+
+import torch
+
+MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
+CHANNELS_LAST_CAPABILITIES = ("AVX512",)   # torch.backends.cpu.get_cpu_capability() values where auto picks it
+
+
+def check_memory_format(mode: str) -> None:
+    if mode not in MEMORY_FORMATS:
+        raise ValueError(f"memory_format must be one of {', '.join(MEMORY_FORMATS)}, got {mode!r}")
+
+
+def use_channels_last(mode: str, device: torch.device) -> bool:
+    """Whether activations on `device` run in channels_last under `mode` ('auto': on CPUs whose
+    torch vector capability is AVX-512, where it was measured faster; NCHW elsewhere)."""
+    check_memory_format(mode)
+    if mode != "auto":
+        return mode == "channels_last"
+    return device.type == "cpu" and torch.backends.cpu.get_cpu_capability() in CHANNELS_LAST_CAPABILITIES
+
+
+def to_memory_format(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """x [N, C, H, W] in channels_last when `mode` chooses it for its device, else x as it is."""
+    if x.ndim != 4:
+        raise ValueError(f"expected a 4-d activation [N, C, H, W], got {list(x.shape)}")
+    return x.contiguous(memory_format=torch.channels_last) if use_channels_last(mode, x.device) else x
