@@ -17,13 +17,20 @@ import math
 import torch
 from torch import nn
 
+from sgan.nn.adain import lrelu_instance_norm_adain
 from sgan.nn.config import ModelConfig, use_fused_updown
 from sgan.nn.inputs import NOISE_MODES, Generators, randn_per_sample  # noqa: F401  (re-exported)
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, upscale2d
 from sgan.nn.memory import to_memory_format
 
 class LayerEpilogue(nn.Module):
-    """noise -> bias -> lrelu -> instance norm -> style modulation (AdaIN)."""
+    """noise -> bias -> lrelu -> instance norm -> style modulation (AdaIN).
+
+    `fused_norm` (class default True): in float32, lrelu + instance norm + AdaIN run as one autograd
+    function with a hand-written backward (sgan.nn.adain; same numbers within fp32 rounding, fewer
+    memory passes); False: autograd's graph of the separate ops (what other dtypes always use)."""
+
+    fused_norm = True
 
     def __init__(self, channels: int, w_dim: int, resolution: int, layer_idx: int, *, eps: float = 1e-8,
                  add_bias: bool = True) -> None:
@@ -57,10 +64,12 @@ class LayerEpilogue(nn.Module):
             x = x + (self.noise_const * strength + bias).to(x.dtype)
         else:
             x = x + bias.to(x.dtype)
-        x = torch.nn.functional.leaky_relu(x, 0.2)
-        var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, unbiased=False)
         style = self.affine(w).float()                   # [N, 2C]: scale (bias-initialised to 1), shift
         scale, shift = style.view(n, 2, -1, 1, 1).unbind(1)
+        if self.fused_norm and x.dtype == torch.float32:
+            return lrelu_instance_norm_adain(x, scale, shift, self.eps)
+        x = torch.nn.functional.leaky_relu(x, 0.2)
+        var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, unbiased=False)
         a = scale * torch.rsqrt(var + self.eps)              # instance norm then AdaIN: (x - mean) / std * scale + shift
         b = shift - mean * a
         return torch.addcmul(b.to(x.dtype), x, a.to(x.dtype))
