@@ -16,7 +16,13 @@ so a shared machine's load hurts them alike and their ratios are what to read):
    backward, including the depthwise blur / FIR filters) and the rest, the rest by kind.
 
 Variants: fp32-nchw, fp32-cl, bf16-nchw, bf16-cl (bf16: torch.autocast; emulated, so slow, on CPUs
-without avx512_bf16 / amx_bf16). The first line names the CPU, its flags and torch's capability.
+without avx512_bf16 / amx_bf16); a `-ag` suffix (fp32-nchw-ag, ...) runs StyleGAN 1's epilogue as
+autograd's graph of the separate ops instead of sgan.nn.adain's fused function (LayerEpilogue.fused_norm),
+to measure that lever:
+
+    python benchmarks/step_profile.py --channels none --sg2-res none --variants fp32-nchw-ag,fp32-nchw,fp32-cl-ag,fp32-cl
+
+The first line names the CPU, its flags and torch's capability.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import torch.nn.functional as F
 
 from sgan.nn.config import ModelConfig
 from sgan.nn.factory import make_discriminator, make_generator
+from sgan.nn.stylegan1.synthesis import LayerEpilogue
 
 VARIANTS = ("fp32-nchw", "fp32-cl", "bf16-nchw", "bf16-cl")
 KINDS = ("conv", "norm/stats", "activation", "copy/cast", "other element-wise", "other")
@@ -60,7 +67,7 @@ def autocast(variant: str):
 
 
 def layout(variant: str) -> str:
-    return "channels_last" if variant.endswith("-cl") else "contiguous"
+    return "channels_last" if variant.removesuffix("-ag").endswith("-cl") else "contiguous"
 
 
 def best_ms(fns: dict[str, callable], rounds: int, calls: int) -> dict[str, float]:
@@ -80,7 +87,7 @@ def best_ms(fns: dict[str, callable], rounds: int, calls: int) -> dict[str, floa
 
 def conv_call(channels: int, variant: str, batch: int):
     g = torch.Generator().manual_seed(0)
-    fmt = torch.channels_last if variant.endswith("-cl") else torch.contiguous_format
+    fmt = torch.channels_last if layout(variant) == "channels_last" else torch.contiguous_format
     x = torch.randn(batch, channels, 32, 32, generator=g).contiguous(memory_format=fmt).requires_grad_()
     w = (torch.randn(channels, channels, 3, 3, generator=g) / (3 * channels ** 0.5)).requires_grad_()
 
@@ -100,8 +107,10 @@ def step_call(arch: str, res: int, variant: str, batch: int):
     g = torch.Generator().manual_seed(1)
     z = torch.randn(batch, cfg.z_dim, generator=g)
     real = torch.rand(batch, cfg.num_channels, res, res, generator=g) * 2 - 1
+    fused_norm = not variant.endswith("-ag")
 
     def once() -> None:
+        LayerEpilogue.fused_norm = fused_norm
         with autocast(variant):
             fake = G(z)
             loss = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
@@ -156,9 +165,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     variants = args.variants.split(",")
-    unknown = sorted(set(variants) - set(VARIANTS))
+    unknown = sorted(set(variants) - set(VARIANTS) - {v + "-ag" for v in VARIANTS})
     if unknown:
-        raise SystemExit(f"unknown variants {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+        raise SystemExit(f"unknown variants {', '.join(unknown)}; known: {', '.join(VARIANTS)}, each with -ag")
     base = variants[0]
 
     def ints(text: str) -> list[int]:
