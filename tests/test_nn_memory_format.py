@@ -46,11 +46,13 @@ def test_channels_last_computes_what_nchw_computes(arch, lod, fused):
     base = dataclasses.replace(base, fused_updown=fused, fused_modconv=fused)
     img_a, grads_a = forward_backward(dataclasses.replace(base, memory_format="contiguous"), lod)
     img_b, grads_b = forward_backward(dataclasses.replace(base, memory_format="channels_last"), lod)
-    _, grads_64 = forward_backward(dataclasses.replace(base, memory_format="contiguous"), lod, torch.float64)
+    img_64, grads_64 = forward_backward(dataclasses.replace(base, memory_format="contiguous"), lod, torch.float64)
     assert img_a.is_contiguous() and not img_a.is_contiguous(memory_format=torch.channels_last)
     if not (arch == "stylegan2" and fused == "always"):   # (the grouped modconv's reshape goes back to NCHW)
         assert img_b.is_contiguous(memory_format=torch.channels_last)   # the layout reached the output
-    assert rel(img_b, img_a) <= 1e-5
+    # the images: 1e-5 of NCHW, or about as close to float64 as NCHW is (the 4x4 layer's instance norm
+    # of a near-constant input amplifies rounding, in both layouts alike)
+    assert rel(img_b, img_a) <= 1e-5 or rel(img_b.double(), img_64) <= 4 * rel(img_a.double(), img_64) + 1e-5
     assert grads_a.keys() == grads_b.keys() and len(grads_a) > 10
     for k in grads_a:
         if rel(grads_b[k], grads_a[k]) <= 1e-5:
