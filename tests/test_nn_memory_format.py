@@ -79,6 +79,8 @@ def test_auto_follows_the_cpu_capability(monkeypatch, capability, expected):
     assert memory.use_channels_last("auto", torch.device("cuda")) is False   # not measured on a GPU
     assert memory.use_channels_last("channels_last", torch.device("cpu")) is True
     assert memory.use_channels_last("contiguous", torch.device("cpu")) is False
+    assert memory.describe_memory_format("auto", torch.device("cpu")) == (
+        f"{'channels_last' if expected else 'contiguous'} (auto: cpu capability {capability})")
     x = torch.randn(2, 3, 4, 4)
     assert memory.to_memory_format(x, "auto").is_contiguous(memory_format=torch.channels_last) is expected
 

@@ -38,3 +38,12 @@ def to_memory_format(x: torch.Tensor, mode: str) -> torch.Tensor:
     if x.ndim != 4:
         raise ValueError(f"expected a 4-d activation [N, C, H, W], got {list(x.shape)}")
     return x.contiguous(memory_format=torch.channels_last) if use_channels_last(mode, x.device) else x
+
+
+def describe_memory_format(mode: str, device: torch.device) -> str:
+    """One phrase for a log line, such as `channels_last (auto: cpu capability AVX512)`."""
+    chosen = "channels_last" if use_channels_last(mode, device) else "contiguous"
+    if mode != "auto":
+        return chosen
+    why = f"cpu capability {torch.backends.cpu.get_cpu_capability()}" if device.type == "cpu" else device.type
+    return f"{chosen} (auto: {why})"
