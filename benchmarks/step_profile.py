@@ -18,7 +18,8 @@ so a shared machine's load hurts them alike and their ratios are what to read):
 Variants: fp32-nchw, fp32-cl, bf16-nchw, bf16-cl (bf16: torch.autocast; emulated, so slow, on CPUs
 without avx512_bf16 / amx_bf16); a `-ag` suffix (fp32-nchw-ag, ...) runs StyleGAN 1's epilogue as
 autograd's graph of the separate ops instead of sgan.nn.adain's fused function (LayerEpilogue.fused_norm),
-to measure that lever:
+and a `-sb` suffix adds the convolutions' biases as separate adds (EqualConv2d.fused_bias False),
+to measure those levers:
 
     python benchmarks/step_profile.py --channels none --sg2-res none --variants fp32-nchw-ag,fp32-nchw,fp32-cl-ag,fp32-cl
 
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 
 from sgan.nn.config import ModelConfig
 from sgan.nn.factory import make_discriminator, make_generator
+from sgan.nn.layers import EqualConv2d
 from sgan.nn.stylegan1.synthesis import LayerEpilogue
 
 VARIANTS = ("fp32-nchw", "fp32-cl", "bf16-nchw", "bf16-cl")
@@ -66,8 +68,13 @@ def autocast(variant: str):
     return contextlib.nullcontext()
 
 
+def base_variant(variant: str) -> str:
+    """fp32-cl-ag-sb -> fp32-cl (the lever suffixes removed)."""
+    return "-".join(variant.split("-")[:2])
+
+
 def layout(variant: str) -> str:
-    return "channels_last" if variant.removesuffix("-ag").endswith("-cl") else "contiguous"
+    return "channels_last" if base_variant(variant).endswith("-cl") else "contiguous"
 
 
 def best_ms(fns: dict[str, callable], rounds: int, calls: int) -> dict[str, float]:
@@ -107,10 +114,10 @@ def step_call(arch: str, res: int, variant: str, batch: int):
     g = torch.Generator().manual_seed(1)
     z = torch.randn(batch, cfg.z_dim, generator=g)
     real = torch.rand(batch, cfg.num_channels, res, res, generator=g) * 2 - 1
-    fused_norm = not variant.endswith("-ag")
+    fused_norm, fused_bias = "-ag" not in variant, "-sb" not in variant
 
     def once() -> None:
-        LayerEpilogue.fused_norm = fused_norm
+        LayerEpilogue.fused_norm, EqualConv2d.fused_bias = fused_norm, fused_bias
         with autocast(variant):
             fake = G(z)
             loss = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
@@ -165,9 +172,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     variants = args.variants.split(",")
-    unknown = sorted(set(variants) - set(VARIANTS) - {v + "-ag" for v in VARIANTS})
+    unknown = sorted(v for v in variants if base_variant(v) not in VARIANTS or set(v.split("-")[2:]) - {"ag", "sb"})
     if unknown:
-        raise SystemExit(f"unknown variants {', '.join(unknown)}; known: {', '.join(VARIANTS)}, each with -ag")
+        raise SystemExit(f"unknown variants {', '.join(unknown)}; known: {', '.join(VARIANTS)}, each with -ag and/or -sb")
     base = variants[0]
 
     def ints(text: str) -> list[int]:

@@ -17,6 +17,8 @@ import torch
 
 MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
 CHANNELS_LAST_CAPABILITIES = ("AVX512",)   # torch.backends.cpu.get_cpu_capability() values where auto picks it
+# Read once: a call inside forward would break torch.compile's graph (it returns a string).
+CPU_CAPABILITY = torch.backends.cpu.get_cpu_capability()
 
 
 def check_memory_format(mode: str) -> None:
@@ -30,7 +32,7 @@ def use_channels_last(mode: str, device: torch.device) -> bool:
     check_memory_format(mode)
     if mode != "auto":
         return mode == "channels_last"
-    return device.type == "cpu" and torch.backends.cpu.get_cpu_capability() in CHANNELS_LAST_CAPABILITIES
+    return device.type == "cpu" and CPU_CAPABILITY in CHANNELS_LAST_CAPABILITIES
 
 
 def to_memory_format(x: torch.Tensor, mode: str) -> torch.Tensor:
@@ -45,5 +47,5 @@ def describe_memory_format(mode: str, device: torch.device) -> str:
     chosen = "channels_last" if use_channels_last(mode, device) else "contiguous"
     if mode != "auto":
         return chosen
-    why = f"cpu capability {torch.backends.cpu.get_cpu_capability()}" if device.type == "cpu" else device.type
+    why = f"cpu capability {CPU_CAPABILITY}" if device.type == "cpu" else device.type
     return f"{chosen} (auto: {why})"
