@@ -1,10 +1,11 @@
 """Memory format of the activations: NCHW (`contiguous`) or NHWC (`channels_last`).
 
 The layout changes no number a network computes beyond fp32 rounding (the same convolutions, summed
-in another order); it changes which oneDNN kernels run. Measured (docs/benchmarks.md, "memory
-format"): on AVX-512 CPUs the channels_last convolutions are 1.6-2x faster at the cpu preset's widths
-(Ice Lake AVX-512 here; AVX-512 BF16 + AMX reported in issue 18), and the whole G+D step gains
-1.2-1.4x. On AVX2-only CPUs it was not measured, so `auto` keeps NCHW there, and on CUDA too.
+in another order); it changes which oneDNN kernels run. Measured (docs/benchmarks.md, "Speed choices
+per CPU family"): on AVX-512 CPUs a 3x3 conv at the cpu preset's widths runs 1.5-1.8x faster in
+channels_last (Ice Lake AVX-512; 1.9x reported in issue 18 for an AVX-512 BF16 + AMX CPU) and the
+whole StyleGAN 1 / StyleGAN2 cpu-preset G+D step 1.13-1.34x. AVX2-only CPUs were not measured, so
+`auto` keeps NCHW there, and on CUDA too.
 
 Only the activations change layout: a network converts its input at the door (G's constant, D's
 image) and every later op keeps the layout, so parameters, state dicts and optimizer states stay as

@@ -18,7 +18,7 @@ from sgan.nn.config import ModelConfig, use_fused_updown
 from sgan.nn.inputs import check_labels
 from sgan.nn.stylegan1.conditioning import LabelMapping
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, downscale2d, minibatch_stddev  # noqa: F401
-from sgan.nn.memory import to_memory_format
+from sgan.nn.memory import to_memory_format, use_channels_last
 
 
 class FromRGB(nn.Module):
@@ -36,7 +36,8 @@ class DiscriminatorBlock(nn.Module):
         self.res_log2 = res_log2
         ch0, ch1 = cfg.nf(res_log2 - 1), cfg.nf(res_log2 - 2)
         mid = ch1 if cfg.d_widen_first else ch0          # rosinality widens in the first conv
-        fused = use_fused_updown(cfg.fused_updown, channels=max(mid, ch1), resolution=2 ** res_log2)
+        fused = use_fused_updown(cfg.fused_updown, channels=max(mid, ch1), resolution=2 ** res_log2,
+                                 channels_last=use_channels_last(cfg.memory_format, torch.device("cpu")))
         self.conv0 = EqualConv2d(ch0, mid, 3)
         self.blur = Blur(mid)
         self.conv1 = EqualConv2d(mid, ch1, 3, down=2 if fused else 1)

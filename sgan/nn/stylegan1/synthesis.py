@@ -21,7 +21,7 @@ from sgan.nn.adain import lrelu_instance_norm_adain
 from sgan.nn.config import ModelConfig, use_fused_updown
 from sgan.nn.inputs import NOISE_MODES, Generators, randn_per_sample  # noqa: F401  (re-exported)
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, upscale2d
-from sgan.nn.memory import to_memory_format
+from sgan.nn.memory import to_memory_format, use_channels_last
 
 class LayerEpilogue(nn.Module):
     """noise -> bias -> lrelu -> instance norm -> style modulation (AdaIN).
@@ -89,7 +89,8 @@ class SynthesisBlock(nn.Module):
             self.const = nn.Parameter(init(1, out_ch, 4, 4))
             self.conv0 = None
         else:
-            fused = use_fused_updown(cfg.fused_updown, channels=max(in_ch, out_ch), resolution=resolution)
+            fused = use_fused_updown(cfg.fused_updown, channels=max(in_ch, out_ch), resolution=resolution,
+                                     channels_last=use_channels_last(cfg.memory_format, torch.device("cpu")))
             self.conv0 = EqualConv2d(in_ch, out_ch, 3, bias=False, up=2 if fused else 1)
             self.fused_up = fused
             self.blur = Blur(out_ch)
