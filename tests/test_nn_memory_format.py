@@ -85,6 +85,16 @@ def test_auto_follows_the_cpu_capability(monkeypatch, capability, expected):
     assert memory.to_memory_format(x, "auto").is_contiguous(memory_format=torch.channels_last) is expected
 
 
+def test_auto_keeps_nchw_under_float16_autocast(monkeypatch):
+    monkeypatch.setattr(memory, "CPU_CAPABILITY", "AVX512")
+    x = torch.randn(2, 3, 4, 4)
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert memory.to_memory_format(x, "auto").is_contiguous()
+        assert memory.to_memory_format(x, "channels_last").is_contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert memory.to_memory_format(x, "auto").is_contiguous(memory_format=torch.channels_last)
+
+
 def test_bad_memory_format_is_refused():
     with pytest.raises(ValueError, match="memory_format must be"):
         ModelConfig(resolution=16, memory_format="nhwc")

@@ -36,10 +36,19 @@ def use_channels_last(mode: str, device: torch.device) -> bool:
     return device.type == "cpu" and CPU_CAPABILITY in CHANNELS_LAST_CAPABILITIES
 
 
+def fp16_autocast(device: torch.device) -> bool:
+    """Whether float16 autocast is on for `device` (fp16 training)."""
+    return torch.is_autocast_enabled(device.type) and torch.get_autocast_dtype(device.type) == torch.float16
+
+
 def to_memory_format(x: torch.Tensor, mode: str) -> torch.Tensor:
-    """x [N, C, H, W] in channels_last when `mode` chooses it for its device, else x as it is."""
+    """x [N, C, H, W] in channels_last when `mode` chooses it for its device, else x as it is. `auto`
+    keeps NCHW under float16 autocast: fp16 on these CPUs is emulated and was not measured in
+    channels_last, and the layout moves fp16's rounding (tests/test_train_fp16.py's two-rank bound)."""
     if x.ndim != 4:
         raise ValueError(f"expected a 4-d activation [N, C, H, W], got {list(x.shape)}")
+    if mode == "auto" and fp16_autocast(x.device):
+        return x
     return x.contiguous(memory_format=torch.channels_last) if use_channels_last(mode, x.device) else x
 
 
