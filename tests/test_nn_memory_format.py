@@ -74,7 +74,7 @@ def test_upscale2d_keeps_channels_last_and_values():
 
 @pytest.mark.parametrize("capability,expected", [("AVX2", False), ("AVX512", True), ("DEFAULT", False)])
 def test_auto_follows_the_cpu_capability(monkeypatch, capability, expected):
-    monkeypatch.setattr(memory, "CPU_CAPABILITY", capability)
+    monkeypatch.setattr(memory, "_capability", [capability])
     assert memory.use_channels_last("auto", torch.device("cpu")) is expected
     assert memory.use_channels_last("auto", torch.device("cuda")) is False   # not measured on a GPU
     assert memory.use_channels_last("channels_last", torch.device("cpu")) is True
@@ -86,13 +86,21 @@ def test_auto_follows_the_cpu_capability(monkeypatch, capability, expected):
 
 
 def test_auto_keeps_nchw_under_float16_autocast(monkeypatch):
-    monkeypatch.setattr(memory, "CPU_CAPABILITY", "AVX512")
+    monkeypatch.setattr(memory, "_capability", ["AVX512"])
     x = torch.randn(2, 3, 4, 4)
     with torch.autocast("cpu", dtype=torch.float16):
         assert memory.to_memory_format(x, "auto").is_contiguous()
         assert memory.to_memory_format(x, "channels_last").is_contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert memory.to_memory_format(x, "auto").is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("profile,capability", [("avx2", "AVX2"), ("avx512", "AVX512"), ("amx", "AVX512")])
+def test_a_faked_cpu_profile_sets_the_capability(monkeypatch, profile, capability):
+    monkeypatch.setenv(memory.PROFILE_ENV, profile)
+    monkeypatch.setattr(memory, "_capability", [])
+    assert memory.cpu_capability() == capability
+    assert memory.use_channels_last("auto", torch.device("cpu")) is (capability == "AVX512")
 
 
 def test_bad_memory_format_is_refused():

@@ -14,12 +14,25 @@ they are.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
 CHANNELS_LAST_CAPABILITIES = ("AVX512",)   # torch.backends.cpu.get_cpu_capability() values where auto picks it
-# Read once: a call inside forward would break torch.compile's graph (it returns a string).
-CPU_CAPABILITY = torch.backends.cpu.get_cpu_capability()
+# sgan.cpu_profiles' variable, read here by name (nn imports nothing else of sgan): a faked CPU profile
+# gets that family's layout too.
+PROFILE_ENV = "SGAN_CPU_PROFILE"
+PROFILE_CAPABILITY = {"avx2": "AVX2", "avx512": "AVX512", "amx": "AVX512"}
+_capability: list[str] = []   # read once, at the first network built (a call inside forward would break torch.compile's graph)
+
+
+def cpu_capability() -> str:
+    """torch's CPU vector capability (`AVX2`, `AVX512`, ...), or that of the SGAN_CPU_PROFILE profile."""
+    if not _capability:
+        name = os.environ.get(PROFILE_ENV, "").strip().lower()
+        _capability.append(PROFILE_CAPABILITY.get(name) or torch.backends.cpu.get_cpu_capability())
+    return _capability[0]
 
 
 def check_memory_format(mode: str) -> None:
@@ -33,7 +46,7 @@ def use_channels_last(mode: str, device: torch.device) -> bool:
     check_memory_format(mode)
     if mode != "auto":
         return mode == "channels_last"
-    return device.type == "cpu" and CPU_CAPABILITY in CHANNELS_LAST_CAPABILITIES
+    return device.type == "cpu" and cpu_capability() in CHANNELS_LAST_CAPABILITIES
 
 
 def fp16_autocast(device: torch.device) -> bool:
@@ -57,5 +70,5 @@ def describe_memory_format(mode: str, device: torch.device) -> str:
     chosen = "channels_last" if use_channels_last(mode, device) else "contiguous"
     if mode != "auto":
         return chosen
-    why = f"cpu capability {CPU_CAPABILITY}" if device.type == "cpu" else device.type
+    why = f"cpu capability {cpu_capability()}" if device.type == "cpu" else device.type
     return f"{chosen} (auto: {why})"
