@@ -111,7 +111,16 @@ def test_fused_updown_auto_rule_and_both_forms_give_one_network():
     assert use_fused_updown("auto", channels=512, resolution=16)
     assert use_fused_updown("auto", channels=32, resolution=8)
     assert use_fused_updown("always", channels=512, resolution=8) and not use_fused_updown("never", channels=32, resolution=32)
-    cfg = ModelConfig(resolution=16, fmap_base=4096, fmap_max=256, mapping_layers=2, w_dim=32, z_dim=32)
+    # channels_last activations: separate up to channels > r^2 / 2 (512 channels at 16 px run separate)
+    assert not use_fused_updown("auto", channels=512, resolution=16, channels_last=True)
+    assert use_fused_updown("auto", channels=512, resolution=32, channels_last=True)
+    assert use_fused_updown("auto", channels=32, resolution=8, channels_last=True)
+    cl = ModelConfig(resolution=16, fmap_base=4096, fmap_max=256, mapping_layers=2, w_dim=32, z_dim=32,
+                     memory_format="channels_last")
+    assert [b.fused_up for b in make_generator(cl).synthesis.blocks[1:]] == [False, False]
+    assert [b.fused_down for b in make_discriminator(cl).blocks] == [False, False]
+    cfg = ModelConfig(resolution=16, fmap_base=4096, fmap_max=256, mapping_layers=2, w_dim=32, z_dim=32,
+                      memory_format="contiguous")
     torch.manual_seed(0)
     G, D = make_generator(cfg), make_discriminator(cfg)
     assert [b.fused_up for b in G.synthesis.blocks[1:]] == [False, True]   # 256 channels: separate at 8 px

@@ -43,6 +43,7 @@ class ModelConfig:
     mbstd_num_features: int = 1
     const_init: str = "ones"        # the learned 4x4 input starts as ones (official StyleGAN) or 'randn' (StyleGAN2)
     fused_updown: str = "auto"      # 'always': upsample+conv as one transposed conv, conv+downsample as one strided conv (exactly equal); 'never': separate ops; 'auto': fused_auto()
+    memory_format: str = "auto"     # activations in 'contiguous' (NCHW) or 'channels_last' (NHWC); 'auto': sgan.nn.memory.use_channels_last (same numbers within fp32 rounding)
     c_dim: int = 0                  # label size: conditional G and D when > 0 (StyleGAN2-ADA conditioning)
     # StyleGAN2 only (arch 'stylegan2', NVlabs/stylegan2-ada-pytorch networks.py names):
     channel_base: int = 32768       # channels at r px: min(channel_base // r, channel_max); 32768 config F, 16384 half width
@@ -62,6 +63,8 @@ class ModelConfig:
             raise ValueError(f"resolution must be a power of two of at least 8, got {r}")
         if self.fused_updown not in ("auto", "always", "never"):
             raise ValueError(f"fused_updown must be auto, always or never, got {self.fused_updown!r}")
+        if self.memory_format not in ("auto", "contiguous", "channels_last"):
+            raise ValueError(f"memory_format must be auto, contiguous or channels_last, got {self.memory_format!r}")
         if self.const_init not in ("ones", "randn"):
             raise ValueError(f"const_init must be ones or randn, got {self.const_init!r}")
         if self.c_dim < 0 or self.cmap_dim < 0:
@@ -146,13 +149,21 @@ def _stylegan2_preset(cls: type[ModelConfig], name: str, resolution: int) -> Mod
     raise ValueError(f"unknown stylegan2 model preset {name!r}; choose {', '.join(STYLEGAN2_PRESETS)}")
 
 
-def use_fused_updown(mode: str, *, channels: int, resolution: int) -> bool:
+def use_fused_updown(mode: str, *, channels: int, resolution: int, channels_last: bool = False) -> bool:
     """Whether a StyleGAN 1 up-conv (G, output `resolution`) or conv-down (D, input `resolution`)
-    with `channels` runs fused. `auto`: fused unless channels > 2 * resolution^2, i.e. unless the
-    4x4 fused kernel (channels^2 * 16 numbers, rebuilt every call) outweighs the activations. Measured
-    on a 2-core AVX2 CPU, forward + backward at batch 16 (`python benchmarks/updown.py`): 512
-    channels at 8 px ran 1.6x faster separate, at 16 px 1.1x (G) and 2x (D) faster fused; 32
-    channels 1.1x faster fused at 8 px and 2x at 16-32 px. Both forms compute the same function."""
+    with `channels` runs fused. `auto`: fused unless channels > 2 * resolution^2 (NCHW) or
+    channels > resolution^2 / 2 (channels_last activations), i.e. unless the 4x4 fused kernel
+    (channels^2 * 16 numbers, rebuilt every call) outweighs the activations. Both forms compute the
+    same function. Measured forward + backward at batch 16, one thread (`python benchmarks/updown.py`,
+    separate / fused; docs/benchmarks.md "fused_updown auto per CPU family"):
+    - NCHW, 2-core AMD AVX2: 512 channels at 8 px 0.58 (G) / 0.62 (D), at 16 px 1.12 / 2.04; 32
+      channels 1.12 / 1.06 at 8 px, 2.06 / 3.31 at 16 px, 1.78 / 2.43 at 32 px.
+    - NCHW, Ice Lake AVX-512: 512 at 8 px 0.51 / 0.67, at 16 px 1.09 / 1.63; 32 at 8 px 1.06 / 0.86,
+      16 px 1.76 / 2.85, 32 px 2.21 / 2.24: the same rule holds.
+    - channels_last, Ice Lake AVX-512 (what memory_format auto runs there): 512 at 8 px 0.37 / 0.47,
+      at 16 px 0.73 / 0.78 (separate faster: the channels_last convs gain, the fused kernel build
+      does not), 512 at 32 px 1.18 / 1.30 (fused); 32 at 8 px 0.96 / 0.85 (a tie), 16 px 1.46 / 1.38, 32 px 1.67 / 1.83."""
     if mode == "auto":
-        return channels <= 2 * resolution * resolution
+        limit = resolution * resolution // 2 if channels_last else 2 * resolution * resolution
+        return channels <= limit
     return mode == "always"

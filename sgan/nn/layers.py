@@ -55,21 +55,26 @@ class EqualConv2d(nn.Module):
         self.weight_gain = gain / math.sqrt(in_channels * kernel_size * kernel_size)
         self.up, self.down, self.padding = up, down, kernel_size // 2
 
+    fused_bias = True   # False: the bias as a separate add after the conv (the old form; benchmarks/step_profile.py -sb)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The bias goes into the convolution call (one pass fewer, its gradient from the conv's backward,
+        # and under autocast the output stays in the conv's dtype instead of promoting to float32).
         w = self.weight * self.weight_gain
+        b = self.bias if self.fused_bias else None
         if self.up == 2:
             # nearest-upsample then conv == transposed conv of the 4x4 kernel w00+w01+w10+w11 (shifted).
             w = F.pad(w, [1, 1, 1, 1])
             w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
-            x = F.conv_transpose2d(x, w.flip([2, 3]).transpose(0, 1), stride=2, padding=1)
+            x = F.conv_transpose2d(x, w.flip([2, 3]).transpose(0, 1), b, stride=2, padding=1)
         elif self.down == 2:
             # conv then 2x2 average pool == stride-2 conv of the averaged 4x4 kernel.
             w = F.pad(w, [1, 1, 1, 1])
             w = (w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]) * 0.25
-            x = F.conv2d(x, w, stride=2, padding=1)
+            x = F.conv2d(x, w, b, stride=2, padding=1)
         else:
-            x = F.conv2d(x, w, padding=self.padding)
-        if self.bias is not None:
+            x = F.conv2d(x, w, b, padding=self.padding)
+        if self.bias is not None and b is None:
             x = x + self.bias.view(1, -1, 1, 1)
         return x
 
@@ -97,6 +102,9 @@ def upscale2d(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     if factor == 1:
         return x
     n, c, h, w = x.shape
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):  # keep NHWC (the same copy)
+        y = x.permute(0, 2, 3, 1).view(n, h, 1, w, 1, c).expand(n, h, factor, w, factor, c)
+        return y.reshape(n, h * factor, w * factor, c).permute(0, 3, 1, 2)
     return x.view(n, c, h, 1, w, 1).expand(n, c, h, factor, w, factor).reshape(n, c, h * factor, w * factor)
 
 

@@ -23,7 +23,7 @@ import torch
 from sgan.errors import CheckpointError, UsageError
 
 # ModelConfig fields that do not change what the stored weights mean.
-RUNTIME_FIELDS = ("fused_updown", "const_init", "mbstd_group_size", "w_avg_beta")
+RUNTIME_FIELDS = ("fused_updown", "memory_format", "const_init", "mbstd_group_size", "w_avg_beta")
 
 
 def _tensor_diffs(name: str, src: dict[str, torch.Tensor], dst: dict[str, torch.Tensor]) -> list[str]:

@@ -42,7 +42,9 @@ TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT
 # --procs auto on a CPU: a process must get at least SMALL_CONV_WORK batch*C^2*r^2 at the final resolution
 # (the threshold of sgan.train.loop.cpu_threads). Below it fixed per-step costs dominate: measured on the cpu
 # preset (2-core AMD EPYC, one thread), a half minibatch costs 85% of a whole one at 8 px, 74% at 16 px and
-# 62% at 32 px, and --procs 2 ran at 0.64-0.70x of one process at 8 px (docs/train.md).
+# 62% at 32 px, and --procs 2 ran at 0.64-0.70x of one process at 8 px (docs/train.md). The rule holds on a
+# 2-core Ice Lake AVX-512 Xeon too (benchmarks/procs.py, loaded): --procs 2 at 0.82x / 0.53x of one process
+# at 8 / 16 px, even (0.97x) at 32 px (docs/benchmarks.md, "--procs auto per CPU family").
 FAIL_GRACE_S = 10.0        # after one child exits with an error, the others get this long to stop on their own
 KILLED_GRACE_S = 1.0       # after one is killed by a signal (its peers can only crash or hang in an all-reduce)
 

@@ -18,6 +18,7 @@ from sgan.nn.config import ModelConfig, use_fused_updown
 from sgan.nn.inputs import check_labels
 from sgan.nn.stylegan1.conditioning import LabelMapping
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, downscale2d, minibatch_stddev  # noqa: F401
+from sgan.nn.memory import to_memory_format, use_channels_last
 
 
 class FromRGB(nn.Module):
@@ -35,7 +36,8 @@ class DiscriminatorBlock(nn.Module):
         self.res_log2 = res_log2
         ch0, ch1 = cfg.nf(res_log2 - 1), cfg.nf(res_log2 - 2)
         mid = ch1 if cfg.d_widen_first else ch0          # rosinality widens in the first conv
-        fused = use_fused_updown(cfg.fused_updown, channels=max(mid, ch1), resolution=2 ** res_log2)
+        fused = use_fused_updown(cfg.fused_updown, channels=max(mid, ch1), resolution=2 ** res_log2,
+                                 channels_last=use_channels_last(cfg.memory_format, torch.device("cpu")))
         self.conv0 = EqualConv2d(ch0, mid, 3)
         self.blur = Blur(mid)
         self.conv1 = EqualConv2d(mid, ch1, 3, down=2 if fused else 1)
@@ -94,6 +96,7 @@ class Discriminator(nn.Module):
         check_labels(c, c_dim=self.c_dim, n=img.shape[0])
         cmap = self.mapping(c) if self.c_dim > 0 else None
         alpha = 1.0 - (lod - math.floor(lod))
+        img = to_memory_format(img, self.cfg.memory_format)   # every later op keeps the layout
         x = self.fromrgbs[top - 2](img)
         for r in range(top, 2, -1):
             x = self.blocks[r - 3](x)

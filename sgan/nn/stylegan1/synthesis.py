@@ -17,12 +17,20 @@ import math
 import torch
 from torch import nn
 
+from sgan.nn.adain import lrelu_instance_norm_adain
 from sgan.nn.config import ModelConfig, use_fused_updown
 from sgan.nn.inputs import NOISE_MODES, Generators, randn_per_sample  # noqa: F401  (re-exported)
 from sgan.nn.layers import Blur, EqualConv2d, EqualLinear, upscale2d
+from sgan.nn.memory import to_memory_format, use_channels_last
 
 class LayerEpilogue(nn.Module):
-    """noise -> bias -> lrelu -> instance norm -> style modulation (AdaIN)."""
+    """noise -> bias -> lrelu -> instance norm -> style modulation (AdaIN).
+
+    `fused_norm` (class default True): in float32, lrelu + instance norm + AdaIN run as one autograd
+    function with a hand-written backward (sgan.nn.adain; same numbers within fp32 rounding, fewer
+    memory passes); False: autograd's graph of the separate ops (what other dtypes always use)."""
+
+    fused_norm = True
 
     def __init__(self, channels: int, w_dim: int, resolution: int, layer_idx: int, *, eps: float = 1e-8,
                  add_bias: bool = True) -> None:
@@ -56,10 +64,12 @@ class LayerEpilogue(nn.Module):
             x = x + (self.noise_const * strength + bias).to(x.dtype)
         else:
             x = x + bias.to(x.dtype)
-        x = torch.nn.functional.leaky_relu(x, 0.2)
-        var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, unbiased=False)
         style = self.affine(w).float()                   # [N, 2C]: scale (bias-initialised to 1), shift
         scale, shift = style.view(n, 2, -1, 1, 1).unbind(1)
+        if self.fused_norm and x.dtype == torch.float32:
+            return lrelu_instance_norm_adain(x, scale, shift, self.eps)
+        x = torch.nn.functional.leaky_relu(x, 0.2)
+        var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, unbiased=False)
         a = scale * torch.rsqrt(var + self.eps)              # instance norm then AdaIN: (x - mean) / std * scale + shift
         b = shift - mean * a
         return torch.addcmul(b.to(x.dtype), x, a.to(x.dtype))
@@ -79,12 +89,14 @@ class SynthesisBlock(nn.Module):
             self.const = nn.Parameter(init(1, out_ch, 4, 4))
             self.conv0 = None
         else:
-            fused = use_fused_updown(cfg.fused_updown, channels=max(in_ch, out_ch), resolution=resolution)
+            fused = use_fused_updown(cfg.fused_updown, channels=max(in_ch, out_ch), resolution=resolution,
+                                     channels_last=use_channels_last(cfg.memory_format, torch.device("cpu")))
             self.conv0 = EqualConv2d(in_ch, out_ch, 3, bias=False, up=2 if fused else 1)
             self.fused_up = fused
             self.blur = Blur(out_ch)
         self.bias_before_blur = cfg.upconv_bias_before_blur and res_log2 > 2
         self.noise_shared = cfg.noise_shared_per_block
+        self.memory_format = cfg.memory_format
         self.epi0 = LayerEpilogue(out_ch, cfg.w_dim, resolution, first, eps=cfg.instance_norm_eps,
                                   add_bias=not self.bias_before_blur)
         self.conv1 = EqualConv2d(out_ch, out_ch, 3, bias=False)
@@ -96,6 +108,7 @@ class SynthesisBlock(nn.Module):
             x = self.const.expand(w0.shape[0], -1, -1, -1)
             if w0.dtype != torch.float16:  # float16 keeps the 4x4 layer in fp32: its gradient through 1/std of a
                 x = x.to(w0.dtype)          # near-constant input overflows float16 (fp16 training, loss scaling)
+            x = to_memory_format(x, self.memory_format)   # every later op keeps the layout
         else:
             x = self.conv0(x) if self.fused_up else self.conv0(upscale2d(x))
             if self.bias_before_blur:

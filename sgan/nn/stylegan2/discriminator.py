@@ -18,6 +18,7 @@ from torch import nn
 from sgan.nn.config import ModelConfig
 from sgan.nn.inputs import check_labels
 from sgan.nn.layers import SQRT2, EqualLinear, minibatch_stddev
+from sgan.nn.memory import to_memory_format
 from sgan.nn.resample import downsample2d, setup_filter
 from sgan.nn.stylegan2.layers import Conv2dLayer
 from sgan.nn.stylegan2.mapping import MappingNetwork
@@ -106,6 +107,7 @@ class Discriminator(nn.Module):
             raise ValueError(f"stylegan2 has no progressive growing: lod must be 0, got {lod}")
         check_labels(c, c_dim=self.c_dim, n=img.shape[0])
         x = None
+        img = to_memory_format(img, self.cfg.memory_format)   # every later op keeps the layout
         for res in self.block_resolutions:
             x, img = getattr(self, f"b{res}")(x, img)
         cmap = self.mapping(None, c) if self.c_dim else None

@@ -20,6 +20,7 @@ from torch import nn
 
 from sgan.nn.config import ModelConfig
 from sgan.nn.inputs import Generators, check_noise_mode
+from sgan.nn.memory import to_memory_format
 from sgan.nn.resample import setup_filter, upsample2d
 from sgan.nn.stylegan2.layers import Conv2dLayer, SynthesisLayer, ToRGBLayer
 
@@ -39,6 +40,7 @@ class SynthesisBlock(nn.Module):
             self.conv0 = SynthesisLayer(in_ch, out_ch, cfg.w_dim, resolution, first_layer_idx, up=2, **kw)
         self.conv1 = SynthesisLayer(out_ch, out_ch, cfg.w_dim, resolution, first_layer_idx + (in_ch != 0), **kw)
         self.num_conv = 1 if in_ch == 0 else 2
+        self.memory_format = cfg.memory_format
         self.num_torgb = 0
         if is_last or cfg.g_architecture == "skip":
             self.torgb = ToRGBLayer(out_ch, cfg.num_channels, cfg.w_dim, **kw)
@@ -53,6 +55,7 @@ class SynthesisBlock(nn.Module):
         kw = dict(noise_mode=noise_mode, generator=generator)
         if x is None:
             x = self.const.to(ws.dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+            x = to_memory_format(x, self.memory_format)   # every later op keeps the layout
             x = self.conv1(x, ws[:, 0], **kw)
         elif self.architecture == "resnet":
             y = self.skip(x, gain=SQRT_HALF)
