@@ -132,3 +132,24 @@ def test_the_transform_is_gen_images_py_make_transform_inverted():
     a = np.radians(20.0)
     image = torch.tensor([[np.cos(a), np.sin(a), 0.3], [-np.sin(a), np.cos(a), -0.15], [0, 0, 1]])
     torch.testing.assert_close(m @ image, torch.eye(3, dtype=torch.float64), rtol=0, atol=1e-6)
+
+
+def test_generate_translate_and_rotate_as_gen_images_py(tmp_path):
+    from PIL import Image
+
+    runner = CliRunner()
+    c = expected("sg3-t")["cases"]["transform_psi1_const"]                # seeds 0..3, translate 0.3,-0.15, rotate 20
+    args = ["generate", str(SG3["sg3-t"]), "--seeds", "0-3", "--translate", ",".join(map(str, c["translate"])),
+            "--rotate", str(c["rotate"]), "--outdir", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    mine = np.stack([np.asarray(Image.open(tmp_path / f"seed{s:04d}.png")) for s in range(4)]).astype(int)
+    theirs = to_uint8(c["images"]).astype(int)
+    assert np.abs(mine - theirs).max() <= 1 and (mine == theirs).mean() > 0.999
+    for bad, message in [(["--translate", "0.3"], "two numbers"),
+                         (["--rotate", "nan"], "rotate")]:
+        result = runner.invoke(app, ["generate", str(SG3["sg3-t"]), "--seeds", "0", "--outdir", str(tmp_path), *bad])
+        assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
+    other = FIX / "ada-uncond_network-snapshot-000100.pkl"
+    result = runner.invoke(app, ["generate", str(other), "--seeds", "0", "--rotate", "10", "--outdir", str(tmp_path)])
+    assert result.exit_code != 0 and "StyleGAN3" in result.output
