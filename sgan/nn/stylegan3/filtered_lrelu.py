@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 # The matmul form while the upsampled row is at most this long. Measured on a 2-core Ice Lake (avx512, loaded):
-# matmul 1.8x faster than conv at 108 and 172 samples, conv 1.3x faster at 300 and 1.1-1.6x at 552-1064.
-FORM_MATMUL_MAX = 256
+# matmul 1.3-2x faster than conv at 108-344 samples (official widths), about even at 552, conv faster beyond.
+FORM_MATMUL_MAX = 400
 FORMS = ("auto", "matmul", "conv")
 
 
