@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 # The matmul form while the upsampled row is at most this long. Measured on a 2-core Ice Lake (avx512, loaded):
-# matmul 1.3-2x faster than conv at 108-344 samples (official widths), about even at 552, conv faster beyond.
-FORM_MATMUL_MAX = 400
+# matmul up to 1.15x faster than the (channels-last) conv form at 76-172 samples, conv 1.1-1.6x faster at 300, 2.2x at 556.
+FORM_MATMUL_MAX = 256
 FORMS = ("auto", "matmul", "conv")
 
 
@@ -109,16 +109,18 @@ def filtered_lrelu(x: torch.Tensor, *, up_filter: torch.Tensor | None, down_filt
         my = upfir_matrix(x.shape[2], up_filter, up=up, pad=(py0, py1), gain=up).to(x.dtype)
         x = torch.matmul(my, torch.matmul(x, mx.t()))
     else:
+        x = x.contiguous(memory_format=torch.channels_last)    # depthwise convs run faster channels-last
         x = _axis_conv_up(x, up_filter, up=up, pad=(px0, px1), dim=3)
         x = _axis_conv_up(x, up_filter, up=up, pad=(py0, py1), dim=2)
     x = _lrelu_gain_clamp(x, slope=slope, gain=gain, clamp=clamp)
     if down_filter is None:
         return x[:, :, ::down, ::down] if down > 1 else x
     if down_filter.ndim == 2:
-        return _down_2d(x, down_filter, down=down)
+        x = x.contiguous(memory_format=torch.channels_last)
+        return _down_2d(x, down_filter, down=down).contiguous()
     if form == "matmul" or (form == "auto" and max(x.shape[2:]) <= FORM_MATMUL_MAX):
         mx = upfir_matrix(x.shape[3], down_filter, down=down).to(x.dtype)
         my = upfir_matrix(x.shape[2], down_filter, down=down).to(x.dtype)
         return torch.matmul(my, torch.matmul(x, mx.t()))
-    x = _axis_conv_down(x, down_filter, down=down, dim=3)
-    return _axis_conv_down(x, down_filter, down=down, dim=2)
+    x = _axis_conv_down(x.contiguous(memory_format=torch.channels_last), down_filter, down=down, dim=3)
+    return _axis_conv_down(x, down_filter, down=down, dim=2).contiguous()
