@@ -6,7 +6,7 @@ pads (or, negative, crops) the result by `padding` = (x_lo, x_hi, y_lo, y_hi), t
 the filter times up per axis; downsampling convolves with its filter (no padding) and keeps every
 down-th sample from the first. 1-D filters are separable (x then y); a 2-D filter is applied as is.
 
-Two exact forms, picked per size by `FORM_MATMUL_MAX` (benchmarks/sg3_filtered_lrelu.py):
+Two exact forms, picked per size by `FORM_MATMUL_MAX` and the down filter (benchmarks/sg3_filtered_lrelu.py):
 
 - `matmul`: each separable step along one axis is one matrix product with the [out, in] operator
   matrix of zero insertion + padding + filter + decimation, so nothing is computed on inserted zeros
@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 # The matmul form while the upsampled row is at most this long. Measured on a 2-core Ice Lake (avx512, loaded):
-# matmul up to 1.15x faster than the (channels-last) conv form at 76-172 samples, conv 1.1-1.6x faster at 300, 2.2x at 556.
+# matmul up to 1.15-2x faster than the (channels-last) conv form at 76-172 samples, conv 1.1-1.6x faster at 300, 2.2x at
+# 556. Layers with a radial down filter (config R) always take the conv form: it was 1.3x faster there at 104-168.
 FORM_MATMUL_MAX = 256
 FORMS = ("auto", "matmul", "conv")
 
@@ -104,7 +105,8 @@ def filtered_lrelu(x: torch.Tensor, *, up_filter: torch.Tensor | None, down_filt
         x = x + bias.to(x.dtype).reshape(1, -1, 1, 1)
     if up_filter is None and up == 1 and not any(padding):
         x = x.clone() if bias is None else x           # the in-place activation below must not touch the input
-    elif form == "matmul" or (form == "auto" and max(x.shape[2:]) * up <= FORM_MATMUL_MAX) or up_filter is None:
+    elif form == "matmul" or up_filter is None or (form == "auto" and max(x.shape[2:]) * up <= FORM_MATMUL_MAX
+                                                   and (down_filter is None or down_filter.ndim == 1)):
         mx = upfir_matrix(x.shape[3], up_filter, up=up, pad=(px0, px1), gain=up).to(x.dtype)
         my = upfir_matrix(x.shape[2], up_filter, up=up, pad=(py0, py1), gain=up).to(x.dtype)
         x = torch.matmul(my, torch.matmul(x, mx.t()))
