@@ -18,6 +18,7 @@ EPILOG = """[b]Examples[/b]
   sgan generate runs/shapes/snapshot-000600.pt --seeds 0-15,42 --trunc 0.7 --trunc-cutoff 8 --save-latents
   sgan generate model.pt --seeds 7 --trunc 1 --noise-mode random --device cpu
   sgan generate runs/cond --seeds 0-15 --class star --grid   (a model trained with --cond)
+  sgan generate sg3.pt --seeds 0-3 --translate 0.3,-0.15 --rotate 20   (StyleGAN3, as NVIDIA's gen_images.py)
 
 Writes out/seed0000.png ... (and seed0000.npy with --save-latents: float32 \\[num_ws, w_dim], with its
 seed0000.json sidecar) as each batch is made; --grid shows the first 256 seeds. Computes in fp32 unless
@@ -42,6 +43,8 @@ def generate_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP),
     class_: Optional[str] = typer.Option(None, "--class", help="Class name or index, for a model trained with --cond."),
+    translate: Optional[str] = typer.Option(None, "--translate", help="StyleGAN3 only: translate the image by X,Y (in image widths), as gen_images.py --translate."),
+    rotate: Optional[float] = typer.Option(None, "--rotate", callback=finite(), help="StyleGAN3 only: rotate the image by DEG degrees, as gen_images.py --rotate."),
 ) -> None:
     """Generate images from seeds with truncation, writing seedNNNN.png per seed."""
     from sgan.device import check_precision, configure_cuda, resolve_device
@@ -75,7 +78,7 @@ def generate_command(
                         **{"class": getattr(G, "class_name", None)})
     grid_images = []
     done = 0
-    with progress_bar("Generating", len(seed_list)) as report:
+    with _input_transform(G, translate, rotate), progress_bar("Generating", len(seed_list)) as report:
         for part in iter_render_seeds(G, seed_list, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
                                       noise_mode=noise_mode, batch_size=batch, device=dev, precision=choice.precision):
             for seed, image, ws in zip(part.seeds, part.images, part.ws):   # written as each batch is made
@@ -95,3 +98,24 @@ def generate_command(
                  text=png_text(record, seeds=seeds, grid_seeds=f"the first {shown}"))
         written += " and grid.png" + (f" (the first {shown})" if shown < done else "")
     console.print(f"Wrote {written} ({G.resolution}x{G.resolution}) to {outdir}/")
+
+
+def _input_transform(G, translate: str | None, rotate: float | None):
+    """The StyleGAN3 input transform of --translate / --rotate for the duration of the rendering."""
+    import contextlib
+
+    from sgan.errors import UsageError
+    from sgan.nn.stylegan3 import input_transform
+
+    if translate is None and rotate is None:
+        return contextlib.nullcontext()
+    if getattr(G.cfg, "arch", None) != "stylegan3":
+        raise UsageError(f"--translate / --rotate move the input of a StyleGAN3 model; this model is {G.cfg.arch}.")
+    parts = (translate or "0,0").split(",")
+    try:
+        shift = tuple(float(p) for p in parts)
+    except ValueError:
+        shift = ()
+    if len(shift) != 2 or not all(np.isfinite(shift)):
+        raise UsageError(f"--translate {translate!r}: give two numbers X,Y such as 0.3,-0.15 (in image widths).")
+    return input_transform(G, translate=shift, rotate=rotate or 0.0)

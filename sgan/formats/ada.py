@@ -63,7 +63,7 @@ def _check_class(meta: Any, name: str, path: Path) -> None:
     if not isinstance(meta, PersistentObject) or meta.get("class_name") != name:
         got = meta.get("class_name") if isinstance(meta, Mapping) else type(meta).__name__
         raise ImportFormatError(f"{path}: expected a StyleGAN2-ADA {name}, found {got!r} "
-                                "(StyleGAN3 and other network pickles are not supported).")
+                                "(sgan reads StyleGAN2-ADA and StyleGAN3 network pickles; other networks are not supported).")
 
 
 def config_from_kwargs(gk: Mapping[str, Any], dk: Mapping[str, Any] | None, path: Path) -> ModelConfig:

@@ -49,12 +49,17 @@ FORMAT_TITLES = {
     "tf-stylegan": "NVIDIA StyleGAN TensorFlow pickle (NVlabs/stylegan)",
     "tf-stylegan2": "NVIDIA StyleGAN2 TensorFlow pickle (NVlabs/stylegan2)",
     "ada": "NVIDIA StyleGAN2-ADA PyTorch network pickle (NVlabs/stylegan2-ada-pytorch)",
+    "stylegan3": "NVIDIA StyleGAN3 PyTorch network pickle (NVlabs/stylegan3, configs T and R)",
     "rosinality-sg1": "rosinality/style-based-gan-pytorch checkpoint (StyleGAN)",
     "rosinality-sg2": "rosinality/stylegan2-pytorch checkpoint (StyleGAN2)",
 }
 
 
 def widths_text(cfg: ModelConfig) -> str:
+    if cfg.arch == "stylegan3":
+        from sgan.nn.stylegan3.synthesis import plan_of
+
+        return ", ".join(f"{spec.name.split('_', 1)[0]}:{spec.out_channels}" for spec in plan_of(cfg)[1])
     width = (lambda r: cfg.channels(2 ** r)) if cfg.arch == "stylegan2" else (lambda r: cfg.nf(r - 1))
     return ", ".join(f"{2 ** r}:{width(r)}" for r in range(2, cfg.resolution_log2 + 1))
 

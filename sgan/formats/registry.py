@@ -23,7 +23,7 @@ def formats_text() -> str:
 
 def detect(data: Any) -> str | None:
     """The format of an opened foreign file, or None."""
-    from sgan.formats import rosinality_sg1, tf_stylegan
+    from sgan.formats import rosinality_sg1, stylegan3, tf_stylegan
 
     if tf_stylegan.is_tf_tuple(data):
         name = data[2].get("build_func_name")
@@ -33,7 +33,7 @@ def detect(data: Any) -> str | None:
         return "tf-stylegan2"
     if isinstance(data, Mapping):
         if isinstance(data.get("G_ema"), PersistentObject) or isinstance(data.get("G"), PersistentObject):
-            return "ada"
+            return "stylegan3" if stylegan3.is_stylegan3(data.get("G_ema") or data.get("G")) else "ada"
         if rosinality_sg1.is_checkpoint(data) or rosinality_sg1.is_bare(data):
             return "rosinality-sg1"
         if _is_rosinality_sg2(data) or _is_rosinality_sg2(data.get("g_ema")):
@@ -99,6 +99,9 @@ def _convert(format: str, data: Any, path: Path, resolution: int | None) -> Impo
     if format == "ada":
         from sgan.formats import ada
         return ada.convert(data, path=path)
+    if format == "stylegan3":
+        from sgan.formats import stylegan3
+        return stylegan3.convert(data, path=path)
     if format == "rosinality-sg1":
         from sgan.formats import rosinality_sg1
         return rosinality_sg1.convert(data, path=path, resolution=resolution)

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-ARCHITECTURES = ("stylegan1", "stylegan2")
+ARCHITECTURES = ("stylegan1", "stylegan2", "stylegan3")
 G_ARCHITECTURES = ("skip", "resnet")          # StyleGAN2 generator forms
 D_ARCHITECTURES = ("resnet", "skip", "orig")  # StyleGAN2 discriminator forms
 
@@ -54,6 +54,22 @@ class ModelConfig:
     fused_modconv: str = "auto"     # modulated conv as one grouped conv ('always') or as scaling around a shared conv ('never'); 'auto': the faster on the device
     cmap_dim: int = 0               # D projection size for labels; 0: the channels at 4x4 (official default)
     d_mapping_layers: int = 8       # depth of D's label mapping network (official default 8)
+    # StyleGAN3 generator only (arch 'stylegan3', NVlabs/stylegan3 networks_stylegan3.py names and defaults; its D is
+    # StyleGAN2's, built from channel_base / channel_max above; see sgan/nn/stylegan3/design.py):
+    sg3_conv_kernel: int = 3              # 3: config T; 1: config R
+    sg3_radial_filters: bool = False      # config R: radially symmetric (jinc) downsampling filters
+    sg3_channel_base: int = 32768         # G widths rint(min(sg3_channel_base / 2 / cutoff, sg3_channel_max)); R doubles both
+    sg3_channel_max: int = 512
+    sg3_num_layers: int = 14              # synthesis layers besides the Fourier input and ToRGB; num_ws = this + 2
+    sg3_num_critical: int = 2             # critically sampled layers at the end
+    sg3_first_cutoff: float = 2.0
+    sg3_first_stopband: float = 2 ** 2.1
+    sg3_last_stopband_rel: float = 2 ** 0.3
+    sg3_margin_size: int = 10
+    sg3_output_scale: float = 0.25
+    sg3_filter_size: int = 6
+    sg3_lrelu_upsampling: int = 2
+    sg3_magnitude_ema_beta: float = 0.999
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -86,7 +102,9 @@ class ModelConfig:
 
     @property
     def num_ws(self) -> int:
-        """Two style inputs per resolution from 4x4 up: 2*log2(R) - 2 (18 at 1024 px)."""
+        """Two style inputs per resolution from 4x4 up: 2*log2(R) - 2 (18 at 1024 px); StyleGAN3: its layers + 2."""
+        if self.arch == "stylegan3":
+            return self.sg3_num_layers + 2
         return 2 * self.resolution_log2 - 2
 
     def nf(self, stage: int) -> int:
@@ -115,6 +133,8 @@ class ModelConfig:
         With arch 'stylegan2': `paper` (config F, channel_base 32768), `half` (16384), `cpu`, `tiny`."""
         if arch == "stylegan2":
             return _stylegan2_preset(cls, name, resolution)
+        if arch == "stylegan3":
+            return _stylegan3_preset(cls, name, resolution)
         if arch != "stylegan1":
             raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
         if name == "paper":
@@ -147,6 +167,26 @@ def _stylegan2_preset(cls: type[ModelConfig], name: str, resolution: int) -> Mod
         return cls(**base, z_dim=32, w_dim=32, mapping_layers=2, mapping_fmaps=32,
                    channel_base=128, channel_max=16, d_mapping_layers=2)
     raise ValueError(f"unknown stylegan2 model preset {name!r}; choose {', '.join(STYLEGAN2_PRESETS)}")
+
+
+STYLEGAN3_PRESETS = ("t", "r", "tiny-t", "tiny-r")
+
+
+def _stylegan3_preset(cls: type[ModelConfig], name: str, resolution: int) -> ModelConfig:
+    """StyleGAN3 as stylegan3's train.py builds it (--cbase 32768 --cmax 512, mapping depth 2, w_avg beta 0.998,
+    conv_clamp 256): `t` (3x3 convs) and `r` (1x1 convs, radial filters, G widths doubled); `tiny-t` / `tiny-r`
+    (tests) with 32-d z and w and narrow widths."""
+    if name not in STYLEGAN3_PRESETS:
+        raise ValueError(f"unknown stylegan3 model preset {name!r}; choose {', '.join(STYLEGAN3_PRESETS)}")
+    tiny = name.startswith("tiny-")
+    kind = name.removeprefix("tiny-")
+    base, cmax = (256, 16) if tiny else (32768, 512)
+    mult = 2 if kind == "r" else 1
+    return cls(arch="stylegan3", resolution=resolution, z_dim=32 if tiny else 512, w_dim=32 if tiny else 512,
+               mapping_layers=2, mapping_fmaps=32 if tiny else 512, w_avg_beta=0.998, conv_clamp=256,
+               channel_base=base, channel_max=cmax, d_mapping_layers=2 if tiny else 8,
+               sg3_conv_kernel=1 if kind == "r" else 3, sg3_radial_filters=kind == "r",
+               sg3_channel_base=base * mult, sg3_channel_max=cmax * mult)
 
 
 def use_fused_updown(mode: str, *, channels: int, resolution: int, channels_last: bool = False) -> bool:

@@ -169,6 +169,8 @@ def latent_noise_scale(cfg: ProjectConfig, step: int, w_std: float) -> float:
 def noise_regularizer(maps: list[torch.Tensor]) -> torch.Tensor:
     """Sum over maps and their 2x pyramid (down to 8 px) of the squared mean autocorrelation at a
     one-pixel shift, horizontally and vertically (StyleGAN2 projector)."""
+    if not maps:                                  # StyleGAN3 has no noise inputs
+        return torch.zeros(())
     reg = maps[0].new_zeros(())
     for noise in maps:
         while True:
