@@ -1,6 +1,6 @@
 """The commands whose outputs users compare compute in fp32 unless asked, check every input before
 `--precision auto` times anything, and record the precision in every PNG and latent sidecar.
-A faked AVX-512 BF16 + AMX CPU (amx_fake) makes `auto` probe and pick bf16 here too."""
+A faked AVX-512 BF16 + AMX CPU (tests/cpu_fakes.py) makes `auto` probe and pick bf16 here too."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from sgan.cli import app
 
-from amx_fake import fake_amx
+from cpu_fakes import fake_amx
 
 runner = CliRunner()
 

@@ -16,7 +16,7 @@ from sgan.metrics.detectors import load_feature_detector
 from sgan.metrics.features import cached_real_features, generated_features, open_dataset
 from sgan.metrics.shapes_detector import load_detector_file
 
-from amx_fake import fake_amx
+from cpu_fakes import fake_amx
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ from sgan.cli import app
 from sgan.play.generate import render_seeds
 from sgan.latent import load_latent
 
-from amx_fake import fake_amx
+from cpu_fakes import fake_amx
 
 runner = CliRunner()
 

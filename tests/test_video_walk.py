@@ -11,7 +11,7 @@ from sgan.cli import app
 from sgan.play.generate import render_seeds
 from sgan.play.video import read_video_frames, segment_positions, walk_animation, seed_keys, iter_frames
 
-from amx_fake import fake_amx
+from cpu_fakes import fake_amx
 
 runner = CliRunner()
 

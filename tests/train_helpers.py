@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from cpu_fakes import AMX_FLAGS, AVX2_FLAGS, fake_cpu  # noqa: F401  (re-exported for the training tests)
 from sgan.train import preset_config
 
 TINY_MODELS = {
@@ -36,27 +37,3 @@ def assert_same(a, b) -> None:
     else:
         assert a == b
 
-
-AMX_FLAGS = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_fp16"}   # Sapphire-Rapids-class
-AVX2_FLAGS = {"avx2", "fma"}                                                 # AMD EPYC-class
-
-
-def fake_cpu(monkeypatch, flags, *, ms=None):
-    """Pretend this CPU has `flags` (sgan.device.cpu_flags) and that sgan.device.time_call measures
-    `ms` (default: bf16 half of fp32's time); the fake timer really runs the call under the
-    precision's autocast, so the real bf16 computation (emulated where it is not native) is tested.
-    Returns the list of precisions timed."""
-    import sgan.device
-
-    ms = ms or {"fp32": 20.0, "bf16": 10.0, "fp16": 15.0}
-    timed: list[str] = []
-
-    def time_call(run, device, precision, **kwargs):
-        with sgan.device.autocast(device, precision):
-            run()
-        timed.append(precision)
-        return ms[precision] / 1000.0
-
-    monkeypatch.setattr(sgan.device, "cpu_flags", lambda path="/proc/cpuinfo": set(flags))
-    monkeypatch.setattr(sgan.device, "time_call", time_call)
-    return timed
