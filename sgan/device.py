@@ -192,6 +192,9 @@ def time_call(run: Callable[[], Any], device: torch.device, precision: str, *, r
     return best
 
 
+_PROFILE_TIMER = time_call   # the timer that answers from SGAN_CPU_PROFILE (a test may swap time_call out)
+
+
 def _agrees(run: Callable[[], Any], device: torch.device, precision: str, reference: torch.Tensor,
             tol: float) -> bool:
     """The probe's output under `precision` is finite and within `tol` (relative RMS) of fp32's."""
@@ -224,7 +227,7 @@ def choose_precision(device: torch.device, run: Callable[[], Any] | None = None,
     candidates = ["fp32"] + (["bf16"] if ok else []) + (["fp16"] if allow_fp16 and device.type == "cuda" else [])
     if len(candidates) == 1 or run is None:
         return PrecisionChoice("fp32", "auto", {}, why if len(candidates) == 1 else "nothing to time")
-    if timer is None and device.type == "cpu" and cpu_profile() is not None:
+    if timer is None and time_call is _PROFILE_TIMER and device.type == "cpu" and cpu_profile() is not None:
         why = f"{why}; timings of CPU profile {cpu_profile().name}"   # faked: say so wherever it is printed
     timer = timer or time_call
     timings = {p: 1000.0 * float(timer(run, device, p)) for p in candidates}

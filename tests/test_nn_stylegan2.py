@@ -287,7 +287,7 @@ def test_config_validation_and_presets():
     with pytest.raises(ValueError, match="unknown stylegan2 model preset"):
         ModelConfig.preset("huge", 64, arch="stylegan2")
     with pytest.raises(ValueError, match="unknown architecture"):
-        ModelConfig.preset("paper", 64, arch="stylegan3")
+        ModelConfig.preset("paper", 64, arch="stylegan9")
     cfg = ModelConfig.preset("paper", 64, arch="stylegan2")
     assert cfg.arch == "stylegan2" and cfg.g_architecture == "skip" and cfg.d_architecture == "resnet"
     assert cfg.mapping_layers == 8 and cfg.mapping_lrmul == 0.01 and cfg.w_avg_beta == 0.995 and cfg.c_dim == 0
