@@ -213,11 +213,14 @@ def test_compiled_steps_equal_eager_steps(arch, isa, shapes16, tmp_path):
     for net in ("G", "D", "G_ema"):
         a, b = getattr(eager, net).state_dict(), getattr(comp_tr, net).state_dict()
         assert a.keys() == b.keys() and not any("_orig_mod" in k for k in b)
-    # A call that draws its own noise (the precision probe's) runs the eager code: the same images, no compile.
+    # A call that draws its own noise (the precision probe's) runs the synthesis pieces' eager code: the
+    # same images (up to the compiled mapping's summation order), no graph compiled for them.
     _sync(comp_tr, eager)
-    assert torch.equal(generator_probe(eager.G, batch=3)(), generator_probe(comp_tr.G, batch=3)())
-    assert comp.compile_entries(dict(comp_tr.G.named_modules())) == {k[2:]: v for k, v in entries.items()
-                                                                    if k.startswith("G.")}
+    assert torch.allclose(generator_probe(eager.G, batch=3)(), generator_probe(comp_tr.G, batch=3)(), rtol=1e-4,
+                          atol=1e-5)
+    after = comp.compile_entries(dict(comp_tr.G.named_modules()))
+    assert {k: v for k, v in after.items() if k != "mapping"} == {k[2:]: v for k, v in entries.items()
+                                                                 if k.startswith("G.") and k != "G.mapping"}
 
 
 def test_cli_rejects_a_bad_compile_mode_and_auto_is_the_default(shapes16, tmp_path):
