@@ -12,9 +12,17 @@ What is compiled, and how (inductor; on a CPU it fuses chains of element-wise wo
   Each piece gets its own copy of its class's forward code: torch.compile keeps compiled graphs
   per code object (at most `recompile_limit`, 8, each), and twenty pieces of four classes would
   otherwise share four code objects' entries.
+- Each piece compiles as one graph (fullgraph: a graph break is an error). Before, a break inside a
+  synthesis block (a precision probe calling the compiled G with torch.Generator objects) left the
+  layers inside to dynamo as frames of their own, on the code object every LayerEpilogue shares: one
+  graph per size and dtype until the recompile limit (8), then eager (issue 18's "recompile_limit (8)
+  ... synthesis.py:40"). A piece compiles once per shape it meets (compile_entries): G's once, D's
+  three times (the reals+fakes pair, the fakes alone in an R1 step, frozen in the G step).
 - Noise: a compiled graph cannot draw from torch.Generator objects (one per sample), so the maps
   are drawn ahead in the forward pass's own order (sgan.nn.inputs.draw_noise_maps): the same numbers
-  the eager forward draws.
+  the eager forward draws. A call that would draw its own noise runs the piece's eager code.
+- Precision: compiled only in fp32 on a CPU (LOW_PRECISION_CPU: compiled bf16 rounds unlike eager
+  bf16, as far apart as bf16 is from fp32); the precision is resolved before compiling.
 - Gradient penalties (R1, WGAN-GP) and StyleGAN2's path-length term differentiate twice
   (create_graph=True), which torch 2.13's compiled graphs refuse ("torch.compile with aot_autograd
   does not currently support double backward"); those passes run the same modules eagerly
@@ -135,7 +143,10 @@ def cpu_family(flags: set[str] | None = None) -> str:
 # - avx2 (AMD EPYC): StyleGAN 1 1.05x at 8 px, 0.95x at 16, 0.99x at 32, 1.04x in the 16->32 fade-in;
 #   compile 88 + 62 + 256 s: no faster (1.0 below). StyleGAN2 at 32 px: 1.14x, compile 236 s: pays only
 #   in runs over 236 / (1 - 1/1.14) s = 32 min, so not in the 20-minute cpu preset run.
-# - avx512 (Ice Lake Xeon, no bf16): see ICE_LAKE below.
+# - avx512 (Ice Lake Xeon, family 6 model 106, AVX-512F/BW/VL/VNNI, no bf16 / AMX; machine loaded by
+#   ~7 other jobs, load 12-15 on 2 cores): StyleGAN 1 0.99x at 8 px, 0.86x at 16 px, compile 900 + 213 s
+#   (the load inflates it, ~4x): slower, so auto stays eager (0.92, their geometric mean, below).
+#   StyleGAN2 not measured here: auto stays eager.
 # - amx (AVX-512 BF16 + AMX): reported by issue 18, not measured here: StyleGAN 1 at 16 px 0.86x,
 #   compile 155 s, in the precision auto chose there (likely bf16, where compile is now off anyway);
 #   StyleGAN2 not measured: auto stays eager.
@@ -143,6 +154,7 @@ def cpu_family(flags: set[str] | None = None) -> str:
 EXPECTED: dict[tuple[str, str, str], tuple[float | None, float | None]] = {
     ("avx2", "stylegan1", "narrow"): (1.0, 406.0),
     ("avx2", "stylegan2", "narrow"): (1.14, 236.0),
+    ("avx512", "stylegan1", "narrow"): (0.92, 1113.0),
     ("amx", "stylegan1", "narrow"): (0.86, 155.0),
 }
 
