@@ -110,7 +110,7 @@ def choose_compile(requested: str, *, device: torch.device, arch: str, channels:
 # element-wise work and keeps the intermediates in fp32 where eager rounds every op's output to bf16,
 # and reduces in another order before results are rounded to bf16. Measured (benchmarks/compile.py
 # --precision bf16 and the tiny model of tests/test_train_compile.py, Ice Lake Xeon AVX-512 without
-# native bf16, torch 2.13): compiled against eager gradients 0.11-0.14 relative, updates 0.15-0.25, the
+# native bf16, torch 2.13): compiled against eager gradients 0.09-0.17 relative, updates 0.15-0.26, the
 # size of bf16's own error (eager bf16 against eager fp32: gradients 0.09-0.14, updates 0.21-0.28;
 # compiled bf16 against fp32: 0.13-0.15, 0.21-0.22), and what an AVX-512 BF16 + AMX machine reported
 # (0.124, 0.307). inductor's emulate_precision_casts narrows it at 8 px (1e-7) but not at 16 (7e-2).
