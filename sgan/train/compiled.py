@@ -173,7 +173,10 @@ def estimate_run_seconds(tr: Any) -> float:
 
 
 def choose_for(tr: Any) -> CompileChoice:
-    """The compile choice of a Trainer (rank 0's is broadcast to the others)."""
+    """The compile choice of a Trainer (rank 0's is broadcast to the others), made after its precision:
+    a precision still `auto` is resolved first (its probe runs the eager networks)."""
+    if tr.cfg.precision == "auto":
+        tr.resolve_precision()
     return choose_compile(tr.cfg.compile, device=tr.device, arch=tr.model_cfg.arch, channels=max_channels(tr.G),
                           run_seconds=lambda: estimate_run_seconds(tr), precision=tr.cfg.precision)
 
