@@ -18,7 +18,7 @@ compiled (sgan.train.compiled). Prints per row
 Both trainers of a row compute in one precision, set before compiling (--precision, fp32 by
 default; sgan train compiles in fp32 only on a CPU: sgan.train.compiled.LOW_PRECISION_CPU; --precision
 bf16 shows why, and its rows do not fail the run). max entries: the most graphs any one piece
-compiled (StyleGAN 1: 3 for D's pieces, 1 for G's; the recompile limit is 8).
+compiled (StyleGAN 1: 3 for D's pieces, 1 for G's; StyleGAN2: 2 each; the recompile limit is 8).
 
 StyleGAN 1 rows train with lod 0 at their resolution (the cpu preset: 32 channels, batch 16, lazy
 R1 every 4 steps); `--fade` adds a row in the 16 -> 32 px fade-in where lod moves at every step, to

@@ -16,8 +16,9 @@ What is compiled, and how (inductor; on a CPU it fuses chains of element-wise wo
   synthesis block (a precision probe calling the compiled G with torch.Generator objects) left the
   layers inside to dynamo as frames of their own, on the code object every LayerEpilogue shares: one
   graph per size and dtype until the recompile limit (8), then eager (issue 18's "recompile_limit (8)
-  ... synthesis.py:40"). A piece compiles once per shape it meets (compile_entries): G's once, D's
-  three times (the reals+fakes pair, the fakes alone in an R1 step, frozen in the G step).
+  ... synthesis.py:40"). A piece compiles once per variant it meets (compile_entries): StyleGAN 1
+  G's once, D's three times (the reals+fakes pair, the fakes alone in an R1 step, frozen in the G
+  step); StyleGAN2 G's and D's twice (trainable in their own phase, frozen in the other's).
 - Noise: a compiled graph cannot draw from torch.Generator objects (one per sample), so the maps
   are drawn ahead in the forward pass's own order (sgan.nn.inputs.draw_noise_maps): the same numbers
   the eager forward draws. A call that would draw its own noise runs the piece's eager code.
@@ -246,8 +247,7 @@ def _draws_noise_check(module: torch.nn.Module) -> Callable[[tuple, dict], bool]
 def compile_entries(modules: Any) -> dict[str, int]:
     """{name: graphs compiled for it so far} for the compiled modules among `modules` (a dict of
     name -> module, e.g. dict(G.named_modules())): each compiled piece's own code object's cache
-    entries. A StyleGAN 1 piece sees one shape (its resolution, the run's batch); D's pieces
-    compile twice, once with D's parameters trainable (D step), once frozen (G step)."""
+    entries (the module docstring says how many a run makes)."""
     from torch._dynamo.eval_frame import _debug_get_cache_entry_list
 
     out = {}
