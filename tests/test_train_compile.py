@@ -166,8 +166,9 @@ def _sync(dst, src):
         getattr(dst, name).load_state_dict(getattr(src, name).state_dict())
 
 
-# The default run: a few seconds with inductor's cache warm; from a cold cache (CI) about 40-60 s per
-# case on a loaded 2-core machine (the tiny model's ~10 graphs and their backward).
+# In the default run. Measured on the 2-core Ice Lake machine, shared (load ~3): 4.5-15 s per case with
+# inductor's cache warm (38 s for the four); from a cold cache 88-137 s per case (459 s, 390 CPU-s for
+# the four): keep TORCHINDUCTOR_CACHE_DIR between CI runs.
 @pytest.mark.parametrize("isa", [None, "avx2"], ids=["native-isa", "avx2"])
 @pytest.mark.parametrize("arch", ["stylegan1", "stylegan2"])
 def test_compiled_steps_equal_eager_steps(arch, isa, shapes16, tmp_path):
