@@ -130,15 +130,21 @@ def convert(data: Mapping[str, Any], *, path: Path) -> Imported:
     if d_meta is not None:
         D = build(new_discriminator(cfg), convert_state(state_dict_of(d_meta), "D"), what=f"{path} D")
         found.append("D")
-    left = []
-    if data.get("augment_pipe") is not None:
-        left.append("augment_pipe (the ADA augmentation state, including its probability p)")
-    if data.get("training_set_kwargs"):
-        left.append("training_set_kwargs (the dataset it was trained on)")
-    left += [f"{k} (unknown key)" for k in data if k not in ("G", "D", "G_ema", "augment_pipe", "training_set_kwargs")]
+    left = left_behind(data)
     notes = ["runs in float32 (the pickle's code with force_fp32=True); on a GPU NVIDIA's generate.py runs the 4 "
              "highest resolutions in float16, which differs by about 1e-2",
              "NVIDIA's generate.py: z = RandomState(seed).randn(1, z_dim), truncation psi 1, noise mode const; "
              "sgan generate uses these by default for this model, so it gives generate.py's images"]
     return Imported(format="ada", source=path, config=cfg, G_ema=G_ema, G=G, D=D, found=found, left_behind=left,
                     notes=notes, defaults={"truncation_psi": 1.0, "truncation_cutoff": None, "noise_mode": "const"})
+
+
+def left_behind(data: Mapping[str, Any]) -> list[str]:
+    """What a network pickle of NVIDIA's PyTorch training loops (StyleGAN2-ADA, StyleGAN3) holds besides
+    G, D and G_ema, each with what it is: reported on import, never converted."""
+    left = []
+    if data.get("augment_pipe") is not None:
+        left.append("augment_pipe (the ADA augmentation state, including its probability p)")
+    if data.get("training_set_kwargs"):
+        left.append("training_set_kwargs (the dataset it was trained on)")
+    return left + [f"{k} (unknown key)" for k in data if k not in ("G", "D", "G_ema", "augment_pipe", "training_set_kwargs")]

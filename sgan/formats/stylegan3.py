@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import torch
 
-from sgan.formats.ada import convert_state, init_kwargs, state_dict_of
+from sgan.formats.ada import convert_state, init_kwargs, left_behind, state_dict_of
 from sgan.formats.common import ImportFormatError, Imported, build, new_discriminator, new_generator, tensor
 from sgan.formats.safe_pickle import PersistentObject
 from sgan.nn import ModelConfig
@@ -138,12 +138,7 @@ def convert(data: Mapping[str, Any], *, path: Path) -> Imported:
     if d_meta is not None:
         D = build(new_discriminator(cfg), convert_state(state_dict_of(d_meta), "D"), what=f"{path} D")
         found.append("D (StyleGAN2's)")
-    left = []
-    if data.get("augment_pipe") is not None:
-        left.append("augment_pipe (the ADA augmentation state, including its probability p)")
-    if data.get("training_set_kwargs"):
-        left.append("training_set_kwargs (the dataset it was trained on)")
-    left += [f"{k} (unknown key)" for k in data if k not in ("G", "D", "G_ema", "augment_pipe", "training_set_kwargs")]
+    left = left_behind(data)
     notes = ["runs in float32 (the pickle's code with force_fp32=True, or on CPU); on a GPU NVIDIA's code runs the "
              "highest-resolution layers in float16, which differs by about 1e-2",
              "NVIDIA's gen_images.py: z = RandomState(seed).randn(1, z_dim), truncation psi 1, noise mode const "
