@@ -16,6 +16,7 @@ from sgan.checkpoint import load_checkpoint
 from sgan.train.checks import check_before_start, option_name
 from sgan.device import check_precision, configure_cuda, describe_device
 from sgan.errors import CheckpointError, UsageError
+from sgan.nn.memory import describe_memory_format
 from sgan.train.compiled import apply_choice as apply_compile
 from sgan.train.compiled import choose_for as choose_compile_for
 from sgan.train.config import TrainConfig
@@ -136,7 +137,8 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
         f"{f' x {info.world_size} processes' if info.enabled else ''}{procs_summary(info.world_size)}; "
         + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}; "
         + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}")
-        + f"; {tr.compile_choice.summary()}")
+        + f"; {tr.compile_choice.summary()}; activations "
+        + describe_memory_format(tr.model_cfg.memory_format, device))
 
     if main:
         tr.run.log(start_line)
