@@ -82,6 +82,8 @@ def test_the_same_images_on_every_run_and_at_every_batch(fixture, request, tmp_p
     shutil.rmtree(tmp_path / "b")
     for batch in (1, 3):
         other = generate(ckpt, tmp_path / f"batch{batch}", "--batch", batch)
-        for s in SEEDS:   # fp32: identical here; a kernel chosen per batch shape may round one value the other way
+        for s in SEEDS:   # fp32: a kernel chosen per batch shape may round a value near a level's edge the
+            # other way (measured: 1 of 768 values of a 16 px image, 0.13 %, in NCHW on an Ice Lake Xeon); a
+            # real batch dependence moves most values
             assert np.abs(first[s].astype(int) - other[s].astype(int)).max() <= 1, (fixture, batch, s)
-            assert (first[s] != other[s]).mean() <= 0.001, (fixture, batch, s)
+            assert (first[s] != other[s]).mean() <= 0.01, (fixture, batch, s)

@@ -83,9 +83,13 @@ def test_generator_is_the_same_with_the_fused_epilogue(monkeypatch):
     img_b, grads_b = _g_forward_backward(True, monkeypatch)
     assert rel(img_b, img_a) <= 1e-5     # each op within 1e-6 (above); 7 layers compound it
     assert grads_a.keys() == grads_b.keys()
-    # The 4x4 layer's bias and noise strength nearly cancel through its instance norm: there float32
-    # itself resolves them only to ~1e-3 of their scale (tests/test_nn_memory_format.py), so they are
-    # compared against the largest gradient of their tensor's kind across the network.
+    # Each gradient is compared against the largest gradient of its tensor's kind across the network.
+    # The 4x4 layers' bias and noise strength nearly cancel through their instance norm: there float32
+    # itself resolves them only to ~1e-3 of that scale (tests/test_nn_memory_format.py; measured 3.7e-4
+    # for blocks.0.epi0.noise_strength in NCHW, where the reductions run in another order than in
+    # channels_last), so they get 1e-3; every other gradient 1e-5.
     for k in grads_a:
-        scale = max(float(v.abs().max()) for n, v in grads_a.items() if n.rsplit(".", 1)[-1] == k.rsplit(".", 1)[-1])
-        assert float((grads_b[k] - grads_a[k]).abs().max()) <= 1e-5 * scale, k
+        kind = k.rsplit(".", 1)[-1]
+        scale = max(float(v.abs().max()) for n, v in grads_a.items() if n.rsplit(".", 1)[-1] == kind)
+        tol = 1e-3 if k.startswith("synthesis.blocks.0.") and kind in ("bias", "noise_strength") else 1e-5
+        assert float((grads_b[k] - grads_a[k]).abs().max()) <= tol * scale, k
