@@ -15,19 +15,18 @@ def run_direction_edit(*, ckpt: Path, direction: str, seeds: str | None, strengt
                        layers: str | None, trunc: float | None, trunc_cutoff: int | None, noise_mode: str | None,
                        class_: str | None, out: Path | None, video: Path | None, seconds: float, fps: float,
                        scale: int, device: str, precision: str) -> None:
-    import numpy as np
     import torch
 
     from sgan.device import check_precision, configure_cuda, resolve_device
     from sgan.fileio import atomic_write_json
     from sgan.play.classes import load_class_generator
     from sgan.play.directions import check_fits, layer_indices, load_directions, parse_direction_spec, pick_direction
-    from sgan.play.directions_edit import move_along, parse_strengths, seed_ws, strength_text, sweep_animation
+    from sgan.play.directions_edit import parse_strengths, render_strip, seed_ws, strength_text, sweep_animation
     from sgan.play.figures import labelled_grid
-    from sgan.play.generate import check_render_options, sampling_options, synthesize
+    from sgan.play.generate import check_render_options, sampling_options
     from sgan.play.provenance import checkpoint_fields, png_text, provenance
     from sgan.play.video import auto_scale, frame_count, write_video
-    from sgan.viz import save_png, to_uint8
+    from sgan.viz import save_png
 
     # every input is checked before a model is timed or a file written: a bad one is one line
     if seeds is None:
@@ -75,10 +74,9 @@ def run_direction_edit(*, ckpt: Path, direction: str, seeds: str | None, strengt
     ws = seed_ws(G, seed_list, truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
     written = []
     if out is not None:
-        moved = move_along(ws, d, strengths, moved_layers)                      # [N, S, num_ws, w_dim]
-        rows = [to_uint8(synthesize(G, row, noise_mode=noise_mode, seeds=[seed] * len(strengths), device=dev,
-                                    precision=choice.precision)) for seed, row in zip(seed_list, moved)]
-        strip = labelled_grid(np.stack(rows), col_labels=[strength_text(s) for s in strengths],
+        cells = render_strip(G, seed_list, d, strengths, moved_layers, truncation_psi=trunc,
+                             truncation_cutoff=trunc_cutoff, noise_mode=noise_mode, precision=choice.precision)
+        strip = labelled_grid(cells, col_labels=[strength_text(s) for s in strengths],
                               row_labels=[f"seed {s}" for s in seed_list], scale=scale)
         save_png(out / "strip.png", strip, text=png_text(prov, strengths=strengths, seeds=seeds))
         written.append(f"{out}/strip.png ({len(seed_list)} seeds x {len(strengths)} strengths)")

@@ -22,8 +22,6 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
-
 import numpy as np
 
 from sgan.errors import DataError, UsageError
@@ -87,9 +85,10 @@ def load_directions(path: str | os.PathLike) -> Directions:
     if not p.is_file():
         raise DataError(f"{p}: no such directions file; make one with `sgan directions sefa CKPT --out {p.name}`.")
     try:
-        with np.load(p, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise DataError(f"{p}: a single array, not a directions .npz written by `sgan directions`.")
+        npz = np.load(p, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise DataError(f"{p}: a single array, not a directions .npz written by `sgan directions`.")
+        with npz:
             missing = [k for k in KEYS if k not in npz.files]
             if missing:
                 raise DataError(f"{p}: not a directions file (missing {', '.join(missing)}); "
@@ -202,7 +201,3 @@ def layer_indices(text: str | None, num_ws: int, *, option: str = "--layers") ->
         return parse_styles(text, num_ws)
     except UsageError as err:
         raise UsageError(str(err).replace("--styles", option)) from None
-
-
-def sorted_unique(indices: Sequence[int]) -> list[int]:
-    return sorted({int(i) for i in indices})

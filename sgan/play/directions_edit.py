@@ -69,6 +69,23 @@ def seed_ws(G, seeds: Sequence[int], *, truncation_psi: float, truncation_cutoff
     return G.map(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
 
 
+@torch.no_grad()
+def render_strip(G, seeds: Sequence[int], direction: torch.Tensor, strengths: Sequence[float], layers: Sequence[int], *,
+                 truncation_psi: float, truncation_cutoff: int | None, noise_mode: str = "const",
+                 precision: str = "fp32") -> np.ndarray:
+    """uint8 [len(seeds), len(strengths), H, W, C]: each seed's image moved by each strength. The
+    noise of a row is its seed's (as sgan generate draws it), so strength 0 is generate's image."""
+    from sgan.play.generate import synthesize
+    from sgan.viz import to_uint8
+
+    device = next(G.parameters()).device
+    ws = seed_ws(G, seeds, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+    moved = move_along(ws, direction.to(device), strengths, layers)
+    rows = [to_uint8(synthesize(G, row, noise_mode=noise_mode, seeds=[seed] * len(strengths), device=device,
+                                precision=precision)) for seed, row in zip(seeds, moved)]
+    return np.stack(rows)
+
+
 def sweep_animation(ws: torch.Tensor, direction: torch.Tensor, *, lo: float, hi: float, layers: Sequence[int],
                     num_frames: int, cols: int) -> Animation:
     """Every seed (ws [cells, num_ws, w_dim]) moving from strength 0 to `hi`, back through 0 to `lo`
