@@ -129,3 +129,21 @@ def test_option_mistakes_are_one_line(tiny_checkpoint, tmp_path):
     for args, needle in cases:
         assert needle in one_line_error(invoke(*args))
     assert not (tmp_path / "e").exists()
+
+
+def test_labels_from_detector_attributes(tiny_checkpoint, tmp_path):
+    from sgan.data.prepare import prepare_dataset
+
+    prepare_dataset("builtin:shapes", tmp_path / "shapes.lmdb", max_size=16, count=120, workers=1)
+    det = tmp_path / "det.pt"
+    res = invoke("detector", "train", tmp_path / "shapes.lmdb", "--out", det, "--epochs", "1", "--batch", "32", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    from sgan.metrics.shapes_detector import load_detector_file
+    names = load_detector_file(det)[0].attribute_names
+    result = invoke("directions", "labels", tiny_checkpoint, "--detector", det, "--samples", "200", "--out", tmp_path / "a.npz")
+    assert result.exit_code == 0, result.output
+    dirs = load_directions(tmp_path / "a.npz")
+    assert dirs.method == "labels" and np.all((dirs.scores >= 0) & (dirs.scores <= 1)) and len(dirs) >= 1
+    assert set(dirs.names) <= set(names)
+    assert "--attribute" in one_line_error(invoke("directions", "labels", tiny_checkpoint, "--detector", det,
+                                                  "--attribute", "nope", "--samples", "20", "--out", tmp_path / "b.npz"))

@@ -104,7 +104,8 @@ def directions_command(
         n = samples or 2000
         with progress_bar("Labelling images", n) as report:
             dirs = detector_directions(G, net, num_samples=n, seed=seed, rng=rng, layers=chosen, attributes=wanted,
-                                       batch=batch or 32, device=dev, checkpoint_sha256=sha, progress=report)
+                                       batch=batch or 32, device=dev, checkpoint_sha256=sha, progress=report,
+                                       on_skip=lambda text: console.print(text, highlight=False, soft_wrap=True))
     save_directions(out, dirs)
     _summary(dirs, out)
 

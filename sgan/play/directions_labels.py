@@ -49,21 +49,32 @@ def boundary(w: np.ndarray, y: np.ndarray, *, rng: np.random.Generator,
 
 def attribute_directions(w: np.ndarray, probs: np.ndarray, names: Sequence[str], *, rng: np.random.Generator,
                          keep_fraction: float = 0.5, layers: Sequence[int], w_dim: int, num_ws: int,
-                         checkpoint_sha256: str = "") -> Directions:
+                         checkpoint_sha256: str = "", on_skip: Callable[[str], None] | None = None) -> Directions:
     """One boundary per attribute: probs [N, A] of the attributes `names`, labels p >= 0.5 on the
-    most confident `keep_fraction` of the samples (as linear separability prunes)."""
+    most confident `keep_fraction` of the samples (as linear separability prunes). An attribute
+    that puts every kept sample on one side has no boundary: it is left out (told to `on_skip`);
+    if none is left, that is an error."""
     w, probs = np.asarray(w), np.asarray(probs)
     if w.ndim != 2 or probs.ndim != 2 or w.shape[0] != probs.shape[0] or probs.shape[1] != len(names):
         raise ValueError(f"w [N, D], probs [N, {len(names)}] expected, got {list(w.shape)} and {list(probs.shape)}")
     num_keep = max(2, int(round(keep_fraction * w.shape[0])))
-    rows, scores = [], []
+    rows, scores, kept = [], [], []
     for a, name in enumerate(names):
         keep, y = confident_labels(probs[:, a], num_keep)
+        if y.all() or not y.any():
+            if on_skip:
+                on_skip(f"attribute {name}: all {len(y)} kept samples are {'positive' if y.all() else 'negative'}; "
+                        "no boundary, left out.")
+            continue
         d, acc = boundary(w[keep], y, rng=rng, what=f"attribute {name}")
         rows.append(d)
         scores.append(acc)
+        kept.append(name)
+    if not rows:
+        raise UsageError(f"no attribute of {', '.join(names)} splits the samples in two, so there is no boundary; "
+                         "use more --samples or a better-trained detector.")
     return Directions(directions=np.stack(rows), scores=scores, method="labels", layers=list(layers),
-                      names=list(names), checkpoint_sha256=checkpoint_sha256, w_dim=w_dim, num_ws=num_ws)
+                      names=kept, checkpoint_sha256=checkpoint_sha256, w_dim=w_dim, num_ws=num_ws)
 
 
 @torch.no_grad()
@@ -113,7 +124,8 @@ def class_directions(G, *, class_names: Sequence[str], num_samples: int, rng: np
 
 def detector_directions(G, net, *, num_samples: int, seed: int, rng: np.random.Generator, layers: Sequence[int],
                         attributes: Sequence[str] | None = None, batch: int = 32, device: torch.device | str = "cpu",
-                        checkpoint_sha256: str = "", progress: Callable[[int, int], None] | None = None) -> Directions:
+                        checkpoint_sha256: str = "", progress: Callable[[int, int], None] | None = None,
+                        on_skip: Callable[[str], None] | None = None) -> Directions:
     """Boundaries of the detector's attributes (`net.attribute_names`; by default those linear
     separability uses) on `num_samples` generated images (seeded as `sgan metrics ls`)."""
     names_all = list(net.attribute_names)
@@ -127,4 +139,4 @@ def detector_directions(G, net, *, num_samples: int, seed: int, rng: np.random.G
     _, w, probs = sample_for_ls(G, net, num=num_samples, batch=batch, seed=seed, trunc=1.0, device=device,
                                 progress=progress)
     return attribute_directions(w, probs[:, cols], [names_all[i] for i in cols], rng=rng, layers=layers,
-                                w_dim=G.w_dim, num_ws=G.num_ws, checkpoint_sha256=checkpoint_sha256)
+                                w_dim=G.w_dim, num_ws=G.num_ws, checkpoint_sha256=checkpoint_sha256, on_skip=on_skip)
