@@ -75,8 +75,9 @@ def directions_command(
         dirs = sefa(G, layers=chosen, num=num, normalize_rows=not raw_weights, checkpoint_sha256=sha)
         if dirs.layers.tolist() != chosen:
             left = sorted(set(chosen) - set(dirs.layers.tolist()))
-            console.print(f"ws {left} drive no style (StyleGAN3's input transform); left out of the layers.",
-                          highlight=False)
+            shown = ", ".join(str(i) for i in left)
+            console.print(f"ws {shown} {'drives' if len(left) == 1 else 'drive'} no style (StyleGAN3's input transform); "
+                          "left out of the layers.", highlight=False)
     elif method == "ganspace":
         from sgan.play.directions_ganspace import ganspace
 
