@@ -75,6 +75,21 @@ def test_sefa_equals_direct_eigendecomposition_stylegan1_coarse():
         sefa(G, layers=[0], num=0)
 
 
+def test_sefa_of_an_imported_stylegan3_leaves_out_the_input_transform():
+    from pathlib import Path
+
+    from sgan.checkpoint import load_generator
+
+    G = load_generator(Path(__file__).parent / "fixtures" / "import" / "sg3-r_network-snapshot-000100.pkl")
+    S = G.synthesis
+    dirs = sefa(G, layers=range(G.num_ws), num=8)
+    assert dirs.layers.tolist() == list(range(1, G.num_ws))              # ws 0: rotation/translation only
+    A = torch.cat([plain(getattr(S, name).affine) for name in S.layer_names])
+    assert_same_eigen(dirs, A / A.norm(dim=1, keepdim=True))
+    with pytest.raises(UsageError, match="no style layer"):
+        sefa(G, layers=[0])
+
+
 def test_ganspace_orthonormal_ordered_and_equal_to_numpy_pca():
     G = tiny_G("stylegan2")
     dirs = ganspace(G, num_samples=3000, rng=np.random.default_rng(1), layers=[0, 1, 2], num=10, batch=700)

@@ -128,6 +128,8 @@ def detector_directions(G, net, *, num_samples: int, seed: int, rng: np.random.G
                         on_skip: Callable[[str], None] | None = None) -> Directions:
     """Boundaries of the detector's attributes (`net.attribute_names`; by default those linear
     separability uses) on `num_samples` generated images (seeded as `sgan metrics ls`)."""
+    if num_samples < 8:
+        raise UsageError(f"--samples must be at least 8 for boundaries from detector labels, got {num_samples}.")
     names_all = list(net.attribute_names)
     if attributes:
         missing = [a for a in attributes if a not in names_all]
