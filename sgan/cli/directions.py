@@ -49,7 +49,8 @@ def directions_command(
     import numpy as np
 
     from sgan.device import resolve_device
-    from sgan.play.classes import class_names, load_class_generator
+    from sgan.checkpoint import inference_generator, open_checkpoint
+    from sgan.play.classes import class_names, with_class
     from sgan.play.directions import METHODS, layer_indices, save_directions
     from sgan.play.provenance import checkpoint_fields
 
@@ -64,7 +65,10 @@ def directions_command(
     dev = resolve_device(device)
     from_classes = method == "labels" and detector is None
     fixed_class = class_ if (method == "ganspace" or (method == "labels" and detector is not None)) else None
-    G = load_class_generator(ckpt, fixed_class, device=dev, mixture_ok=True)
+    opened = open_checkpoint(ckpt)
+    G = inference_generator(opened, device=dev)
+    names = class_names(opened.extra, int(getattr(G, "c_dim", 0) or 0))
+    G = with_class(G, fixed_class, names, mixture_ok=True)
     chosen = layer_indices(layers, G.num_ws)
     sha = checkpoint_fields(ckpt).get("checkpoint_sha256", "")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5D1C]))
@@ -86,12 +90,10 @@ def directions_command(
             dirs = ganspace(G, num_samples=n, rng=rng, layers=chosen, num=num, batch=batch or 1000, device=dev,
                             checkpoint_sha256=sha, progress=report)
     elif from_classes:
-        from sgan.checkpoint import open_checkpoint
         from sgan.data.labels import resolve_class
         from sgan.play.directions_labels import class_directions
 
         c_dim = int(getattr(G, "c_dim", 0) or 0)
-        names = class_names(open_checkpoint(ckpt).extra, c_dim) if c_dim else []
         pos = resolve_class(class_, names) if class_ is not None and c_dim else None
         neg = resolve_class(vs, names) if vs is not None and c_dim else None
         dirs = class_directions(G, class_names=names, num_samples=samples or 10000, rng=rng, layers=chosen,
