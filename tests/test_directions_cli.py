@@ -84,6 +84,9 @@ def test_labels_from_the_classes_of_an_imported_conditional_model(tmp_path):
     result = invoke("directions", "labels", ckpt, "--class", "1", "--vs", "3", "--samples", "200", "--out", tmp_path / "v.npz")
     assert result.exit_code == 0, result.output
     assert load_directions(tmp_path / "v.npz").names == ["class-1-vs-3"]
+    for extra in ((), ("--class", "2")):            # PCA over all classes, or of one class's w
+        result = invoke("directions", "ganspace", ckpt, "--samples", "200", "--num", "3", *extra, "--out", tmp_path / "g.npz")
+        assert result.exit_code == 0, result.output
     result = invoke("edit", ckpt, "--direction", f"{tmp_path / 'v.npz'}:0", "--class", "3", "--seeds", "0",
                     "--steps", "2", "--strength", "0..4", "--out", tmp_path / "e")
     assert result.exit_code == 0, result.output
