@@ -57,16 +57,17 @@ def explore_command(
         reason = err.strerror or str(err)
         raise UsageError(f"cannot listen on {host}:{port} ({reason}); choose another --port (0 picks a free one) "
                          "or --host.") from None
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        console.print(f"Warning: listening on {host}, not only this machine: anyone who can reach it and has the "
-                      "URL below can drive the model and write into --out.", style="yellow", highlight=False)
-    info = explorer.info()
-    extra = f", {len(explorer.directions)} directions" if explorer.directions else ""
-    console.print(f"Exploring {ckpt} ({info['arch']}, {info['resolution']} px{extra}) on {dev}; saves go to {out}/",
-                  highlight=False)
-    typer.echo(f"Open {server.url}")          # stdout: the one line a script may read
-    console.print("Ctrl-C stops the server.", highlight=False)
-    try:
+    try:                                      # from here on Ctrl-C stops the server cleanly
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            console.print(f"Warning: listening on {host}, not only this machine: anyone who can reach it and has the "
+                          "URL below can drive the model and write into --out.", style="yellow", highlight=False,
+                          soft_wrap=True)
+        info = explorer.info()
+        extra = f", {len(explorer.directions)} directions" if explorer.directions else ""
+        console.print(f"Exploring {ckpt} ({info['arch']}, {info['resolution']} px{extra}) on {dev}; saves go to {out}/",
+                      highlight=False, soft_wrap=True)
+        typer.echo(f"Open {server.url}")      # stdout: the one line a script may read
+        console.print("Ctrl-C stops the server.", highlight=False)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         console.print("Stopped.", highlight=False)
