@@ -38,10 +38,16 @@ def _playwright():
     return sync_playwright
 
 
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (make test-browser installs it)"),
-    pytest.mark.skipif(_playwright() is None, reason="playwright is not installed (pip install -e .[browser])"),
-]
+needs_browser = pytest.mark.skipif(
+    CHROMIUM is None or _playwright() is None,
+    reason="needs chromium and the Python package playwright (make test-browser installs both: apt-get chromium, "
+           "pip install -e .[browser])")
+
+
+def test_browser_present_when_required():
+    """Under `make test-browser` (SGAN_REQUIRE_BROWSER=1) a missing browser fails instead of skipping."""
+    if os.environ.get("SGAN_REQUIRE_BROWSER") and (CHROMIUM is None or _playwright() is None):
+        pytest.fail(f"SGAN_REQUIRE_BROWSER is set but chromium ({CHROMIUM}) or playwright ({_playwright()}) is missing.")
 
 
 def decode(data_url: str) -> np.ndarray:
@@ -68,6 +74,7 @@ def wait_new_image(page, old: str) -> str:
     return image_src(page)
 
 
+@needs_browser
 def test_page_renders_steers_reports_errors_and_saves(tmp_path, monkeypatch):
     from sgan.play.explore.state import parse_state
 
