@@ -90,6 +90,8 @@ def test_page_renders_steers_reports_errors_and_saves(tmp_path, monkeypatch):
             page.goto(server.url)
             first = wait_new_image(page, "")
             assert page.locator("#direction-sliders input").count() == 3
+            assert not page.is_visible("#class-row") and not page.is_visible("#transform")   # unconditional StyleGAN2
+            assert not page.is_visible("#message")
             page.locator("#psi").fill("0.2")                                   # move a slider: the image changes
             second = wait_new_image(page, first)
             assert not np.array_equal(decode(first), decode(second))
@@ -137,7 +139,7 @@ def test_page_renders_steers_reports_errors_and_saves(tmp_path, monkeypatch):
 
 def screenshot(out: Path, ckpt: str, directions: str | None) -> None:
     """The picture of docs/explore.md: the page of CKPT with a direction moved and coarse styles mixed."""
-    app, server = start(ckpt, Path(out).parent / "explore-screenshot-saves", directions)
+    app, server = start(ckpt, Path("out/explore"), directions)
     try:
         with _playwright()() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)

@@ -225,3 +225,25 @@ def test_cli_warns_when_listening_beyond_this_machine(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert "Warning: listening on 0.0.0.0" in err and proc.returncode == 0
+
+
+def test_a_page_that_hangs_up_mid_request_is_quiet_and_the_server_goes_on(served, capsys):
+    """The page aborts superseded requests: the connection closes before the answer is written."""
+    import socket as socket_module
+
+    app, base = served
+    host, port = base.split("//")[1].rstrip("/").split(":")
+    body = json.dumps({"client": "gone", "request": 1, "state": {"seed": 1}}).encode()
+    with app.render_lock:
+        for _ in range(3):
+            sock = socket_module.create_connection((host, int(port)))
+            sock.sendall(b"POST /api/render?token=" + app.token.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            sock.setsockopt(socket_module.SOL_SOCKET, socket_module.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.close()                                    # hang up with a reset, before the answer
+        time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while app.counts["rendered"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api(app, base, "api/render", {"client": "next", "request": 0, "state": {"seed": 2}})[0] == 200
+    assert "Traceback" not in capsys.readouterr().err

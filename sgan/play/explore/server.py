@@ -135,9 +135,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         for key, value in (headers or {}).items():
             self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except ConnectionError:                 # the page aborted this request (a newer one replaced it)
+            self.close_connection = True
 
     def _json(self, status: int, obj: Any) -> None:
         self._send(status, json.dumps(obj).encode(), "application/json")
@@ -226,6 +229,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(200, self.app.render(payload))
             else:
                 self._json(200, self.app.save(payload))
+        except ConnectionError:
+            self.close_connection = True
         except Superseded:
             self._json(409, {"superseded": True, "error": "a newer request replaced this one.", "status": 409})
         except SganError as err:
@@ -254,6 +259,13 @@ class ExploreServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         super().__init__(address, handler)
         self.app = app
+
+    def handle_error(self, request, client_address) -> None:
+        """A page that went away mid-answer is normal (aborted requests); anything else is reported."""
+        import sys
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

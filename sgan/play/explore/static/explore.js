@@ -63,7 +63,7 @@ function showValues() {
   $("mix-range-row").hidden = $("mix-group").value !== "range";
   for (const id of ["tx", "ty", "rot"]) $(`${id}-value`).textContent = $(id).value;
   if (model.directions) {
-    model.directions.names.forEach((_, i) => { $(`dir-${i}-value`).textContent = Number($(`dir-${i}`).value).toFixed(1); });
+    model.directions.names.forEach((_, i) => { $(`dir-${i}-value`).textContent = (Number($(`dir-${i}`).value) + 0).toFixed(1).replace(/^-0\.0$/, "0.0"); });
   }
 }
 
