@@ -185,7 +185,7 @@ def test_cli_bad_input_is_one_line(sg2, tmp_path):
     for args, message in ((["--port", "70000"], "--port must be within"),
                           (["--directions", str(tmp_path / "none.npz")], "no such directions file")):
         result = runner.invoke(app, ["explore", str(sg2), *args])
-        assert result.exit_code != 0 and f"Error: " in result.output and message in result.output, result.output
+        assert result.exit_code != 0 and "Error: " in result.output and message in result.output, result.output
         assert "Traceback" not in result.output
     result = runner.invoke(app, ["explore", str(tmp_path / "missing.pt")])
     assert result.exit_code != 0 and result.output.startswith("Error: ")

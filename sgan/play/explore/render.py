@@ -97,7 +97,7 @@ class Explorer:
         return {
             "checkpoint": self.ckpt_path, "arch": self.arch, "resolution": self.G.resolution, "num_ws": self.G.num_ws,
             "w_dim": self.G.w_dim, "classes": list(self.class_names), "noise_modes": list(ALL_NOISE_MODES),
-            "defaults": {**self.defaults, "truncation_cutoff": self.defaults["truncation_cutoff"]},
+            "defaults": dict(self.defaults),
             "style_groups": groups, "seed_max": SEED_MAX, "input_transform": self.facts.has_input_transform,
             "precision": self.precision_name,
             "directions": None if d is None else {

@@ -23,7 +23,6 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -103,8 +102,7 @@ class ExploreApp:
 
 
 def _state_of(payload: dict) -> Any:
-    state = payload.get("state", {})
-    return state
+    return payload.get("state", {})
 
 
 def _client_request(payload: dict) -> tuple[str, int]:
