@@ -117,13 +117,14 @@ def variation_command(
     """
     import torch
 
-    from sgan.play.figures import check_variation, variation_figure
+    from sgan.play.figures import check_has_noise, check_variation, variation_figure
 
     seed_list = parse_int_list(seeds)
     check_variation(shown=show, samples=samples)
     if trunc_cutoff is not None and trunc_cutoff < 0:
         raise UsageError("--trunc-cutoff must be zero or more (the number of styles truncated from the coarsest).")
     G, dev = _load(ckpt, device, precision, out)
+    check_has_noise(G, "variation")
     precision, record = _start(ckpt, G, dev, precision, batch=batch)
     gen = torch.Generator().manual_seed(noise_seed)
     with progress_bar("Noise draws", samples * len(seed_list)) as report:

@@ -156,9 +156,17 @@ def variation_figure(G: Generator, seeds: Sequence[int], *, generator: torch.Gen
     deviation over `samples` draws (mean over colour channels, scaled so the row's largest is white).
     Noise draws come from `generator` (the first `shown` draws are the pictures)."""
     check_variation(shown=shown, samples=samples)
+    check_has_noise(G, "variation")
     with _cast(G, precision):
         return _variation(G, seeds, generator=generator, shown=shown, samples=samples, truncation_psi=truncation_psi,
                           truncation_cutoff=truncation_cutoff, batch=batch, progress=progress)
+
+
+def check_has_noise(G: Generator, figure: str) -> None:
+    """Figures 4 and 5 show what the noise inputs do; a model without them (StyleGAN3) is refused."""
+    if not noise_resolutions(G):
+        raise UsageError(f"figure {figure} shows the effect of the noise inputs, and this {G.cfg.arch} model has none "
+                         "(StyleGAN3's synthesis is deterministic); try `sgan figure truncation` or `sgan figure transform`.")
 
 
 def check_variation(*, shown: int, samples: int) -> None:
@@ -213,6 +221,7 @@ def default_fine_from(resolution: int) -> int:
 
 def noise_layer_masks(G: Generator, fine_from: int) -> dict[str, list[bool]]:
     """Which noise inputs each column of Figure 5 keeps."""
+    check_has_noise(G, "noise")
     res = noise_resolutions(G)
     if fine_from not in set(res) or fine_from == min(res):
         raise UsageError(f"--fine-from {fine_from}: choose a layer resolution above 4 of this {G.resolution} px "
