@@ -130,6 +130,8 @@ def test_cubic_walk_is_gen_video_py_interpolation():
     G = load_generator(SG3T)
     seeds = [3, 1, 4, 1, 5, 9]                                # 2 cells x 3 keyframes, cell c = seeds[3c:3c+3]
     keys = seed_keys(G, seeds, space="w", truncation_psi=1.0, truncation_cutoff=None)
+    z = torch.from_numpy(np.stack([np.random.RandomState(s).randn(G.z_dim) for s in seeds])).float()
+    torch.testing.assert_close(keys, G.mapping(z).unsqueeze(1).expand(-1, 16, -1), rtol=0, atol=0)  # gen_video's ws
     anim = walk_animation(G, keys, space="w", cells=2, cols=2, frames_per_key=5, loop=True, interp="cubic")
     assert anim.num_frames == 15
     ws, maps = anim.source(list(range(15)))
