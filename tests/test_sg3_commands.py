@@ -320,3 +320,15 @@ def test_generate_refuses_a_transform_on_other_models_before_any_defaults_note(t
     assert "sampling defaults" not in result.output and not list(tmp_path.iterdir())
     result = refused(invoke("generate", ADA, "--seeds", "0", "--translate", "x", "--outdir", tmp_path), "two numbers")
     assert "converted in memory" not in result.output                     # a bad value fails before any loading
+
+
+def test_a_conditional_stylegan3_pickle_with_class_in_mix_and_an_input_sweep(tmp_path):
+    result = ok(invoke("mix", SG3C, "--rows", "1", "--cols", "3", "--styles", "coarse", "--class", "2", "--trunc", "1",
+                       "--out", tmp_path / "mix.png"))
+    assert "styles [0, 1, 2, 3, 4, 5]" in result.output                  # 32 px: coarse = 2 f_c up to 8 px
+    frames = tmp_path / "f"
+    ok(invoke("video", SG3C, "--seeds", "4", "--class", "1", "--rotate-sweep", "20", "--seconds", "0.25", "--fps", "8",
+              "--scale", "1", "--frames", frames, "--out", tmp_path / "v.mp4"))
+    ok(invoke("generate", SG3C, "--seeds", "4", "--class", "1", "--rotate", "20", "--outdir", tmp_path / "g"))
+    close_uint8(png(frames / "frame000001.png"), png(tmp_path / "g" / "seed0004.png"))
+    refused(invoke("video", SG3C, "--seeds", "4", "--rotate-sweep", "20", "--out", tmp_path / "x.mp4"), "--class")

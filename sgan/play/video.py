@@ -35,6 +35,7 @@ from sgan.device import autocast, check_precision
 from sgan.errors import SganError, UsageError
 from sgan.latent import lerp, noise_generator, slerp, z_from_seed
 from sgan.nn import Generator
+from sgan.nn.stylegan3.transform import input_layer, input_transform
 from sgan.play.noise_maps import noise_resolutions, use_noise_maps
 from sgan.viz import image_grid, save_png, to_uint8, upscale_nearest
 
@@ -369,8 +370,6 @@ def transform_animation(G: Generator, ws: torch.Tensor, *, cols: int, num_frames
     """A StyleGAN3 input sweep: each cell's W+ (ws [cells, num_ws, w_dim]) fixed while the input is
     translated from translate[0] to translate[1] (image widths) and/or rotated from rotate[0] to
     rotate[1] degrees, as gen_images.py's --translate / --rotate at each frame."""
-    from sgan.nn.stylegan3.transform import input_layer
-
     if getattr(getattr(G, "cfg", None), "arch", None) != "stylegan3":
         raise UsageError("--translate-sweep / --rotate-sweep move the input of a StyleGAN3 model; "
                          f"this model is {getattr(getattr(G, 'cfg', None), 'arch', 'not one')}.")
@@ -439,8 +438,6 @@ def iter_frames(G: Generator, anim: Animation, *, scale: int = 1, batch: int = 8
         ws, maps = anim.source(indices)
         with autocast(ws.device, check_precision(precision, ws.device)):
             if anim.transforms is not None:
-                from sgan.nn.stylegan3 import input_transform
-
                 shift, angle = anim.transforms(start)
                 with input_transform(G, translate=shift, rotate=angle):
                     img = G.synthesis(ws, noise_mode=noise_mode)
