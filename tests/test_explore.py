@@ -191,3 +191,15 @@ def test_cli_bad_input_is_one_line(sg2, tmp_path):
     assert result.exit_code != 0 and result.output.startswith("Error: ")
     result = runner.invoke(app, ["explore", "--help"])
     assert result.exit_code == 0 and "token" in result.output
+
+
+def test_style_groups_are_the_models_as_sgan_mix_reads_them(sg2, tmp_path):
+    from sgan.play.mixing import model_style_groups, parse_model_styles
+
+    for ckpt in (sg2, sg3_model(tmp_path)):
+        ex = Explorer(ckpt)
+        groups = model_style_groups(ex.G)
+        assert ex.info()["style_groups"] == {k: [r[0], r[-1]] if r else None for k, r in groups.items()}
+        for name in ("coarse", "middle", "fine"):
+            if groups[name]:
+                assert list(state(ex, seed=0, mix_seed=1, mix_styles=name).mix_styles) == parse_model_styles(name, ex.G)

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from sgan.latent import save_latent, style_groups, z_from_seed
+from sgan.latent import save_latent, z_from_seed
 from sgan.play.explore.directions import Directions, load_directions
 from sgan.play.explore.state import ALL_NOISE_MODES, SEED_MAX, ExploreState, ModelFacts
 from sgan.play.generate import sampling_options, synthesize
-from sgan.play.mixing import mix_rows_cols
+from sgan.play.mixing import mix_rows_cols, model_style_groups
 from sgan.play.provenance import png_text, provenance, write_latent_sidecar
 from sgan.viz import png_bytes, save_png, to_uint8
 
@@ -63,7 +63,7 @@ class Explorer:
         if directions is not None:
             self.directions = load_directions(directions, w_dim=self.G.w_dim, num_ws=self.G.num_ws)
             self.direction_range = self._direction_spread()
-        self.facts = ModelFacts(num_ws=self.G.num_ws, class_names=tuple(self.class_names),
+        self.facts = ModelFacts(num_ws=self.G.num_ws, style_groups=model_style_groups(self.G), class_names=tuple(self.class_names),
                                 num_directions=len(self.directions) if self.directions else 0,
                                 has_input_transform=self.arch == "stylegan3")
 
@@ -92,7 +92,7 @@ class Explorer:
 
     def info(self) -> dict[str, Any]:
         """What the page needs to build its controls."""
-        groups = {k: [r[0], r[-1]] if r else None for k, r in style_groups(self.G.num_ws).items()}
+        groups = {k: [r[0], r[-1]] if r else None for k, r in self.facts.style_groups.items()}
         d = self.directions
         return {
             "checkpoint": self.ckpt_path, "arch": self.arch, "resolution": self.G.resolution, "num_ws": self.G.num_ws,

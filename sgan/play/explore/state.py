@@ -26,6 +26,7 @@ KNOWN_KEYS = {"seed", "truncation_psi", "truncation_cutoff", "noise_mode", "clas
 class ModelFacts:
     """What a state is checked against."""
     num_ws: int
+    style_groups: Mapping[str, range] = field(default_factory=dict)   # the model's (sgan.play.mixing.model_style_groups)
     class_names: Sequence[str] = ()          # empty: unconditional
     num_directions: int = 0
     has_input_transform: bool = False        # StyleGAN3
@@ -117,12 +118,27 @@ def parse_state(payload: Mapping[str, Any], model: ModelFacts, *, defaults: Mapp
         if mix_styles_raw in (None, "", []):
             raise UsageError("style mixing needs the layers to take from the second seed: coarse, middle, fine or A-B.")
         text = ",".join(str(i) for i in mix_styles_raw) if isinstance(mix_styles_raw, list) else str(mix_styles_raw)
-        mix_styles = tuple(parse_styles(text, model.num_ws))
+        mix_styles = tuple(_parse_styles(text, model))
     directions = _directions(payload.get("directions"), model.num_directions)
     translate, rotate = _transform(payload.get("translate"), payload.get("rotate"), model.has_input_transform)
     return ExploreState(seed=seed, truncation_psi=psi, truncation_cutoff=cutoff, noise_mode=noise_mode,
                         class_index=class_index, mix_seed=mix_seed, mix_styles=mix_styles, directions=directions,
                         translate=translate, rotate=rotate)
+
+
+def _parse_styles(text: str, model: ModelFacts) -> list[int]:
+    """Group names as the model's groups (StyleGAN3's differ from the resolution bands), then
+    sgan.latent.parse_styles: the rule of sgan.play.mixing.parse_model_styles, from the facts alone."""
+    parts = []
+    for part in text.split(","):
+        key = part.strip().lower()
+        if key in model.style_groups:
+            r = model.style_groups[key]
+            if not r:
+                raise UsageError(f"this model has no {key} styles; choose another group or a ws range such as 0-3.")
+            part = f"{r[0]}-{r[-1]}"
+        parts.append(part)
+    return parse_styles(",".join(parts), model.num_ws)
 
 
 def _class_index(spec: Any, names: Sequence[str]) -> int | None:
