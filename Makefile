@@ -14,7 +14,7 @@ TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,--index-url $(TO
 PY := $(VENV)/bin/python
 SGAN := $(VENV)/bin/sgan
 
-.PHONY: setup demo test test-profiles clean-demo
+.PHONY: setup demo test test-profiles test-browser clean-demo
 
 setup: $(VENV)/.sgan-installed
 
@@ -45,6 +45,15 @@ test: setup
 CPU_PROFILES ?= avx2 amx
 test-profiles: setup
 	set -e; for p in $(CPU_PROFILES); do echo "== pytest --cpu-profile $$p"; $(PY) -m pytest --cpu-profile $$p; done
+
+# `sgan explore` end to end in a real headless browser: Debian's chromium (apt-get when missing) driven by
+# Playwright (the `browser` extra; it launches the system chromium by path and downloads no browser).
+SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
+test-browser: setup
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (apt-get)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	$(PY) -m pip install --quiet -e ".[test,browser]"
+	SGAN_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests/test_explore_browser.py
 
 clean-demo:
 	rm -rf data/shapes.lmdb runs/shapes out

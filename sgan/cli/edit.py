@@ -90,7 +90,8 @@ def edit_command(
     from sgan.play.figures import labelled_grid
     from sgan.fileio import atomic_write_json
     from sgan.play.generate import check_render_options, synthesize
-    from sgan.latent import load_latent, parse_styles, save_latent
+    from sgan.latent import load_latent, save_latent
+    from sgan.play.mixing import parse_model_styles
     from sgan.viz import save_png, to_uint8
 
     strengths = parse_sweep(sweep) if sweep is not None else None
@@ -100,7 +101,7 @@ def edit_command(
     configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = load_class_generator(ckpt, None, device=dev)
     check_render_options(G, truncation_psi=1.0, truncation_cutoff=None, noise_mode=noise_mode)
-    layers = None if styles.strip().lower() == "all" else parse_styles(styles, G.num_ws)
+    layers = None if styles.strip().lower() == "all" else parse_model_styles(styles, G)
     a, b, c = (load_latent(p, num_ws=G.num_ws, w_dim=G.w_dim).to(dev) for p in (base, source, target))
     edited = edit_latent(a, b, c, strength, layers)                   # every input checked before --out is made
     sweep_ws = edit_sweep(a, b, c, strengths, layers) if strengths is not None else None

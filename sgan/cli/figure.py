@@ -15,7 +15,7 @@ from sgan.errors import UsageError
 figure_app = typer.Typer(
     name="figure", no_args_is_help=True, rich_markup_mode="rich",
     help=("The paper's figures as labelled grids: truncation sweep (Fig. 8), stochastic variation (Fig. 4), "
-          "noise in all/no/fine/coarse layers (Fig. 5). Computed in fp32 unless --precision says otherwise; the PNG and its .json record the precision.\n\nExample: sgan figure truncation runs/shapes --seeds 0-5 --out trunc.png"),
+          "noise in all/no/fine/coarse layers (Fig. 5), StyleGAN3 input rotation/translation (transform). Computed in fp32 unless --precision says otherwise; the PNG and its .json record the precision.\n\nExample: sgan figure truncation runs/shapes --seeds 0-5 --out trunc.png"),
 )
 app.add_typer(figure_app, name="figure")
 
@@ -117,13 +117,14 @@ def variation_command(
     """
     import torch
 
-    from sgan.play.figures import check_variation, variation_figure
+    from sgan.play.figures import check_has_noise, check_variation, variation_figure
 
     seed_list = parse_int_list(seeds)
     check_variation(shown=show, samples=samples)
     if trunc_cutoff is not None and trunc_cutoff < 0:
         raise UsageError("--trunc-cutoff must be zero or more (the number of styles truncated from the coarsest).")
     G, dev = _load(ckpt, device, precision, out)
+    check_has_noise(G, "variation")
     precision, record = _start(ckpt, G, dev, precision, batch=batch)
     gen = torch.Generator().manual_seed(noise_seed)
     with progress_bar("Noise draws", samples * len(seed_list)) as report:
@@ -163,3 +164,36 @@ def noise_command(
                        truncation_cutoff=trunc_cutoff, columns=cols, precision=precision)
     _save(fig, out, scale, record)
 
+
+
+@figure_app.command("transform", epilog="Example: sgan figure transform sg3.pt --seeds 0-3 --axis rotate --values 0,15,30,45,90 --out rotate.png")
+def transform_command(
+    ckpt: Path = CKPT,
+    seeds: str = typer.Option("0-3", "--seeds", help="One row per seed."),
+    axis: str = typer.Option("rotate", "--axis", help="rotate (degrees), translate-x or translate-y (image widths)."),
+    values: str = typer.Option("0,15,30,45,90", "--values", help="One column per value along --axis."),
+    trunc: float = typer.Option(1.0, "--trunc", callback=finite(), help="Truncation psi of the seeds' w (1: gen_images.py's default)."),
+    trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="Truncate only the first N styles (default all)."),
+    out: Path = typer.Option(Path("transform.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
+    scale: int = SCALE,
+    device: str = DEVICE,
+    precision: str = PRECISION,
+) -> None:
+    """StyleGAN3 only: each seed under input rotations or translations (gen_images.py --rotate / --translate).
+
+    Example: sgan figure transform sg3.pt --seeds 0-3 --axis translate-x --values 0,0.125,0.25 --out shift.png
+    """
+    from sgan.play.figures import TRANSFORM_AXES, transform_figure
+
+    seed_list, vals = parse_int_list(seeds), _parse_floats(values, "--values")
+    if axis not in TRANSFORM_AXES:
+        raise UsageError(f"--axis {axis!r}: choose {', '.join(TRANSFORM_AXES)}.")
+    if trunc_cutoff is not None and trunc_cutoff < 0:
+        raise UsageError("--trunc-cutoff must be zero or more (the number of styles truncated from the coarsest).")
+    G, dev = _load(ckpt, device, precision, out)
+    if getattr(G.cfg, "arch", None) != "stylegan3":
+        raise UsageError(f"figure transform moves the input of a StyleGAN3 model; this model is {G.cfg.arch}.")
+    precision, record = _start(ckpt, G, dev, precision, batch=len(seed_list))
+    fig = transform_figure(G, seed_list, axis=axis, values=vals, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
+                           precision=precision)
+    _save(fig, out, scale, record)

@@ -59,11 +59,13 @@ def generate_command(
     seed_list = parse_int_ranges(seeds, option="--seeds")          # lazy: 0-4294967295 costs nothing
     if trunc_cutoff is not None and trunc_cutoff < 0:
         raise UsageError("--trunc-cutoff must be zero or more (the number of layers truncated from the coarsest).")
+    shift = _parse_translate(translate)
     check_out_dir(outdir, "--outdir")
     dev = resolve_device(device)
     check_precision(precision, dev)
     configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = load_class_generator(ckpt, class_, device=dev)
+    transform = _input_transform(G, shift, rotate)           # a non-StyleGAN3 model is refused before any note
     trunc, trunc_cutoff, noise_mode, source = sampling_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
                                                                noise_mode=noise_mode)
     check_render_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)
@@ -78,7 +80,7 @@ def generate_command(
                         **{"class": getattr(G, "class_name", None)})
     grid_images = []
     done = 0
-    with _input_transform(G, translate, rotate), progress_bar("Generating", len(seed_list)) as report:
+    with transform, progress_bar("Generating", len(seed_list)) as report:
         for part in iter_render_seeds(G, seed_list, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
                                       noise_mode=noise_mode, batch_size=batch, device=dev, precision=choice.precision):
             for seed, image, ws in zip(part.seeds, part.images, part.ws):   # written as each batch is made
@@ -100,22 +102,30 @@ def generate_command(
     console.print(f"Wrote {written} ({G.resolution}x{G.resolution}) to {outdir}/")
 
 
-def _input_transform(G, translate: str | None, rotate: float | None):
+def _parse_translate(translate: str | None) -> tuple[float, float] | None:
+    """--translate X,Y -> (x, y), or None when not given; a one-line error for anything else."""
+    from sgan.errors import UsageError
+
+    if translate is None:
+        return None
+    try:
+        shift = tuple(float(p) for p in translate.split(","))
+    except ValueError:
+        shift = ()
+    if len(shift) != 2 or not all(np.isfinite(shift)):
+        raise UsageError(f"--translate {translate!r}: give two numbers X,Y such as 0.3,-0.15 (in image widths).")
+    return shift
+
+
+def _input_transform(G, shift: tuple[float, float] | None, rotate: float | None):
     """The StyleGAN3 input transform of --translate / --rotate for the duration of the rendering."""
     import contextlib
 
     from sgan.errors import UsageError
     from sgan.nn.stylegan3 import input_transform
 
-    if translate is None and rotate is None:
+    if shift is None and rotate is None:
         return contextlib.nullcontext()
     if getattr(G.cfg, "arch", None) != "stylegan3":
         raise UsageError(f"--translate / --rotate move the input of a StyleGAN3 model; this model is {G.cfg.arch}.")
-    parts = (translate or "0,0").split(",")
-    try:
-        shift = tuple(float(p) for p in parts)
-    except ValueError:
-        shift = ()
-    if len(shift) != 2 or not all(np.isfinite(shift)):
-        raise UsageError(f"--translate {translate!r}: give two numbers X,Y such as 0.3,-0.15 (in image widths).")
-    return input_transform(G, translate=shift, rotate=rotate or 0.0)
+    return input_transform(G, translate=shift or (0.0, 0.0), rotate=rotate or 0.0)

@@ -18,11 +18,14 @@ EPILOG = """[b]Examples[/b]
   sgan mix runs/shapes --coarse a.npy --middle b.npy --fine c.npy --out mix.png
   sgan mix runs/shapes --rows 1,2,3 --cols 10-14 --styles coarse --out grid.png
   sgan mix runs/shapes --rows 0-4 --cols 5-9 --styles 0-3 --out grid.png
+  sgan mix sg3.pt --rows 0-2 --cols 3-5 --styles middle --trunc 1 --out grid.png   (StyleGAN3: groups by cutoff)
 
 Layer groups (StyleGAN paper 3.1) are bands of the model's resolutions: from 64 px up coarse = 4-8 px (ws 0-3),
 middle = 16-32 px (4-7), fine = 64 px and up; smaller models keep the last resolution as fine and the one before
 as middle (32 px: coarse 4-8 px = ws 0-3, middle 16 px = ws 4-5, fine 32 px = ws 6-7). A group a model lacks
-(8 px: middle) is refused. Computes in fp32 unless --precision says otherwise (the same image on every machine);
+(8 px: middle) is refused. StyleGAN3 models (ws 0 = the Fourier input, ws i+1 = layer L_i) group by each layer's
+cutoff f_c instead: coarse = 2 f_c up to 8 px, middle up to 32 px, fine above (under 64 px: middle up to R/2,
+coarse up to R/4); a 256 px model: coarse ws 0-3, middle 4-7, fine 8-15. docs/mix.md lists them. Computes in fp32 unless --precision says otherwise (the same image on every machine);
 the PNG records the precision and sources in its text chunks.
 """
 
@@ -51,8 +54,9 @@ def mix_command(
     from sgan.play.classes import load_class_generator
     from sgan.play.provenance import png_text, provenance
     from sgan.play.generate import check_render_options, synthesize
-    from sgan.latent import load_latent, parse_styles, z_from_seed
-    from sgan.play.mixing import assemble_mix_grid, mix_by_groups, mix_rows_cols
+    from sgan.latent import load_latent, z_from_seed
+    from sgan.play.mixing import (assemble_mix_grid, mix_by_groups, mix_rows_cols, model_style_group_text,
+                                  model_style_groups, parse_model_styles)
     from sgan.viz import image_grid, save_png, to_uint8
 
     # every input is checked before a model is timed or an image made: a bad one is one line
@@ -77,7 +81,8 @@ def mix_command(
                   **{"class": getattr(G, "class_name", None)})
     if file_mode:
         load = lambda p: None if p is None else load_latent(p, num_ws=G.num_ws, w_dim=G.w_dim)  # noqa: E731
-        ws = mix_by_groups(coarse=load(coarse), middle=load(middle), fine=load(fine))
+        ws = mix_by_groups(coarse=load(coarse), middle=load(middle), fine=load(fine), groups=model_style_groups(G),
+                           groups_text=model_style_group_text(G))
         parts = [load(p) for p in (coarse, middle, fine) if p is not None]
         choice = pick_precision(precision, G, dev, batch=len(parts) + 1)      # the work starts here
         record = provenance(command="mix", precision=choice, checkpoint=ckpt, noise_mode=noise_mode,
@@ -88,7 +93,7 @@ def mix_command(
         save_png(out, image_grid(images, cols=len(images)), text=png_text(record))
         console.print(f"Wrote {out}: the sources ({', '.join(str(p) for p in (coarse, middle, fine) if p)}) then the mix.")
         return
-    picked = parse_styles(styles, G.num_ws)
+    picked = parse_model_styles(styles, G)
     choice = pick_precision(precision, G, dev, batch=len(col_seeds))          # the work starts here
     record = provenance(command="mix", precision=choice, checkpoint=ckpt, rows=rows, cols=cols, styles=picked, **common)
 

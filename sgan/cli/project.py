@@ -20,12 +20,14 @@ EPILOG = """[b]Examples[/b]
   sgan project runs/shapes photo.png --out proj
   sgan project runs/shapes a.png b.jpg --out proj --space w --steps 500 --video
   sgan project model.pt face.png --out proj --loss lpips --lpips-weights vgg16-lpips.pt
+  sgan project sg3.pt face.png --out proj --space w+ --steps 500   (StyleGAN3: only the latent is optimised)
 
 Per image (stem NAME) it writes NAME.npy (W+ latent, float32 \\[num_ws, w_dim], for sgan mix/edit/video),
 NAME-noise.npz (the optimised noise maps), NAME-target.png, NAME-proj.png, NAME-compare.png
 (target | reconstruction | the latent with the model's stored noise), NAME.json (the latent's sidecar: PSNR,
 distances, loss used, precision and provenance) and with --video NAME-progress.mp4. Computes in fp32 unless
---precision says otherwise; the PNGs record the precision in their text chunks.
+--precision says otherwise; the PNGs record the precision in their text chunks. StyleGAN3 models have no noise
+inputs: no NAME-noise.npz, and NAME-compare.png is target | reconstruction.
 """
 
 
@@ -49,7 +51,7 @@ def project_command(
     ckpt: Path = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder."),
     images: List[Path] = typer.Argument(..., metavar="IMAGE...", help="Images to project (any size or mode; centre-cropped and resized)."),
     out: Path = typer.Option(..., "--out", help="Output folder (created if needed)."),
-    space: Optional[str] = typer.Option(None, "--space", help="w: one w for every layer (stays in the learned distribution); w+: one w per layer (closer fits). Default: w for StyleGAN2 (its official projector), w+ for StyleGAN 1."),
+    space: Optional[str] = typer.Option(None, "--space", help="w: one w for every layer (stays in the learned distribution); w+: one w per layer (closer fits). Default: w for StyleGAN2 and StyleGAN3 (StyleGAN2-ADA's projector), w+ for StyleGAN 1."),
     steps: int = typer.Option(1000, "--steps", callback=at_least(1), help="Optimisation steps (reference projectors: 1000)."),
     lr: float = typer.Option(0.1, "--lr", callback=finite(lo=0, lo_open=True), help="Peak learning rate (ramped up over 5 %, cosine down over the last 25 %)."),
     mse: Optional[float] = typer.Option(None, "--mse", callback=finite(lo=0), help="Weight lambda_mse of the pixel MSE next to the perceptual distance. Default: 0 for StyleGAN2 (official projector), 0.1 for StyleGAN 1."),
@@ -69,7 +71,7 @@ def project_command(
     import numpy as np
     import torch
 
-    from sgan.checkpoint import build_generator, load_checkpoint
+    from sgan.checkpoint import build_generator, open_checkpoint
     from sgan.play.classes import class_names, with_class
     from sgan.device import autocast_module, check_precision, configure_cuda, resolve_device
     from sgan.play.provenance import png_text, provenance
@@ -82,7 +84,7 @@ def project_command(
 
     # every input is checked before a model is timed or an image projected: a bad one is one line
     check_out_dir(out, "--out")
-    loaded = load_checkpoint(ckpt)
+    loaded = open_checkpoint(ckpt)        # an sgan checkpoint, or a foreign one converted in memory
     arch_defaults = defaults_for(loaded.config.arch)
     space = arch_defaults["space"] if space is None else space
     mse = arch_defaults["mse_weight"] if mse is None else mse
@@ -128,29 +130,33 @@ def project_command(
                 result = project(G, target, loss_fn, cfg=cfg, generator=generator, w_stats=w_stats, progress=report)
         seconds = time.perf_counter() - start
         save_latent(out / f"{stem}.npy", result.ws)
-        buf = io.BytesIO()
-        np.savez(buf, **{f"layer{i:02d}": m[0, 0].numpy().astype(np.float32) for i, m in enumerate(result.noise)})
-        atomic_write_bytes(out / f"{stem}-noise.npz", buf.getvalue())
+        has_noise = bool(result.noise)              # StyleGAN3 has no noise inputs: no maps, no second rendering
+        if has_noise:
+            buf = io.BytesIO()
+            np.savez(buf, **{f"layer{i:02d}": m[0, 0].numpy().astype(np.float32) for i, m in enumerate(result.noise)})
+            atomic_write_bytes(out / f"{stem}-noise.npz", buf.getvalue())
         text = png_text(base, image=str(path), latent=f"{stem}.npy")
         save_png(out / f"{stem}-target.png", target, text=text)
         save_png(out / f"{stem}-proj.png", result.image, text=text)
-        save_png(out / f"{stem}-compare.png", side_by_side(target, result.image, result.image_const_noise), text=text)
+        save_png(out / f"{stem}-compare.png", side_by_side(target, result.image, *([result.image_const_noise] if has_noise else [])),
+                 text=text)
         record = {
             "image": str(path), "checkpoint": str(ckpt), "space": cfg.space, "steps": cfg.steps,
             "precision": choice.to_dict(), "provenance": base,
             "loss": result.loss_name, "loss_note": note, "perceptual_distance": _finite(result.perceptual),
             "mse": _finite(result.mse), "psnr_db": _finite(result.psnr_db),
-            "psnr_const_noise_db": _finite(result.psnr_const_noise_db),
+            "psnr_const_noise_db": _finite(result.psnr_const_noise_db) if has_noise else None,
             "config": {"lr": cfg.lr, "lr_rampup": cfg.lr_rampup, "lr_rampdown": cfg.lr_rampdown,
                        "latent_noise": cfg.latent_noise, "latent_noise_ramp": cfg.latent_noise_ramp,
                        "noise_reg": cfg.noise_reg, "mse_weight": cfg.mse_weight, "w_avg_samples": cfg.w_avg_samples,
                        "optimize_noise": cfg.optimize_noise, "seed": seed},
             "seconds": round(seconds, 2), "steps_per_second": round(cfg.steps / max(seconds, 1e-9), 2),
-            "files": {"latent": f"{stem}.npy", "noise": f"{stem}-noise.npz", "target": f"{stem}-target.png",
+            "files": {"latent": f"{stem}.npy", "noise": f"{stem}-noise.npz" if has_noise else None, "target": f"{stem}-target.png",
                       "projection": f"{stem}-proj.png", "compare": f"{stem}-compare.png",
                       "video": f"{stem}-progress.mp4" if video else None},
             "history": result.history,
         }
         atomic_write_json(out / f"{stem}.json", record)
-        console.print(f"{path.name}: PSNR {result.psnr_db:.2f} dB ({result.psnr_const_noise_db:.2f} dB with stored noise), "
+        stored = f" ({result.psnr_const_noise_db:.2f} dB with stored noise)" if has_noise else ""
+        console.print(f"{path.name}: PSNR {result.psnr_db:.2f} dB{stored}, "
                       f"{result.loss_name} {result.perceptual:.4f} -> {out}/{stem}.npy")

@@ -20,13 +20,38 @@ EPILOG = """[b]Examples[/b]
   sgan video runs/shapes --latents proj/a.npy proj/b.npy proj/c.npy --out morph.mp4 --frames frames/
   sgan video runs/shapes --mode noise --seeds 0-3 --seconds 4 --loop --out noise.mp4
   sgan video runs/shapes --mode truncation --seeds 5 --psi-from 1 --psi-to -1 --out trunc.mp4
+  sgan video sg3.pt --seeds 0-7 --grid 2x1 --interp cubic --loop --fps 60 --out walk.mp4   (as gen_video.py)
+  sgan video sg3.pt --seeds 1 --translate-sweep 0,0:0.5,0 --seconds 3 --out slide.mp4     (StyleGAN3 only)
+  sgan video sg3.pt --seeds 1,2 --rotate-sweep 0:360 --seconds 4 --out spin.mp4           (StyleGAN3 only)
 
 Walks: --space w lerps truncated W+ keyframes, --space z slerps z then maps and truncates.
 Grid: the seeds (or latents) are split into COLSxROWS cells, each cell walking through its share.
 --loop closes the path (back to the first keyframe) and plays seamlessly on repeat.
+--interp cubic: NVIDIA gen_video.py's cubic spline through the W keyframes (with --loop exactly its construction;
+gen_video.py's own defaults are --interp cubic --loop --fps 60 --seconds-per-seed 2 --trunc 1).
+Input sweeps (--mode transform, implied by --translate-sweep / --rotate-sweep; StyleGAN3 models only): each seed's
+w fixed while the input moves as gen_images.py's --translate X,Y / --rotate DEG, from the first value to the
+second over --seconds (with --loop there and back). A single value sweeps from 0.
 """
 
-MODES = ("walk", "noise", "truncation")
+MODES = ("walk", "noise", "truncation", "transform")
+
+
+def _sweep(text: str | None, option: str, size: int) -> tuple | None:
+    """--translate-sweep X0,Y0:X1,Y1 (or X1,Y1 from 0,0) / --rotate-sweep A:B (or B from 0) -> (start, end)."""
+    if text is None:
+        return None
+    ends = text.split(":")
+    example = "0,0:0.5,0 (image widths)" if size == 2 else "0:360 (degrees)"
+    try:
+        values = [tuple(float(v) for v in end.split(",")) for end in ends]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values = [(0.0,) * size] + values
+    if len(values) != 2 or any(len(v) != size or not all(math.isfinite(x) for x in v) for v in values):
+        raise UsageError(f"{option} {text!r}: give START:END such as {example}.")
+    return tuple(values) if size == 2 else (values[0][0], values[1][0])
 
 
 def _latent_paths(latents: List[str], extra: List[Path]) -> list[Path]:
@@ -53,7 +78,7 @@ def video_command(
     ckpt: Path = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder."),
     extra: Optional[List[Path]] = typer.Argument(None, metavar="[LATENT.npy ...]", help="More latent files (as --latents)."),
     out: Path = typer.Option(..., "--out", help="Output .mp4 (written atomically)."),
-    mode: str = typer.Option("walk", "--mode", help="walk (interpolate keyframes), noise (fixed w, moving noise) or truncation (psi sweep)."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="walk (interpolate keyframes; the default), noise (fixed w, moving noise), truncation (psi sweep) or transform (StyleGAN3 input sweep; implied by --translate-sweep/--rotate-sweep)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds, e.g. 0,1,2,3 or 0-15 (default 0-3)."),
     latents: Optional[List[str]] = typer.Option(None, "--latents", help="Latent .npy files (W or W+), a comma list or a folder; walk mode."),
     space: str = typer.Option("w", "--space", help="w: lerp in W+ (after truncation); z: slerp in Z, then map and truncate."),
@@ -62,6 +87,9 @@ def video_command(
     fps: float = typer.Option(30.0, "--fps", callback=finite(lo=0, lo_open=True), help="Frames per second."),
     loop: bool = typer.Option(False, "--loop", help="Close the path so the video loops seamlessly."),
     easing: str = typer.Option("linear", "--easing", help="linear (constant speed) or cosine (pause at keyframes)."),
+    interp: str = typer.Option("linear", "--interp", help="Walks in W: linear (lerp between keyframes) or cubic (gen_video.py's cubic spline)."),
+    translate_sweep: Optional[str] = typer.Option(None, "--translate-sweep", help="StyleGAN3: translate the input from X0,Y0 to X1,Y1 (image widths), e.g. 0,0:0.5,0."),
+    rotate_sweep: Optional[str] = typer.Option(None, "--rotate-sweep", help="StyleGAN3: rotate the input from A to B degrees, e.g. 0:360."),
     grid: Optional[str] = typer.Option(None, "--grid", help="COLSxROWS cells, e.g. 2x2."),
     trunc: float = typer.Option(1.0, "--trunc", callback=finite(), help="Truncation psi for seed keyframes (1 = none)."),
     trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="Truncate only the first N styles (default all)."),
@@ -84,17 +112,25 @@ def video_command(
     from sgan.play.classes import load_class_generator
     from sgan.play.provenance import png_text, provenance
     from sgan.play.video import (auto_scale, ffmpeg_exe, frame_count, noise_animation, parse_grid, seed_keys,
-                            truncation_animation, walk_animation, write_video)
+                            transform_animation, truncation_animation, walk_animation, write_video)
 
-    mode = mode.lower()
+    sweeps = (_sweep(translate_sweep, "--translate-sweep", 2), _sweep(rotate_sweep, "--rotate-sweep", 1))
+    swept = any(v is not None for v in sweeps)
+    mode = (mode or ("transform" if swept else "walk")).lower()
     if mode not in MODES:
-        raise UsageError(f"--mode {mode!r}: choose walk, noise or truncation.")
+        raise UsageError(f"--mode {mode!r}: choose walk, noise, truncation or transform.")
+    if swept != (mode == "transform"):
+        raise UsageError("--mode transform needs --translate-sweep and/or --rotate-sweep, and those work only in that mode.")
+    if interp not in ("linear", "cubic"):
+        raise UsageError(f"--interp {interp!r}: choose linear or cubic.")
+    if interp == "cubic" and (mode != "walk" or space != "w"):
+        raise UsageError("--interp cubic is for walks in W (--mode walk --space w), as gen_video.py.")
     if not (math.isfinite(fps) and fps > 0):
         raise UsageError(f"--fps must be a positive number, got {fps}.")
     grid_shape = parse_grid(grid)
     latent_files = _latent_paths(latents or [], extra or [])
-    if latent_files and mode != "walk":
-        raise UsageError("--latents work with --mode walk; noise and truncation animations take --seeds.")
+    if latent_files and mode not in ("walk", "transform"):
+        raise UsageError("--latents work with --mode walk and input sweeps; noise and truncation animations take --seeds.")
     if latent_files and seeds is not None:
         raise UsageError("give --seeds or --latents, not both.")
     if latent_files and space == "z":
@@ -117,6 +153,11 @@ def video_command(
     check_precision(precision, dev)
     configure_cuda(dev)  # CUDA: TF32 and cudnn.benchmark (sgan.device); a no-op on the CPU
     G = load_class_generator(ckpt, class_, device=dev)
+    if mode == "transform" and getattr(G.cfg, "arch", None) != "stylegan3":
+        raise UsageError(f"--translate-sweep / --rotate-sweep move the input of a StyleGAN3 model; this model is {G.cfg.arch}.")
+    if mode == "noise" and G.cfg.arch == "stylegan3":
+        raise UsageError("--mode noise animates the noise inputs, and StyleGAN3 models have none (their synthesis is "
+                         "deterministic); try a walk or an input sweep (--rotate-sweep 0:360).")
 
     if mode == "walk":
         frames_per_key = int(round(seconds_per_seed * fps))
@@ -127,9 +168,9 @@ def video_command(
         cols, rows = grid_shape or (1, 1)
         anim = walk_animation(G, keys, space=space if not latent_files else "w", cells=cols * rows, cols=cols,
                               frames_per_key=frames_per_key, loop=loop, easing=easing, truncation_psi=trunc,
-                              truncation_cutoff=trunc_cutoff)
+                              truncation_cutoff=trunc_cutoff, interp=interp)
     else:
-        n = len(seed_list)
+        n = len(latent_files) if latent_files else len(seed_list)
         if grid_shape is None:
             cols = math.ceil(math.sqrt(n))
             rows = math.ceil(n / cols)
@@ -137,7 +178,14 @@ def video_command(
             cols, rows = grid_shape
         if grid_shape is not None and cols * rows != n:
             raise UsageError(f"--grid {grid} has {cols * rows} cells but {n} seeds were given; one seed per cell.")
-        if mode == "noise":
+        if mode == "transform":
+            if latent_files:
+                ws = torch.stack([load_latent(p, num_ws=G.num_ws, w_dim=G.w_dim) for p in latent_files]).to(dev)
+            else:
+                ws = seed_keys(G, seed_list, space="w", truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
+            anim = transform_animation(G, ws, cols=cols, num_frames=frame_count(seconds, fps), translate=sweeps[0],
+                                       rotate=sweeps[1], loop=loop, easing=easing)
+        elif mode == "noise":
             from sgan.nn.styles import truncate
 
             total = frame_count(seconds, fps)
@@ -164,6 +212,7 @@ def video_command(
     record = provenance(command="video", precision=choice, checkpoint=ckpt, mode=mode,
                         seeds=None if latent_files else (seeds or "0-3"),
                         latents=[str(p) for p in latent_files] or None, space=space if mode == "walk" else None,
+                        interp=interp if mode == "walk" else None, translate_sweep=translate_sweep, rotate_sweep=rotate_sweep,
                         truncation_psi=trunc if mode != "truncation" else None,
                         truncation_cutoff="all" if trunc_cutoff is None else trunc_cutoff,
                         noise_mode="animated" if mode == "noise" else noise_mode, fps=fps, loop=loop,

@@ -8,6 +8,10 @@
   the maps of some layers switched off. The paper splits at 64 px (coarse 4-32 px, fine 64 px and
   up); models smaller than 128 px split at half their resolution so both groups exist.
 
+- StyleGAN3 (Karras et al. 2021), input transforms: rows are seeds, columns one input rotation or
+  translation each (gen_images.py's --rotate / --translate); StyleGAN3 has no noise inputs, so
+  Figures 4 and 5 are refused for it.
+
 Labels are drawn with Pillow's default font (ASCII text: it has no Greek letters).
 """
 
@@ -156,9 +160,17 @@ def variation_figure(G: Generator, seeds: Sequence[int], *, generator: torch.Gen
     deviation over `samples` draws (mean over colour channels, scaled so the row's largest is white).
     Noise draws come from `generator` (the first `shown` draws are the pictures)."""
     check_variation(shown=shown, samples=samples)
+    check_has_noise(G, "variation")
     with _cast(G, precision):
         return _variation(G, seeds, generator=generator, shown=shown, samples=samples, truncation_psi=truncation_psi,
                           truncation_cutoff=truncation_cutoff, batch=batch, progress=progress)
+
+
+def check_has_noise(G: Generator, figure: str) -> None:
+    """Figures 4 and 5 show what the noise inputs do; a model without them (StyleGAN3) is refused."""
+    if not noise_resolutions(G):
+        raise UsageError(f"figure {figure} shows the effect of the noise inputs, and this {G.cfg.arch} model has none "
+                         "(StyleGAN3's synthesis is deterministic); try `sgan figure truncation` or `sgan figure transform`.")
 
 
 def check_variation(*, shown: int, samples: int) -> None:
@@ -213,6 +225,7 @@ def default_fine_from(resolution: int) -> int:
 
 def noise_layer_masks(G: Generator, fine_from: int) -> dict[str, list[bool]]:
     """Which noise inputs each column of Figure 5 keeps."""
+    check_has_noise(G, "noise")
     res = noise_resolutions(G)
     if fine_from not in set(res) or fine_from == min(res):
         raise UsageError(f"--fine-from {fine_from}: choose a layer resolution above 4 of this {G.resolution} px "
@@ -254,4 +267,37 @@ def noise_figure(G: Generator, seeds: Sequence[int], *, fine_from: int | None = 
     names = {"all": "noise: all", "none": "noise: none", "fine": f"fine ({fine_from}px+)", "coarse": f"coarse (4-{coarse_to}px)" if coarse_to > 4 else "coarse (4px)"}
     return Figure(np.stack(rows), [names[c] for c in columns], [f"seed {s}" for s in seeds],
                   {"figure": "noise", "seeds": list(seeds), "columns": list(columns), "fine_from": fine_from,
+                   "truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff})
+
+
+TRANSFORM_AXES = ("rotate", "translate-x", "translate-y")
+
+
+@torch.no_grad()
+def transform_figure(G: Generator, seeds: Sequence[int], *, axis: str = "rotate",
+                     values: Sequence[float] = (0.0, 15.0, 30.0, 45.0, 90.0), truncation_psi: float = 1.0,
+                     truncation_cutoff: int | None = None, precision: str = "fp32") -> Figure:
+    """StyleGAN3's equivariance at a glance: one row per seed, one column per input transform (gen_images.py's
+    --rotate DEG, or --translate X,0 / 0,Y in image widths along `axis`); the w of a row is fixed."""
+    from sgan.nn.stylegan3 import input_transform
+    from sgan.nn.styles import truncate
+
+    if getattr(G.cfg, "arch", None) != "stylegan3":
+        raise UsageError(f"figure transform moves the input of a StyleGAN3 model; this model is {G.cfg.arch}.")
+    if axis not in TRANSFORM_AXES:
+        raise UsageError(f"--axis {axis!r}: choose {', '.join(TRANSFORM_AXES)}.")
+    if not values or any(not np.isfinite(v) for v in values):
+        raise UsageError("--values must be finite numbers, e.g. 0,15,30,45,90.")
+    ws = truncate(_seed_ws(G, seeds), G.w_avg, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+    columns = []
+    with _cast(G, precision):
+        for v in values:
+            shift = (v, 0.0) if axis == "translate-x" else (0.0, v) if axis == "translate-y" else (0.0, 0.0)
+            with input_transform(G, translate=shift, rotate=v if axis == "rotate" else 0.0):
+                columns.append(to_uint8(G.synthesis(ws, noise_mode="const")))
+    unit = " deg" if axis == "rotate" else ""
+    name = {"rotate": "rot", "translate-x": "x", "translate-y": "y"}[axis]
+    return Figure(np.stack(columns, axis=1), [f"{name} {format_number(v)}{unit}" for v in values],
+                  [f"seed {s}" for s in seeds],
+                  {"figure": "transform", "axis": axis, "values": [float(v) for v in values], "seeds": list(seeds),
                    "truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff})

@@ -40,8 +40,11 @@ SPACES = ("w", "w+")
 
 # Per architecture, the defaults of its reference projector: StyleGAN2-ADA's projector.py is the
 # native case (W, LPIPS distance and the noise regulariser only); for StyleGAN 1 the W+ recipe with
-# an MSE term (rosinality's projector.py, Image2StyleGAN) fits far closer.
-ARCH_DEFAULTS = {"stylegan1": {"space": "w+", "mse_weight": 0.1}, "stylegan2": {"space": "w", "mse_weight": 0.0}}
+# an MSE term (rosinality's projector.py, Image2StyleGAN) fits far closer. NVlabs/stylegan3 ships no
+# projector; StyleGAN2-ADA's is what is run on its models (their mapping and losses are the same), so
+# StyleGAN3 takes its defaults; it has no noise inputs, so only the latent is optimised.
+ARCH_DEFAULTS = {"stylegan1": {"space": "w+", "mse_weight": 0.1}, "stylegan2": {"space": "w", "mse_weight": 0.0},
+                 "stylegan3": {"space": "w", "mse_weight": 0.0}}
 
 
 def defaults_for(arch: str) -> dict:

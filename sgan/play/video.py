@@ -8,6 +8,15 @@ leaves a half-written file under the final name.
 Walks: Z keyframes joined by slerp (then mapped and truncated, like the paper's PPL in Z) or W+
 keyframes joined by lerp. With `loop` the path closes (the last keyframe runs back to the
 first) and the video stops one frame short of the start, so it plays seamlessly on repeat.
+
+`interp="cubic"` joins W+ keyframes by a cubic spline instead, as NVlabs/stylegan3's gen_video.py
+does: with `loop`, gen_video's construction exactly (the K keyframes tiled 2 + 1 + 2 times at x =
+-2K .. 3K - 1, scipy's not-a-knot interpolating cubic spline through them, frame i at x = i /
+frames_per_key, K frames_per_key frames, float64 cast to float32); without `loop`, the not-a-knot
+spline through the K keyframes alone (K >= 4), frame i at i / frames_per_key, ending on the last key.
+
+StyleGAN3 input sweeps (`transform_animation`): fixed W+ per cell while the input transform
+(gen_images.py's --translate / --rotate) moves from a start to an end value.
 """
 
 from __future__ import annotations
@@ -26,11 +35,14 @@ from sgan.device import autocast, check_precision
 from sgan.errors import SganError, UsageError
 from sgan.latent import lerp, noise_generator, slerp, z_from_seed
 from sgan.nn import Generator
+from sgan.nn.stylegan3.transform import input_layer, input_transform
 from sgan.play.noise_maps import noise_resolutions, use_noise_maps
 from sgan.viz import image_grid, save_png, to_uint8, upscale_nearest
 
 SPACES = ("z", "w")
 EASINGS = ("linear", "cosine")
+INTERPS = ("linear", "cubic")
+GEN_VIDEO_WRAPS = 2           # gen_video.py tiles the keyframes this many times on each side
 MACRO_BLOCK = 16
 
 
@@ -217,6 +229,11 @@ def frame_count(seconds: float, fps: float) -> int:
 FrameSource = Callable[[Sequence[int]], tuple[torch.Tensor, list[torch.Tensor] | None]]
 
 
+# A transform source maps one frame index to the StyleGAN3 input transform of that frame:
+# (translate (x, y) in image widths, rotate in degrees).
+TransformSource = Callable[[int], tuple[tuple[float, float], float]]
+
+
 @dataclass
 class Animation:
     source: FrameSource
@@ -224,6 +241,7 @@ class Animation:
     cells: int
     cols: int
     description: str
+    transforms: TransformSource | None = None   # StyleGAN3 input sweeps: frames are rendered one at a time
 
 
 def seed_keys(G: Generator, seeds: Sequence[int], *, space: str, truncation_psi: float,
@@ -239,17 +257,50 @@ def seed_keys(G: Generator, seeds: Sequence[int], *, space: str, truncation_psi:
         return G.map(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
 
 
+def cubic_splines(keys: torch.Tensor, *, loop: bool) -> list:
+    """Per cell, the not-a-knot cubic spline of its keyframes (keys [cells, K, num_ws, w_dim]) as a
+    function of the keyframe position x (key k at x = k), float64: with loop gen_video.py's tiled
+    spline (see the module notes), without it the spline through the K keys."""
+    from scipy.interpolate import make_interp_spline
+
+    cells, k = keys.shape[:2]
+    y = keys.detach().cpu().double().numpy()
+    if loop:
+        x = np.arange(-k * GEN_VIDEO_WRAPS, k * (GEN_VIDEO_WRAPS + 1))
+        return [make_interp_spline(x, np.tile(y[c], [2 * GEN_VIDEO_WRAPS + 1, 1, 1]), k=3, axis=0) for c in range(cells)]
+    if k < 4:
+        raise UsageError(f"--interp cubic without --loop needs 4 or more keyframes per cell, got {k}; "
+                         "give more seeds or latents, add --loop (gen_video.py's closed path) or use --interp linear.")
+    return [make_interp_spline(np.arange(k), y[c], k=3, axis=0) for c in range(cells)]
+
+
 def walk_animation(G: Generator, keys: torch.Tensor, *, space: str, cells: int, cols: int, frames_per_key: int,
                    loop: bool, easing: str = "linear", truncation_psi: float = 1.0,
-                   truncation_cutoff: int | None = None) -> Animation:
+                   truncation_cutoff: int | None = None, interp: str = "linear") -> Animation:
     """Interpolate keyframes: keys [cells * K, ...] (cell c's keys are keys[c*K:(c+1)*K]),
-    z [z_dim] (slerp, then mapped and truncated) or W+ [num_ws, w_dim] (lerp)."""
+    z [z_dim] (slerp, then mapped and truncated) or W+ [num_ws, w_dim] (lerp, or with interp
+    "cubic" gen_video.py's cubic spline)."""
+    if interp not in INTERPS:
+        raise UsageError(f"--interp {interp!r}: choose linear or cubic.")
+    if interp == "cubic" and space != "w":
+        raise UsageError("--interp cubic interpolates in W (as gen_video.py); use --space w.")
     if len(keys) % cells:
         raise UsageError(f"{len(keys)} keyframes do not split evenly into {cells} grid cells; "
                          f"give a multiple of {cells} seeds or latents.")
     k = len(keys) // cells
     pos = segment_positions(k, frames_per_key, loop=loop, easing=easing)
     per_cell = keys.reshape(cells, k, *keys.shape[1:])
+    if interp == "cubic":
+        splines = cubic_splines(per_cell, loop=loop)
+        x = pos[:, 0] + pos[:, 1]                          # keyframe position of each frame
+
+        def spline_source(indices: Sequence[int]) -> tuple[torch.Tensor, None]:
+            at = x[list(indices)]
+            ws = np.stack([spline(at) for spline in splines], axis=1)      # [B, cells, num_ws, w_dim] float64
+            return torch.from_numpy(ws).float().flatten(0, 1).to(keys.device), None
+
+        return Animation(spline_source, len(pos), cells, cols,
+                         f"cubic-spline walk through {k} keyframes per cell in W (as gen_video.py)")
     nxt = torch.roll(per_cell, -1, dims=1)                # key i+1 (the last wraps to key 0)
 
     def source(indices: Sequence[int]) -> tuple[torch.Tensor, None]:
@@ -272,6 +323,9 @@ def noise_animation(G: Generator, ws: torch.Tensor, seeds: Sequence[int], *, col
     """Fixed W+ per cell (ws [cells, num_ws, w_dim]) under smoothly changing noise: between
     noise keyframes n_k and n_k+1 the maps are cos(a) n_k + sin(a) n_k+1 with a = pi/2 * t, which
     keeps every pixel's noise standard normal (no fading of the texture mid-way)."""
+    if not noise_resolutions(G):
+        raise UsageError(f"--mode noise animates the noise inputs, and this {G.cfg.arch} model has none "
+                         "(StyleGAN3's synthesis is deterministic); try --mode walk or an input sweep (--rotate-sweep).")
     cells = len(ws)
     pos = segment_positions(num_keys, frames_per_key, loop=loop)
     device = ws.device
@@ -293,6 +347,51 @@ def noise_animation(G: Generator, ws: torch.Tensor, seeds: Sequence[int], *, col
         return ws.repeat(len(indices), 1, 1), maps
 
     return Animation(source, len(pos), cells, cols, f"noise animation through {num_keys} noise keyframes")
+
+
+def sweep_positions(num_frames: int, *, loop: bool, easing: str = "linear") -> np.ndarray:
+    """t in [0, 1] per frame: start to end (the last frame exactly the end), or with loop there and
+    back (cosine: the frame after the last would be the first)."""
+    if easing not in EASINGS:
+        raise UsageError(f"--easing {easing!r}: choose linear or cosine.")
+    if num_frames < 1:
+        raise UsageError("the video would have zero frames: raise --seconds or --fps.")
+    i = np.arange(num_frames, dtype=np.float64)
+    if loop:
+        return 0.5 - 0.5 * np.cos(2 * np.pi * i / num_frames)
+    t = i / max(num_frames - 1, 1)
+    return 0.5 - 0.5 * np.cos(np.pi * t) if easing == "cosine" else t
+
+
+def transform_animation(G: Generator, ws: torch.Tensor, *, cols: int, num_frames: int,
+                        translate: tuple[tuple[float, float], tuple[float, float]] | None = None,
+                        rotate: tuple[float, float] | None = None, loop: bool = False,
+                        easing: str = "linear") -> Animation:
+    """A StyleGAN3 input sweep: each cell's W+ (ws [cells, num_ws, w_dim]) fixed while the input is
+    translated from translate[0] to translate[1] (image widths) and/or rotated from rotate[0] to
+    rotate[1] degrees, as gen_images.py's --translate / --rotate at each frame."""
+    if getattr(getattr(G, "cfg", None), "arch", None) != "stylegan3":
+        raise UsageError("--translate-sweep / --rotate-sweep move the input of a StyleGAN3 model; "
+                         f"this model is {getattr(getattr(G, 'cfg', None), 'arch', 'not one')}.")
+    input_layer(G)
+    if ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
+        raise ValueError(f"ws must be [cells, {G.num_ws}, {G.w_dim}], got {list(ws.shape)}")
+    if translate is None and rotate is None:
+        raise UsageError("an input sweep needs --translate-sweep and/or --rotate-sweep.")
+    (t0, t1), (r0, r1) = translate or ((0.0, 0.0), (0.0, 0.0)), rotate or (0.0, 0.0)
+    t = sweep_positions(num_frames, loop=loop, easing=easing)
+    cells = len(ws)
+
+    def source(indices: Sequence[int]) -> tuple[torch.Tensor, None]:
+        return ws.repeat(len(indices), 1, 1), None
+
+    def transforms(index: int) -> tuple[tuple[float, float], float]:
+        a = float(t[index])
+        return (t0[0] + a * (t1[0] - t0[0]), t0[1] + a * (t1[1] - t0[1])), r0 + a * (r1 - r0)
+
+    parts = ([f"translate ({t0[0]:g}, {t0[1]:g}) -> ({t1[0]:g}, {t1[1]:g})"] if translate else []) + \
+            ([f"rotate {r0:g} -> {r1:g} deg"] if rotate else [])
+    return Animation(source, num_frames, cells, cols, "input sweep: " + ", ".join(parts), transforms=transforms)
 
 
 def truncation_animation(G: Generator, seeds: Sequence[int], *, cols: int, psi_from: float, psi_to: float,
@@ -334,11 +433,15 @@ def iter_frames(G: Generator, anim: Animation, *, scale: int = 1, batch: int = 8
     if noise_mode not in ("const", "none"):
         raise UsageError(f"--noise-mode {noise_mode!r}: a video uses const (the stored maps) or none "
                          "(random noise would flicker; use --mode noise for a noise animation).")
-    for start in range(0, anim.num_frames, batch):
-        indices = list(range(start, min(start + batch, anim.num_frames)))
+    for start in range(0, anim.num_frames, 1 if anim.transforms is not None else batch):
+        indices = list(range(start, min(start + batch, anim.num_frames))) if anim.transforms is None else [start]
         ws, maps = anim.source(indices)
         with autocast(ws.device, check_precision(precision, ws.device)):
-            if maps is not None:
+            if anim.transforms is not None:
+                shift, angle = anim.transforms(start)
+                with input_transform(G, translate=shift, rotate=angle):
+                    img = G.synthesis(ws, noise_mode=noise_mode)
+            elif maps is not None:
                 with use_noise_maps(G, maps):
                     img = G.synthesis(ws, noise_mode="const")
             else:
