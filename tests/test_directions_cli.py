@@ -66,6 +66,12 @@ def test_imported_models_sefa_ganspace_and_edit(fixture, arch_layers, tmp_path):
     dirs = load_directions(dirs_path)
     expected = list(range(1, dirs.num_ws)) if arch_layers == "sg3" else list(range(dirs.num_ws))
     assert dirs.layers.tolist() == expected                 # StyleGAN3's ws 0 drives the input transform, no style
+    from sgan.checkpoint import load_generator
+    from sgan.play.mixing import model_style_groups
+    coarse = list(model_style_groups(load_generator(ckpt))["coarse"])   # sgan mix's groups (StyleGAN3: by band)
+    result = invoke("directions", "sefa", ckpt, "--layers", "coarse", "--num", "2", "--out", tmp_path / "c.npz")
+    assert result.exit_code == 0, result.output
+    assert load_directions(tmp_path / "c.npz").layers.tolist() == [i for i in coarse if i in expected]
     result = invoke("directions", "ganspace", ckpt, "--samples", "300", "--num", "3", "--out", tmp_path / "p.npz")
     assert result.exit_code == 0, result.output
     result = invoke("edit", ckpt, "--direction", f"{dirs_path}:0", "--strength", "-1..1", "--steps", "3",

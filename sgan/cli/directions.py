@@ -69,7 +69,7 @@ def directions_command(
     G = inference_generator(opened, device=dev)
     names = class_names(opened.extra, int(getattr(G, "c_dim", 0) or 0))
     G = with_class(G, fixed_class, names, mixture_ok=True)
-    chosen = layer_indices(layers, G.num_ws)
+    chosen = layer_indices(layers, G)
     sha = checkpoint_fields(ckpt).get("checkpoint_sha256", "")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5D1C]))
 

@@ -53,7 +53,7 @@ def run_direction_edit(*, ckpt: Path, direction: str, seeds: str | None, strengt
                          checkpoint_sha256=checkpoint_fields(ckpt).get("checkpoint_sha256"), source=str(path))
     if warning:
         console.print(warning, highlight=False, soft_wrap=True)
-    moved_layers = layer_indices(layers, G.num_ws) if layers is not None else dirs.layers.tolist()
+    moved_layers = layer_indices(layers, G) if layers is not None else dirs.layers.tolist()
     trunc, trunc_cutoff, noise_mode, _ = sampling_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff,
                                                           noise_mode=noise_mode)
     check_render_options(G, truncation_psi=trunc, truncation_cutoff=trunc_cutoff, noise_mode=noise_mode)

@@ -190,14 +190,15 @@ def check_fits(dirs: Directions, *, w_dim: int, num_ws: int, checkpoint_sha256: 
     return None
 
 
-def layer_indices(text: str | None, num_ws: int, *, option: str = "--layers") -> list[int]:
-    """`all`, `coarse`, `middle`, `fine`, `A-B`, `N` or a comma list -> sorted ws indices, with the
-    coarse/middle/fine groups of `sgan mix` (sgan.latent.style_groups)."""
-    from sgan.latent import parse_styles
+def layer_indices(text: str | None, G, *, option: str = "--layers") -> list[int]:
+    """`all`, `coarse`, `middle`, `fine`, `A-B`, `N` or a comma list -> sorted ws indices of generator
+    G, with the coarse/middle/fine groups `sgan mix` uses (sgan.play.mixing.parse_model_styles:
+    StyleGAN 1/2 by resolution, StyleGAN3 by cutoff band)."""
+    from sgan.play.mixing import parse_model_styles
 
     if text is None or text.strip().lower() == "all":
-        return list(range(num_ws))
+        return list(range(G.num_ws))
     try:
-        return parse_styles(text, num_ws)
+        return parse_model_styles(text, G)
     except UsageError as err:
         raise UsageError(str(err).replace("--styles", option)) from None
