@@ -20,3 +20,4 @@ from sgan.cli import metrics  # noqa: F401,E402
 from sgan.cli import detector  # noqa: F401,E402
 from sgan.cli import import_  # noqa: F401,E402
 from sgan.cli import explore  # noqa: F401,E402
+from sgan.cli import directions  # noqa: F401,E402

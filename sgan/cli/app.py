@@ -62,6 +62,7 @@ OOM_HINTS = {
     "figure": "use fewer --seeds",
     "mix": "use fewer --rows/--cols",
     "detector": "use a smaller --batch",
+    "directions": "use a smaller --batch",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
 from sgan.cli._common import at_least, PRECISION_DEFAULT, PRECISION_HELP, check_out_dir, console, finite, pick_precision
@@ -16,31 +17,70 @@ EPILOG = """[b]Examples[/b]
   sgan edit runs/shapes --base proj/anna.npy --from proj/bob.npy --to proj/bob-smile.npy --out edits
   sgan edit runs/shapes --base a.npy --from b.npy --to c.npy --sweep -2,2,9 --out edits
   sgan edit runs/shapes --base a.npy --from b.npy --to c.npy --strength 1.5 --styles coarse --out edits
+  sgan edit runs/shapes --direction dirs.npz:0 --strength -3..3 --steps 7 --seeds 0-3 --out edits
+  sgan edit model.pt --direction dirs.npz:sefa-2 --layers coarse --seeds 5 --out edits --video edits/sweep.mp4
 
 Writes edited.npy and edited.png (w_a + strength (w_c - w_b)) and compare.png (a | b | c | result);
 with --sweep, sweep.png (a labelled row, one image per strength) and sweep-NN.npy latents.
 edit.json (the latents' sidecar) records the strengths, files and precision (fp32 unless --precision says
 otherwise; the PNGs carry it in their text chunks too). Latents come from sgan generate --save-latents or sgan project.
+With --direction (a file from sgan directions): strip.png, one row per seed and one column per strength
+(w + s d on --layers, after truncation; s = 0 is the image sgan generate makes), and edit.json; --video an mp4.
 """
 
 
 @app.command("edit", epilog=EPILOG)
 def edit_command(
     ckpt: Path = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder."),
-    base: Path = typer.Option(..., "--base", help="Latent a, the one to change (.npy, W or W+)."),
-    source: Path = typer.Option(..., "--from", help="Latent b, the start of the difference."),
-    target: Path = typer.Option(..., "--to", help="Latent c, the end of the difference (b -> c is added to a)."),
-    strength: float = typer.Option(1.0, "--strength", callback=finite(), help="lambda in w_a + lambda (w_c - w_b)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Latent a, the one to change (.npy, W or W+)."),
+    source: Optional[Path] = typer.Option(None, "--from", help="Latent b, the start of the difference."),
+    target: Optional[Path] = typer.Option(None, "--to", help="Latent c, the end of the difference (b -> c is added to a)."),
+    strength_text: Optional[str] = typer.Option(None, "--strength", help="lambda in w_a + lambda (w_c - w_b) (default 1). With --direction: s in w + s d, a number, a range A..B (default -3..3, --steps values) or a list -2,0,2."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="START,STOP,COUNT: a row of strengths, e.g. -2,2,9."),
     styles: str = typer.Option("all", "--styles", help="Layers the difference is applied to: all, coarse, middle, fine, A-B or a list."),
-    noise_mode: str = typer.Option("const", "--noise-mode", help="const, random or none."),
-    out: Path = typer.Option(..., "--out", help="Output folder (created if needed)."),
+    noise_mode: Optional[str] = typer.Option(None, "--noise-mode", help="const, random or none (default const; with --direction as sgan generate)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (created if needed)."),
     scale: int = typer.Option(0, "--scale", callback=at_least(0), help="Enlarge images in the labelled grids N times (0: auto)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     precision: str = typer.Option(PRECISION_DEFAULT, "--precision", help=PRECISION_HELP),
+    direction: Optional[str] = typer.Option(None, "--direction", help="FILE.npz:K: move seeds along direction K (index or name) of `sgan directions`."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="With --direction: the seeds, one row each, e.g. 0-3."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="With --direction and a range --strength A..B: how many strengths (default 7)."),
+    layers: Optional[str] = typer.Option(None, "--layers", help="With --direction: the ws indices moved (all, coarse, middle, fine, A-B; default the file's layers)."),
+    trunc: Optional[float] = typer.Option(None, "--trunc", callback=finite(), help="With --direction: truncation psi, applied before the move (default as sgan generate)."),
+    trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="With --direction: truncate only the first N layers (default as sgan generate)."),
+    class_: Optional[str] = typer.Option(None, "--class", help="With --direction: the class of a conditional model."),
+    video: Optional[Path] = typer.Option(None, "--video", help="With --direction: also write an mp4 sweep (0 -> max -> min -> 0, looping) of the seeds."),
+    seconds: float = typer.Option(4.0, "--seconds", callback=finite(lo=0, lo_open=True), help="With --video: its length."),
+    fps: float = typer.Option(30.0, "--fps", callback=finite(lo=0, lo_open=True), help="With --video: frames per second."),
 ) -> None:
-    """Latent arithmetic: add the difference between two latents to a third (e.g. transfer an expression)."""
+    """Latent arithmetic (add the difference of two latents to a third), or move seeds along a direction (--direction)."""
     import numpy as np
+
+    if direction is not None:
+        from sgan.cli.edit_direction import run_direction_edit
+
+        arithmetic = {"--base": base, "--from": source, "--to": target, "--sweep": sweep}
+        given = [k for k, v in arithmetic.items() if v is not None] + (["--styles"] if styles != "all" else [])
+        if given:
+            raise UsageError(f"{', '.join(given)} belong to latent arithmetic; --direction moves --seeds along a "
+                             "direction (use --layers for the ws indices).")
+        return run_direction_edit(ckpt=ckpt, direction=direction, seeds=seeds, strength=strength_text, steps=steps,
+                                  layers=layers, trunc=trunc, trunc_cutoff=trunc_cutoff, noise_mode=noise_mode,
+                                  class_=class_, out=out, video=video, seconds=seconds, fps=fps, scale=scale,
+                                  device=device, precision=precision)
+    only = {"--seeds": seeds, "--steps": steps, "--layers": layers, "--trunc": trunc, "--trunc-cutoff": trunc_cutoff,
+            "--class": class_, "--video": video}
+    given = [k for k, v in only.items() if v is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)} go with --direction FILE.npz:K; latent arithmetic takes --base, --from "
+                         "and --to (and --styles for the layers).")
+    missing = [k for k, v in (("--base", base), ("--from", source), ("--to", target), ("--out", out)) if v is None]
+    if missing:
+        raise UsageError(f"missing {', '.join(missing)}: latent arithmetic needs --base, --from, --to and --out "
+                         "(or move seeds along a direction with --direction FILE.npz:K --seeds ...).")
+    strength = 1.0 if strength_text is None else _finite_strength(strength_text)
+    noise_mode = "const" if noise_mode is None else noise_mode
     import torch
 
     from sgan.device import check_precision, configure_cuda, resolve_device
@@ -101,3 +141,13 @@ def edit_command(
     sweep_note = f" and sweep.png ({len(strengths)} strengths)" if strengths else ""
     console.print(f"Wrote {out}/edited.npy, edited.png, compare.png{sweep_note}.")
 
+
+
+def _finite_strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value):
+        raise UsageError(f"--strength must be a finite number, got {text}.")
+    return value

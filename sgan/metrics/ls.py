@@ -58,12 +58,17 @@ def conditional_entropy_of_joint(joint: np.ndarray) -> float:
     return max(0.0, h(p.ravel()) - h(p.sum(axis=1)))
 
 
-def attribute_entropy(latents: np.ndarray, prob: np.ndarray, num_keep: int) -> float:
-    """H(Y|X) of one attribute: prune to the `num_keep` most confident, SVM, entropy."""
+def confident_labels(prob: np.ndarray, num_keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the `num_keep` samples whose max(p, 1 - p) is largest, their labels p >= 0.5)."""
     p = np.asarray(prob, np.float64)
     confidence = np.maximum(p, 1.0 - p)
     keep = np.argsort(-confidence, kind="stable")[:num_keep]
-    y = p[keep] >= 0.5
+    return keep, p[keep] >= 0.5
+
+
+def attribute_entropy(latents: np.ndarray, prob: np.ndarray, num_keep: int) -> float:
+    """H(Y|X) of one attribute: prune to the `num_keep` most confident, SVM, entropy."""
+    keep, y = confident_labels(prob, num_keep)
     if y.all() or not y.any():
         return 0.0  # one class: assume perfect prediction, as the reference
     w, b = fit_linear_svm(latents[keep], y)
