@@ -133,12 +133,14 @@ def _from_arrays(p: Path, arrays: dict[str, np.ndarray]) -> Directions:
                         "the file was not written by `sgan directions`.")
     if scores.shape != (k,) or not np.issubdtype(scores.dtype, np.number):
         raise DataError(f"{p}: scores must be [K={k}] numbers, got {scores.dtype} {list(scores.shape)}.")
+    if not np.isfinite(scores).all():
+        raise DataError(f"{p}: the scores hold NaN or infinite values.")
     if names.shape != (k,) or names.dtype.kind != "U":
         raise DataError(f"{p}: names must be [K={k}] strings, got {names.dtype} {list(names.shape)}.")
     if layers.ndim != 1 or layers.size < 1 or not np.issubdtype(layers.dtype, np.integer):
         raise DataError(f"{p}: layers must be a non-empty int array of ws indices, got {layers.dtype} {list(layers.shape)}.")
-    if layers.min() < 0 or layers.max() >= num_ws:
-        raise DataError(f"{p}: layers {layers.tolist()} must lie within 0-{num_ws - 1} (num_ws={num_ws}).")
+    if layers.min() < 0 or layers.max() >= num_ws or len(set(layers.tolist())) != layers.size:
+        raise DataError(f"{p}: layers {layers.tolist()} must be distinct ws indices within 0-{num_ws - 1} (num_ws={num_ws}).")
     return Directions(directions=d, scores=scores, method=method, layers=layers, names=names.tolist(),
                       checkpoint_sha256=sha, w_dim=w_dim, num_ws=num_ws)
 
