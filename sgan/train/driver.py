@@ -12,23 +12,41 @@ import torch
 
 from sgan import __version__
 from sgan import distributed as dist_utils
-from sgan.checkpoint import load_checkpoint
-from sgan.train.checks import check_before_start, option_name
+from sgan.checkpoint import load_checkpoint, resolve_checkpoint
 from sgan.device import check_precision, configure_cuda, describe_device
-from sgan.errors import CheckpointError, UsageError
+from sgan.errors import CheckpointError, DataError, UsageError
 from sgan.nn.memory import describe_memory_format
 from sgan.train.compiled import apply_choice as apply_compile
 from sgan.train.compiled import choose_for as choose_compile_for
-from sgan.train.config import TrainConfig
-from sgan.train.loop import Hooks, Trainer, TrainResult, resolve_resume
-from sgan.train.loop_sg2 import StyleGAN2Trainer, preflight
+from sgan.train.config import RESUMABLE, TrainConfig, option_name
+from sgan.train.hooks import Hooks, TrainResult
+from sgan.train.loop import Trainer
+from sgan.train.loop_sg2 import StyleGAN2Trainer
+from sgan.train.plan import plan
+from sgan.train.reals import dataset_sizes
 from sgan.train.precision import decide, resume_note, unsupported
 from sgan.train.procs import procs_record, procs_summary
-from sgan.train.run import StopSignals, TrainingDiverged, TrainingInterrupted
+from sgan.train.run import RunFolder, StopSignals, TrainingDiverged, TrainingInterrupted
+from sgan.train.scaler import fp16_setup
 from sgan.train.state import unpack
+from sgan.train.finetune import init_from
 
-RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks", "tf32",
-                       "compile", "precision")
+
+
+def resolve_resume(resume: str | None, out: Path) -> Path | None:
+    """`auto`: the run folder's latest complete snapshot (None when there is none); a path must exist."""
+    if resume is None or resume == "":
+        return None
+    if resume == "auto":
+        try:
+            return resolve_checkpoint(out) if (out / "latest.json").is_file() else None
+        except CheckpointError:
+            snaps = RunFolder(out).snapshots()
+            return snaps[-1] if snaps else None
+    p = Path(resume)
+    if not p.exists():
+        raise CheckpointError(f"--resume {resume}: no such file or folder; give a snapshot, a run folder, or `auto`.")
+    return resolve_checkpoint(p)
 
 
 def _status_line(rec: dict[str, Any]) -> str:
@@ -69,13 +87,13 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
                              f"drop --arch or start a new --out folder.")
         ignored = []
         for key, value in resume_overrides.items():
-            if key in RESUMABLE_OVERRIDES:
+            if key in RESUMABLE:
                 setattr(cfg, key, value)
             elif getattr(cfg, key, value) != value:
                 ignored.append(option_name(key))
         if ignored:
             say(f"note: resuming keeps the run's own settings; ignored {', '.join(ignored)} "
-                f"(only {', '.join(option_name(k) for k in RESUMABLE_OVERRIDES)} can change).")
+                f"(only {', '.join(option_name(k) for k in RESUMABLE)} can change).")
         if saved.world_size != info.world_size:
             say(f"note: the snapshot was written by {saved.world_size} process(es), this run has {info.world_size}; "
                 "the continuation is not bit-identical.")
@@ -87,16 +105,11 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     cfg.validate()
     check_precision(cfg.precision, device, training=True)  # fp16 off CUDA: one line, before anything is written
     cuda = configure_cuda(device, tf32=cfg.tf32)  # TF32, cudnn.benchmark (CUDA only)
-    if cfg.arch == "stylegan2":
-        preflight(cfg, data, info.world_size)  # dataset sizes and minibatch shapes, before anything is written
-    else:
-        check_before_start(cfg, data, info.world_size)
-    from sgan.train.scaler import fp16_setup
-
+    if not data.exists():
+        raise DataError(f"{data}: no such dataset; prepare one with `sgan prepare-dataset SOURCE {data}`.")
+    plan(cfg, dataset_sizes(data), info.world_size, data=data)  # sizes and minibatch shapes, before anything is written
     fp16_note = fp16_setup(cfg) if ckpt_path is None else None  # StyleGAN2 fp16: conv_clamp 256
     if main:
-        from sgan.train.run import RunFolder
-
         folder = RunFolder(out)
         folder.create()
         if ckpt_path is None and folder.has_run():
@@ -107,6 +120,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     dist_utils.barrier(info)
     trainer_class = StyleGAN2Trainer if cfg.arch == "stylegan2" else Trainer
     tr = trainer_class(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
+    cfg = tr.cfg
     tr.cuda_setup = cuda
     if fp16_note and main:
         tr.run.log(fp16_note)
@@ -114,8 +128,6 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     if tr.frozen_d:
         say(f"--freeze-d {cfg.freeze_d}: D's layers {', '.join(tr.frozen_d)} stay fixed")
     if ckpt_path is None and cfg.init:
-        from sgan.train.finetune import init_from
-
         say(init_from(tr, cfg.init, ema=cfg.init_ema))
     if ckpt_path is not None:
         tr.load_state(ckpt_path)

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from sgan import distributed as dist_utils
-from sgan.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint, write_latest_pointer
-from sgan.device import PRECISIONS, autocast, resolve_device
+from sgan.checkpoint import load_checkpoint, save_checkpoint, write_latest_pointer
+from sgan.device import PRECISIONS, autocast
 from sgan.errors import CheckpointError
+from sgan.data.labels import one_hot
 from sgan.latent import z_from_seed
 from sgan.nn import make_discriminator, make_generator
 from sgan.nn.styles import mix_styles
@@ -31,34 +30,21 @@ from sgan.train import losses
 from sgan.train.augment import Augmentation
 from sgan.train.compiled import compile_counts, eager, noise_input
 from sgan.train.config import TrainConfig
+from sgan.train.hooks import Hooks, log_to
+from sgan.train.conditioning import TrainLabels
 from sgan.train.ema import ema_beta, update_ema
-from sgan.train.reals import RealStream, _mix, fade_reals, to_float
+from sgan.train.finetune import freeze_d
+from sgan.train.latents import Share, progressive_draws, step_generator
+from sgan.train.plan import plan
+from sgan.train.plot import plot_losses
+from sgan.train.precision import decide
+from sgan.train.reals import RealStream, fade_reals, to_float
 from sgan.train.run import RunFolder, output_error
 from sgan.train.scaler import load_scaler_states, make_scalers, scaler_states, tick_record as scaler_tick
-from sgan.train.schedule import Point, build_phases, optimizer_reset_needed, point_at
+from sgan.train.schedule import Point, optimizer_reset_needed, point_at
 from sgan.train.state import Counters, pack, restore_rng, unpack
+from sgan.train.threads import INITIAL_THREADS, cpu_threads, set_requires_grad
 from sgan.viz import to_uint8
-
-SnapshotHook = Callable[[Path, float], None]
-StepHook = Callable[["Trainer"], None]
-
-
-@dataclass
-class Hooks:
-    on_snapshot: list[SnapshotHook] = field(default_factory=list)   # (snapshot path, kimg), rank 0
-    on_step: list[StepHook] = field(default_factory=list)           # before each step (tests, fault injection)
-    report: Callable[[dict[str, Any]], None] | None = None           # live status (progress bar), rank 0
-    log: Callable[[str], None] | None = None                         # messages for the user, rank 0
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    snapshot: Path | None
-    kimg: float
-    steps: int
-    seconds: float
-
 
 class Trainer:
     """Holds the networks, optimizers and counters of one run."""
@@ -72,24 +58,18 @@ class Trainer:
         self.cfg, self.data, self.info, self.hooks, self.device = cfg, data, info, hooks, device
         self.run = RunFolder(out)
         self.stream = RealStream(data, mirror=cfg.mirror, seed=cfg.seed, rank=info.rank, world_size=info.world_size)
-        if cfg.resolution is None:
-            cfg.resolution = max(self.stream.sizes)
-        cfg.validate()
-        self.labels = None
-        if cfg.cond:  # class labels of the dataset; c_dim = number of classes
-            from sgan.train.conditioning import TrainLabels
-
-            self.labels = TrainLabels(data)
-            cfg.model = {**cfg.model, "c_dim": self.labels.c_dim}
-        self.model_cfg = cfg.model_config()
-        self.phases = self._plan()
+        self.share = Share(info.rank, info.world_size)
+        self.labels = TrainLabels(data) if cfg.cond else None   # c_dim = the dataset's number of classes
+        self.plan = plan(cfg, self.stream.sizes, info.world_size, data=self.stream.dataset.path,
+                         c_dim=self.labels.c_dim if self.labels is not None else None)
+        self.cfg = cfg = self.plan.cfg      # the run's own copy (the caller's config is not changed)
+        self.model_cfg = self.plan.model
+        self.phases = list(self.plan.phases)
         torch.manual_seed(cfg.seed)  # network initialisation only; training draws from step generators
         self.G = make_generator(self.model_cfg).to(device)
         self.D = make_discriminator(self.model_cfg).to(device)
         dist_utils.broadcast_module_(self.G, info)
         dist_utils.broadcast_module_(self.D, info)
-        from sgan.train.finetune import freeze_d
-
         self.frozen_d = freeze_d(self.D, cfg.freeze_d)
         self._D_params = [p for p in self.D.parameters() if p.requires_grad]
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -107,21 +87,10 @@ class Trainer:
         self._tick_train_s0 = 0.0
         if threads is not None:
             torch.set_num_threads(threads)
-        self._max_threads = max(torch.get_num_threads(), _INITIAL_THREADS)
+        self._max_threads = max(torch.get_num_threads(), INITIAL_THREADS)
         self.auto_threads = device.type == "cpu" and threads is None  # one thread for small convs
 
     # -- set-up (the StyleGAN2 trainer overrides these) ----------------------------------------
-
-    def _plan(self) -> list:
-        """Check that the dataset has every size the run needs; the growing schedule's phases."""
-        cfg = self.cfg
-        needed, res = [], cfg.start_resolution
-        while res <= cfg.resolution:
-            needed.append(res)
-            res *= 2
-        self.stream.check_sizes(needed)
-        training, transition = cfg.phase_lengths()
-        return build_phases(cfg.start_resolution, cfg.resolution, training, transition)
 
     def _optimizers(self) -> tuple[torch.optim.Adam, torch.optim.Adam]:
         return self._adam(self.G), self._adam(self.D)
@@ -173,25 +142,13 @@ class Trainer:
     # -- randomness --------------------------------------------------------------------------
 
     def _step_generator(self, purpose: int) -> torch.Generator:
-        return torch.Generator().manual_seed(_mix(self.cfg.seed, self.c.reseed, self.c.step, purpose))
+        return step_generator(self.cfg.seed, self.c.reseed, self.c.step, purpose)
 
     def _latents(self, gen: torch.Generator, batch: int, cur_layers: int) -> dict[str, Any]:
         """z, z2, crossover and noise generators of this rank's share of a global minibatch."""
-        sl = slice(self.info.rank, batch, self.info.world_size)
-        z = torch.randn([batch, self.model_cfg.z_dim], generator=gen)[sl]
-        z2 = torch.randn([batch, self.model_cfg.z_dim], generator=gen)[sl]
-        # Style mixing: one draw per minibatch, as the official G_style (and StyleGAN2-ADA's loss).
-        mix = bool(torch.rand([], generator=gen) < self.cfg.style_mixing_prob) and cur_layers > 1
-        cut = int(torch.randint(1, max(cur_layers, 2), [], generator=gen))
-        crossover = torch.full([z.shape[0]], cut if mix else self.model_cfg.num_ws, dtype=torch.int64)
-        noise_seeds = torch.randint(0, 2 ** 62, [batch], generator=gen)[sl].tolist()
-        noise = [torch.Generator(device=self.device).manual_seed(s) for s in noise_seeds]
-        u = torch.rand([batch], generator=gen)[sl]
-        out = {"z": z.to(self.device), "z2": z2.to(self.device), "crossover": crossover.to(self.device),
-               "noise": noise, "u": u.to(self.device)}
-        if self.labels is not None:  # fakes' classes follow the dataset's
-            out["c"] = self.labels.draw(gen, batch, sl).to(self.device)
-        return out
+        return progressive_draws(gen, batch=batch, share=self.share, z_dim=self.model_cfg.z_dim,
+                                 num_ws=self.model_cfg.num_ws, cur_layers=cur_layers,
+                                 mixing_prob=self.cfg.style_mixing_prob, device=self.device, labels=self.labels)
 
     # -- forward passes ----------------------------------------------------------------------
 
@@ -210,8 +167,6 @@ class Trainer:
         of this step on copies of G and D, touching nothing of the run), or take `choice` (a TrainPrecision:
         rank 0's in a multi-process run). fp16 gets fresh loss scalers, another precision drops them."""
         if choice is None:
-            from sgan.train.precision import decide
-
             choice = decide(self, self.cfg.precision)
         self.cfg.precision, self.precision_choice = choice.precision, choice
         if (choice.precision == "fp16") != self.scaler_G.enabled:
@@ -312,7 +267,7 @@ class Trainer:
         fakes, w = self._generate(lat, lod)
 
         # D step.
-        _set_requires_grad(self._D_params, True)
+        set_requires_grad(self._D_params, True)
         terms: dict[str, torch.Tensor] = {}
         r1_now = cfg.loss != "wgan-gp" and cfg.r1_gamma > 0 and c.step % cfg.r1_interval == 0
         with self._autocast():
@@ -346,7 +301,7 @@ class Trainer:
         update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
 
         # G step.
-        _set_requires_grad(self._D_params, False)
+        set_requires_grad(self._D_params, False)
         if cfg.fresh_g_latents:
             lat = self._latents(self._step_generator(2), batch, cur_layers)
             fakes, w = self._generate(lat, lod)
@@ -391,8 +346,6 @@ class Trainer:
         for i in range(0, len(seeds), 16):
             c = None
             if self.labels is not None:  # seed s shows class s mod c_dim
-                from sgan.data.labels import one_hot
-
                 c = one_hot([s % self.labels.c_dim for s in seeds[i:i + 16]], self.labels.c_dim).to(self.device)
             ws = self.G_ema.map(z[i:i + 16], c)
             out.append(to_uint8(self.G_ema.synthesis(ws, lod=self.point.lod, noise_mode="const").float()))
@@ -420,8 +373,6 @@ class Trainer:
         self.run.prune(self.cfg.keep, path)
         self.run.save_grid(f"fakes{self.c.cur_nimg // 1000:06d}.png", self.fakes_grid(),
                            final_resolution=self.cfg.resolution)
-        from sgan.train.plot import plot_losses
-
         records = self.run.read_stats()
         if records:
             try:
@@ -464,33 +415,6 @@ class Trainer:
         return record
 
 
-_INITIAL_THREADS = torch.get_num_threads()
-SMALL_CONV_WORK = 8_000_000
-"""batch * channels^2 * pixels below which a training step uses one CPU thread: in training runs
-(32 channels, batch 16, 2 cores, data loader threads beside) one thread was faster at 8 and 16 px;
-two threads win clearly at 32 px. docs/train.md has the measurements and their noise."""
-
-
-def cpu_threads(*, batch: int, channels: int, resolution: int, max_threads: int) -> int:
-    """Torch threads for a CPU training step: one for small convolutions, where thread hand-offs
-    cost more than they save, otherwise all of them."""
-    return 1 if batch * channels * channels * resolution * resolution < SMALL_CONV_WORK else max_threads
-
-
-def log_to(hooks: Hooks, run: RunFolder) -> Callable[[str], None]:
-    """A message for the user (the progress output) that also goes into the run's log.txt."""
-    def say(line: str) -> None:
-        run.log(line)
-        if hooks.log is not None:
-            hooks.log(line)
-    return say
-
-
-def _set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
-    for p in params:
-        p.requires_grad_(flag)
-
-
 def _memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
@@ -500,33 +424,3 @@ def _memory_mb(device: torch.device) -> float:
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
     except (ImportError, OSError):
         return 0.0
-
-
-def resolve_resume(resume: str | None, out: Path) -> Path | None:
-    """`auto`: the run folder's latest complete snapshot (None when there is none); a path must exist."""
-    if resume is None or resume == "":
-        return None
-    if resume == "auto":
-        try:
-            return resolve_checkpoint(out) if (out / "latest.json").is_file() else None
-        except CheckpointError:
-            snaps = RunFolder(out).snapshots()
-            return snaps[-1] if snaps else None
-    p = Path(resume)
-    if not p.exists():
-        raise CheckpointError(f"--resume {resume}: no such file or folder; give a snapshot, a run folder, or `auto`.")
-    return resolve_checkpoint(p)
-
-
-def train(cfg: TrainConfig, data: str | Path, out: str | Path, *, resume: str | None = None,
-          device: str = "auto", hooks: Hooks | None = None, command_line: list[str] | None = None,
-          resume_overrides: dict[str, Any] | None = None, threads: int | None = None) -> TrainResult:
-    """Train StyleGAN on the LMDB `data`, writing the run folder `out`; see docs/train.md.
-
-    `threads`: torch CPU threads for every step; None picks per resolution (`cpu_threads`)."""
-    from sgan.train.driver import run_training
-
-    return run_training(cfg, Path(data), Path(out), resume=resume, device=resolve_device(device),
-                        hooks=hooks or Hooks(), command_line=command_line or list(sys.argv),
-                        resume_overrides=resume_overrides or {}, threads=threads)
-

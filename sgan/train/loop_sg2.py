@@ -23,7 +23,6 @@ is bit-identical and N processes compute what one computes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,15 +34,17 @@ from sgan.errors import CheckpointError
 from sgan.train.compiled import eager
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
-from sgan.train.loop import Hooks, Trainer, _set_requires_grad, cpu_threads
+from sgan.train.hooks import Hooks
+from sgan.train.loop import Trainer
 from sgan.train.losses import r1_penalty
-from sgan.train.presets_sg2 import check_batch, lazy_adam
-from sgan.train.reals import RealStream, to_float
+from sgan.train.plan import lazy_adam
+from sgan.train.reals import to_float
 from sgan.train.regularizers import (draw_crossover, mix_at, path_length_loss, path_lengths,
                                      pl_noise)
 from sgan.train.scaler import load_scaler_states, make_scalers
-from sgan.train.schedule import Point, build_phases
+from sgan.train.schedule import Point
 from sgan.train.state import Counters, restore_rng, unpack
+from sgan.train.threads import cpu_threads, set_requires_grad, top_channels
 
 GMAIN, GREG, DMAIN = 1, 2, 3   # purposes of the per-step generators
 
@@ -53,26 +54,6 @@ class Counters2(Counters):
     """The StyleGAN 1 counters plus the path-length running mean (float32 value, stored exactly)."""
 
     pl_mean: float = 0.0
-
-
-def top_channels(model_cfg: Any) -> int:
-    """Feature maps at the output resolution (for the CPU thread policy)."""
-    if model_cfg.arch == "stylegan2":
-        return int(model_cfg.channels(model_cfg.resolution))
-    return int(model_cfg.nf(model_cfg.resolution_log2 - 1))
-
-
-def preflight(cfg: TrainConfig, data: Path, world_size: int) -> None:
-    """The checks of a StyleGAN2 run that need the dataset, before anything is written."""
-    stream = RealStream(data, mirror=cfg.mirror, seed=cfg.seed)
-    try:
-        if cfg.resolution is None:
-            cfg.resolution = max(stream.sizes)
-        cfg.validate()
-        check_batch(cfg, cfg.model_config(), world_size)
-        stream.check_sizes([cfg.resolution])
-    finally:
-        stream.close()
 
 
 class StyleGAN2Trainer(Trainer):
@@ -86,12 +67,6 @@ class StyleGAN2Trainer(Trainer):
         self._reg_sums: dict[str, list[float]] = {}
 
     # -- set-up ------------------------------------------------------------------------------
-
-    def _plan(self) -> list:
-        """One fixed resolution: check the minibatch shapes and the dataset's size; one phase, forever."""
-        check_batch(self.cfg, self.model_cfg, self.info.world_size)
-        self.stream.check_sizes([self.cfg.resolution])
-        return build_phases(self.cfg.resolution, self.cfg.resolution, 0.0, 0.0)
 
     def _optimizers(self) -> tuple[torch.optim.Adam, torch.optim.Adam]:
         return self._adam(self.G, self.cfg.g_reg_interval), self._adam(self.D, self.cfg.r1_interval)
@@ -212,7 +187,7 @@ class StyleGAN2Trainer(Trainer):
         ok = True
 
         # Gmain: maximise D's logits for generated images.
-        _set_requires_grad(self._D_params, False)
+        set_requires_grad(self._D_params, False)
         lat = self._draws(self._step_generator(GMAIN), batch)
         img, _, w_mean = self._run_G(lat)
         with self._autocast():
@@ -230,10 +205,10 @@ class StyleGAN2Trainer(Trainer):
 
         # Dmain: minimise D's logits for generated images, maximise them for reals.
         lat = self._draws(self._step_generator(DMAIN), batch)
-        _set_requires_grad(self._G_params, False)  # as the official D phases: G runs without a graph
+        set_requires_grad(self._G_params, False)  # as the official D phases: G runs without a graph
         fakes, _, w_mean = self._run_G(lat)
-        _set_requires_grad(self._G_params, True)
-        _set_requires_grad(self._D_params, True)
+        set_requires_grad(self._G_params, True)
+        set_requires_grad(self._D_params, True)
         with self._autocast():
             real_logits, fake_logits = self._d_pair(aug(reals), aug(fakes), 0.0, c_real, lat.get("c"))
             terms["D_real"] = F.softplus(-real_logits.float()).mean()
@@ -263,7 +238,7 @@ class StyleGAN2Trainer(Trainer):
             ok &= good
             if self.scaler_Dreg.last != "overflow":  # an fp16 overflow skip has no penalty value to average
                 self._add_reg("D_r1", r1)
-        _set_requires_grad(self._D_params, False)
+        set_requires_grad(self._D_params, False)
 
         update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
         c.cur_nimg += batch
