@@ -43,6 +43,7 @@ from sgan.train.run import RunFolder, output_error
 from sgan.train.scaler import load_scaler_states, make_scalers, scaler_states, tick_record as scaler_tick
 from sgan.train.schedule import Point, optimizer_reset_needed, point_at
 from sgan.train.state import Counters, pack, restore_rng, unpack
+from sgan.train.stats import Riders, TickStats
 from sgan.train.threads import INITIAL_THREADS, cpu_threads, set_requires_grad
 from sgan.viz import to_uint8
 
@@ -80,8 +81,7 @@ class Trainer:
                                 log=log_to(hooks, self.run) if info.is_main else None)
         self.c = self._counters()
         self.point = self._point(0.0)
-        self._tick_sums: dict[str, float] = {}
-        self._tick_count = 0
+        self.stats = TickStats()
         self._bad_streak = 0
         self._tick_t0 = time.perf_counter()
         self._tick_train_s0 = 0.0
@@ -118,8 +118,13 @@ class Trainer:
         return self.c.cur_nimg >= self.cfg.total_kimg * 1000.0
 
     def load_state(self, ckpt_path: Path) -> None:
+        """Everything a snapshot holds back into the run: networks, optimizers, counters, the process
+        RNGs, the augmentation's p and the loss scalers (the architecture's own in `_restore_counters`)."""
         ckpt = load_checkpoint(ckpt_path)
         st = unpack(ckpt.extra, ckpt.path)
+        if ckpt.config.arch != self.model_cfg.arch:
+            raise CheckpointError(f"{ckpt.path} holds a {ckpt.config.arch} model; this run trains "
+                                  f"{self.model_cfg.arch}; resume it with --arch {ckpt.config.arch}.")
         if ckpt.config != self.model_cfg:
             raise CheckpointError(f"{ckpt.path}: its model config differs from this run's; resume it with its own "
                                   "options (see config.json) or start a new --out folder.")
@@ -131,13 +136,16 @@ class Trainer:
             self.opt_D.load_state_dict(st.opt_D)
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise CheckpointError(f"{ckpt.path}: the weights do not fit this run ({str(err).splitlines()[0]}).") from None
-        self.c = st.counters
+        self.c = self._restore_counters(st.counters, ckpt.extra)
         self.point = self._point(self.c.sched_progress)
         restore_rng(st.rng)
         self._tick_train_s0 = self.c.train_seconds   # the next tick's img/s counts from here
         if "augment" in ckpt.extra:
             self.aug.load_state_dict(ckpt.extra["augment"])
         load_scaler_states(self.scalers, st.scalers)
+
+    def _restore_counters(self, counters: Counters, extra: dict[str, Any]) -> Counters:
+        return counters
 
     # -- randomness --------------------------------------------------------------------------
 
@@ -231,8 +239,38 @@ class Trainer:
 
     def step(self, stop_requested: bool) -> bool:
         """One D + one G step. Returns True when any rank asked to stop."""
-        cfg, c = self.cfg, self.c
         self._check_precision()
+        res, lod, batch = self._schedule_step()
+        cur_layers = self.model_cfg.num_ws - 2 * int(math.floor(lod))
+        reals, c_real = self._reals(res, lod, batch)
+        sl = self.share.of(batch)
+
+        def aug(x: torch.Tensor) -> torch.Tensor:  # every image D sees (global draw, this rank's slice)
+            return self.aug(x, n_global=batch, sl=sl)
+
+        lat = self._latents(self._step_generator(1), batch, cur_layers)
+        fakes, w = self._generate(lat, lod)
+        terms: dict[str, torch.Tensor] = {}
+        ok_D = self._d_phase(terms, reals, c_real, fakes, w, lat, lod, batch, aug)
+        # official StyleGAN training_loop.py runs Gs_update_op with the D step, before the G step
+        update_ema(self.G_ema, self.G, ema_beta(batch, self.cfg.ema_kimg, cur_nimg=self.c.cur_nimg,
+                                                rampup=self.cfg.ema_rampup))
+        if self.cfg.fresh_g_latents:
+            lat = self._latents(self._step_generator(2), batch, cur_layers)
+            fakes, w = None, None   # the G phase runs G on its own draws
+        ok_G, stop = self._g_phase(terms, fakes, w, lat, lod, aug, stop_requested)
+        self._end_step(batch, ok_D and ok_G)
+        overflow = "overflow" in (self.scaler_D.last, self.scaler_G.last)  # fp16: a skipped step's
+        for k, v in terms.items():                                         # penalty may be inf: not averaged
+            if not (overflow and not bool(torch.isfinite(v))):
+                self.stats.add(k, v)
+        self.stats.end_step()
+        return stop
+
+    def _schedule_step(self) -> tuple[int, float, int]:
+        """The schedule point of this step (taken every minibatch_repeats steps), the optimizer reset at
+        a new lod, the CPU threads and the learning rate; (resolution, lod, global minibatch)."""
+        cfg, c = self.cfg, self.c
         if c.step % cfg.minibatch_repeats == 0:
             c.sched_progress = self._progress()
             self.point = self._point(c.sched_progress)
@@ -240,36 +278,38 @@ class Trainer:
         if optimizer_reset_needed(None if c.prev_lod < 0 else c.prev_lod, pt.lod) and cfg.reset_optimizer:
             self.opt_G, self.opt_D = self._adam(self.G), self._adam(self.D)
         c.prev_lod = pt.lod
-        res, lod = pt.resolution, pt.lod
-        batch = cfg.batch_at(res, self.info.world_size)
+        batch = cfg.batch_at(pt.resolution, self.info.world_size)
+        self._set_threads(pt.resolution, batch)
+        lr = cfg.lr_at(pt.resolution)
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        return pt.resolution, pt.lod, batch
+
+    def _set_threads(self, res: int, batch: int) -> None:
         if self.auto_threads:
             threads = self.step_threads(res, batch)
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-        lr = cfg.lr_at(res)
-        for opt in (self.opt_G, self.opt_D):
-            for group in opt.param_groups:
-                group["lr"] = lr
-        cur_layers = self.model_cfg.num_ws - 2 * int(math.floor(lod))
 
+    def _reals(self, res: int, lod: float, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This rank's reals of the step (faded during a fade-in) and their labels; the next batch is
+        decoded ahead unless the schedule may change resolution."""
+        c, cfg = self.c, self.cfg
         reals_u8 = self.stream.batch(c.data_position, batch, res)
         if c.step % cfg.minibatch_repeats != cfg.minibatch_repeats - 1:
             self.stream.prefetch(c.data_position + batch, batch, res)
         reals = fade_reals(to_float(reals_u8, self.device), lod)
         c_real = (self.labels.of_items(self.stream.indices(c.data_position, batch)).to(self.device)
                   if self.labels is not None else None)
-        sl = slice(self.info.rank, batch, self.info.world_size)
+        return reals, c_real
 
-        def aug(x: torch.Tensor) -> torch.Tensor:  # every image D sees (global draw, this rank's slice)
-            return self.aug(x, n_global=batch, sl=sl)
-
-        lat = self._latents(self._step_generator(1), batch, cur_layers)
-        fakes, w = self._generate(lat, lod)
-
-        # D step.
+    def _d_phase(self, terms: dict[str, torch.Tensor], reals: torch.Tensor, c_real: torch.Tensor | None,
+                 fakes: torch.Tensor, w: torch.Tensor, lat: dict[str, Any], lod: float, batch: int, aug: Any) -> bool:
+        """D's loss (and R1 / WGAN-GP), its Adam step, ADA's update and w_avg; True unless bad."""
+        cfg = self.cfg
         set_requires_grad(self._D_params, True)
-        terms: dict[str, torch.Tensor] = {}
-        r1_now = cfg.loss != "wgan-gp" and cfg.r1_gamma > 0 and c.step % cfg.r1_interval == 0
+        r1_now = cfg.loss != "wgan-gp" and cfg.r1_gamma > 0 and self.c.step % cfg.r1_interval == 0
         with self._autocast():
             if r1_now:
                 reals.requires_grad_(True)
@@ -291,45 +331,45 @@ class Trainer:
         loss_D = sum(terms.values())
         self.opt_D.zero_grad(set_to_none=True)
         self.scaler_D.scale(loss_D).backward()
-        w_mean = w.detach().float().mean(dim=0)
-        ok_D, riders_D = self._reduce_grads(self.D, torch.cat([w_mean, self.aug.observe(real_logits, fake_logits)]))
-        w_mean, signs = riders_D[:w_mean.numel()], riders_D[w_mean.numel():]
-        self.aug.update(signs, batch=batch)  # r_t and ADA's p
-        ok_D = self.scaler_D.finish(self.opt_D, grads_ok=ok_D, loss=loss_D)  # fp16 overflow skips are not bad
-        self._track_w_avg(w_mean)                  # official: w_avg moves in every mapping pass that trains
-        # official StyleGAN training_loop.py runs Gs_update_op with the D step, before the G step
-        update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
+        riders = Riders(w_mean=w.detach().float().mean(dim=0), signs=self.aug.observe(real_logits, fake_logits))
+        ok, flat = self._reduce_grads(self.D, riders.flat())
+        got = riders.unpack(flat)
+        self.aug.update(got["signs"], batch=batch)  # r_t and ADA's p
+        ok = self.scaler_D.finish(self.opt_D, grads_ok=ok, loss=loss_D)  # fp16 overflow skips are not bad
+        self._track_w_avg(got["w_mean"])           # official: w_avg moves in every mapping pass that trains
+        return ok
 
-        # G step.
+    def _g_phase(self, terms: dict[str, torch.Tensor], fakes: torch.Tensor | None, w: torch.Tensor | None,
+                 lat: dict[str, Any], lod: float, aug: Any, stop_requested: bool) -> tuple[bool, bool]:
+        """G's loss on fresh draws (or the D phase's fakes), its Adam step and w_avg; (not bad, stop)."""
         set_requires_grad(self._D_params, False)
-        if cfg.fresh_g_latents:
-            lat = self._latents(self._step_generator(2), batch, cur_layers)
+        fresh = fakes is None
+        if fresh:
             fakes, w = self._generate(lat, lod)
         with self._autocast():
-            terms["G_loss"] = losses.g_loss(cfg.loss, self.D(aug(fakes), lat.get("c"), lod=lod))
+            terms["G_loss"] = losses.g_loss(self.cfg.loss, self.D(aug(fakes), lat.get("c"), lod=lod))
         self.opt_G.zero_grad(set_to_none=True)
         self.scaler_G.scale(terms["G_loss"]).backward()
-        riders = torch.cat([w.detach().float().mean(dim=0), torch.tensor([1.0 if stop_requested else 0.0], device=self.device)])
-        ok_G, riders = self._reduce_grads(self.G, riders)
-        ok_G = self.scaler_G.finish(self.opt_G, grads_ok=ok_G, loss=terms["G_loss"])
-        if cfg.fresh_g_latents:                    # a second mapping pass this step (the reused fakes have none)
-            self._track_w_avg(riders[:-1])
-        stop = bool(riders[-1] > 0) if self.info.enabled else stop_requested
+        riders = Riders(w_mean=w.detach().float().mean(dim=0),
+                        stop=torch.tensor([1.0 if stop_requested else 0.0], device=self.device))
+        ok, flat = self._reduce_grads(self.G, riders.flat())
+        got = riders.unpack(flat)
+        ok = self.scaler_G.finish(self.opt_G, grads_ok=ok, loss=terms["G_loss"])
+        if fresh:                                  # a second mapping pass this step (the reused fakes have none)
+            self._track_w_avg(got["w_mean"])
+        return ok, (bool(got["stop"] > 0) if self.info.enabled else stop_requested)
 
+    def _end_step(self, batch: int, ok: bool) -> None:
+        """Counters after a step; a bad (non-finite) step extends the streak that triggers a rollback."""
+        c = self.c
         c.cur_nimg += batch
         c.data_position += batch
         c.step += 1
-        if not (ok_D and ok_G):
+        if ok:
+            self._bad_streak = 0
+        else:
             c.skipped_steps += 1
             self._bad_streak += 1
-        else:
-            self._bad_streak = 0
-        overflow = "overflow" in (self.scaler_D.last, self.scaler_G.last)  # fp16: a skipped step's
-        for k, v in terms.items():                                         # penalty may be inf: not averaged
-            if not (overflow and not bool(torch.isfinite(v))):
-                self._tick_sums[k] = self._tick_sums.get(k, 0.0) + float(v.detach())
-        self._tick_count += 1
-        return stop
 
     def _track_w_avg(self, w_mean: torch.Tensor | None) -> None:
         """w_avg <- lerp(mean w of a mapping pass (over all ranks), w_avg, w_avg_beta), if finite."""
@@ -406,9 +446,7 @@ class Trainer:
         record.update(scaler_tick(self.scalers))  # fp16: grad_scale, overflow_steps
         if self.compiled:
             record.update(compile_counts())
-        for k, v in self._tick_sums.items():
-            record[k] = round(v / max(self._tick_count, 1), 6)
-        self._tick_sums, self._tick_count = {}, 0
+        record.update(self.stats.record())
         c.tick += 1
         c.tick_start_nimg = c.cur_nimg
         self._tick_t0, self._tick_train_s0 = now, c.train_seconds

@@ -29,8 +29,6 @@ import torch
 import torch.nn.functional as F
 
 from sgan import distributed as dist_utils
-from sgan.checkpoint import load_checkpoint
-from sgan.errors import CheckpointError
 from sgan.train.compiled import eager
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
@@ -41,9 +39,9 @@ from sgan.train.plan import lazy_adam
 from sgan.train.reals import to_float
 from sgan.train.regularizers import (draw_crossover, mix_at, path_length_loss, path_lengths,
                                      pl_noise)
-from sgan.train.scaler import load_scaler_states, make_scalers
+from sgan.train.scaler import make_scalers
 from sgan.train.schedule import Point
-from sgan.train.state import Counters, restore_rng, unpack
+from sgan.train.state import Counters
 from sgan.train.threads import cpu_threads, set_requires_grad, top_channels
 
 GMAIN, GREG, DMAIN = 1, 2, 3   # purposes of the per-step generators
@@ -64,7 +62,6 @@ class StyleGAN2Trainer(Trainer):
         super().__init__(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
         self._G_params = list(self.G.parameters())
         self.pl_mean = torch.zeros([], device=device)
-        self._reg_sums: dict[str, list[float]] = {}
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -90,31 +87,10 @@ class StyleGAN2Trainer(Trainer):
     def _point(self, progress: float) -> Point:
         return Point(lod=0.0, resolution=self.cfg.resolution, phase="fixed", alpha=1.0, phase_index=0)
 
-    def load_state(self, ckpt_path: Path) -> None:
-        ckpt = load_checkpoint(ckpt_path)
-        st = unpack(ckpt.extra, ckpt.path)
-        if ckpt.config.arch != self.model_cfg.arch:
-            raise CheckpointError(f"{ckpt.path} holds a {ckpt.config.arch} model; this run trains "
-                                  f"{self.model_cfg.arch}; resume it with --arch {ckpt.config.arch}.")
-        if ckpt.config != self.model_cfg:
-            raise CheckpointError(f"{ckpt.path}: its model config differs from this run's; resume it with its own "
-                                  "options (see config.json) or start a new --out folder.")
-        try:
-            self.G.load_state_dict(ckpt.G)
-            self.G_ema.load_state_dict(ckpt.G_ema)
-            self.D.load_state_dict(ckpt.D)
-            self.opt_G.load_state_dict(st.opt_G)
-            self.opt_D.load_state_dict(st.opt_D)
-        except (RuntimeError, ValueError, KeyError) as err:
-            raise CheckpointError(f"{ckpt.path}: the weights do not fit this run ({str(err).splitlines()[0]}).") from None
-        self.c = Counters2(**vars(st.counters), pl_mean=float(ckpt.extra["counters"].get("pl_mean", 0.0)))
-        self.pl_mean = torch.tensor(self.c.pl_mean, dtype=torch.float32, device=self.device)
-        self.point = self._point(0.0)
-        restore_rng(st.rng)
-        self._tick_train_s0 = self.c.train_seconds   # the next tick's img/s counts from here
-        if "augment" in ckpt.extra:
-            self.aug.load_state_dict(ckpt.extra["augment"])
-        load_scaler_states(self.scalers, st.scalers)
+    def _restore_counters(self, counters: Counters, extra: dict[str, Any]) -> Counters2:
+        c = Counters2(**vars(counters), pl_mean=float(extra["counters"].get("pl_mean", 0.0)))
+        self.pl_mean = torch.tensor(c.pl_mean, dtype=torch.float32, device=self.device)
+        return c
 
     # -- randomness --------------------------------------------------------------------------
 
@@ -170,10 +146,7 @@ class StyleGAN2Trainer(Trainer):
         self._check_precision()
         res = cfg.resolution
         batch = cfg.batch_at(res, info.world_size)
-        if self.auto_threads:
-            threads = self.step_threads(res, batch)
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
+        self._set_threads(res, batch)
         reals = to_float(self.stream.batch(c.data_position, batch, res), self.device)
         c_real = (self.labels.of_items(self.stream.indices(c.data_position, batch)).to(self.device)
                   if self.labels is not None else None)
@@ -237,21 +210,14 @@ class StyleGAN2Trainer(Trainer):
             good, _ = self._finish(self.D, self._D_params, self.opt_D, r1, None, self.scaler_Dreg)
             ok &= good
             if self.scaler_Dreg.last != "overflow":  # an fp16 overflow skip has no penalty value to average
-                self._add_reg("D_r1", r1)
+                self.stats.add_sample("D_r1", r1)
         set_requires_grad(self._D_params, False)
 
         update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
-        c.cur_nimg += batch
-        c.data_position += batch
-        c.step += 1
-        if ok:
-            self._bad_streak = 0
-        else:
-            c.skipped_steps += 1
-            self._bad_streak += 1
+        self._end_step(batch, ok)
         for k, v in terms.items():
-            self._tick_sums[k] = self._tick_sums.get(k, 0.0) + float(v.detach())
-        self._tick_count += 1
+            self.stats.add(k, v)
+        self.stats.end_step()
         return stop
 
     def _path_length_phase(self, batch: int) -> bool:
@@ -274,20 +240,10 @@ class StyleGAN2Trainer(Trainer):
             self.c.pl_mean = float(new_mean)
         self._update_w_avg(w_mean)
         if self.scaler_Greg.last != "overflow":
-            self._add_reg("G_pl", penalty.mean())
+            self.stats.add_sample("G_pl", penalty.mean())
         return good and (bool(torch.isfinite(new_mean)) or self.scaler_Greg.last == "overflow")
 
     # -- ticks -------------------------------------------------------------------------------
 
-    def _add_reg(self, key: str, value: torch.Tensor) -> None:
-        s = self._reg_sums.setdefault(key, [0.0, 0])
-        s[0] += float(value.detach())
-        s[1] += 1
-
     def end_tick(self) -> dict[str, Any]:
-        record = super().end_tick()
-        for key, (total, count) in self._reg_sums.items():
-            record[key] = round(total / max(count, 1), 6)
-        record["pl_mean"] = round(self.c.pl_mean, 6)
-        self._reg_sums = {}
-        return record
+        return super().end_tick() | {"pl_mean": round(self.c.pl_mean, 6)}
