@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint
@@ -36,11 +35,10 @@ from sgan.train.compiled import eager
 from sgan.train.config import TrainConfig
 from sgan.train.ema import ema_beta, update_ema
 from sgan.train.loop import Hooks, Trainer, _set_requires_grad, cpu_threads
-from sgan.train.losses import r1_penalty
+from sgan.train.objectives.stylegan2 import SG2Draws, StyleGAN2Objective
 from sgan.train.presets_sg2 import check_batch, lazy_adam
 from sgan.train.reals import RealStream, to_float
-from sgan.train.regularizers import (draw_crossover, mix_at, path_length_loss, path_lengths,
-                                     pl_noise)
+from sgan.train.regularizers import draw_crossover, pl_noise
 from sgan.train.scaler import load_scaler_states, make_scalers
 from sgan.train.schedule import Point, build_phases
 from sgan.train.state import Counters, restore_rng, unpack
@@ -82,7 +80,7 @@ class StyleGAN2Trainer(Trainer):
                  info: dist_utils.DistInfo, hooks: Hooks, threads: int | None = None) -> None:
         super().__init__(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
         self._G_params = list(self.G.parameters())
-        self.pl_mean = torch.zeros([], device=device)
+        self.objective = self._objective()
         self._reg_sums: dict[str, list[float]] = {}
 
     # -- set-up ------------------------------------------------------------------------------
@@ -92,6 +90,29 @@ class StyleGAN2Trainer(Trainer):
         check_batch(self.cfg, self.model_cfg, self.info.world_size)
         self.stream.check_sizes([self.cfg.resolution])
         return build_phases(self.cfg.resolution, self.cfg.resolution, 0.0, 0.0)
+
+    def _objective(self) -> StyleGAN2Objective:
+        """The StyleGAN2 losses (sgan.train.objectives.stylegan2) with this run's precision, compile
+        state, noise input, paired D call and cross-process path-length mean."""
+        cfg, info = self.cfg, self.info
+
+        def augment(x: torch.Tensor) -> torch.Tensor:   # every image D sees: the global draw, this rank's slice
+            batch = cfg.batch_at(cfg.resolution, info.world_size)
+            return self.aug(x, n_global=batch, sl=slice(info.rank, batch, info.world_size))
+
+        return StyleGAN2Objective(
+            self.G, self.D, augment=augment,
+            r1_gamma=cfg.r1_gamma, pl_weight=cfg.pl_weight, pl_decay=cfg.pl_decay, pl_batch_shrink=cfg.pl_batch_shrink,
+            style_mixing_prob=cfg.style_mixing_prob, g_reg_interval=cfg.g_reg_interval, r1_interval=cfg.r1_interval,
+            w_avg_beta=self.model_cfg.w_avg_beta, autocast=self._autocast,
+            double_backward=lambda: eager(self.compiled),  # double backward: compiled graphs cannot
+            noise_input=lambda noise, n: self._noise(noise, 0.0, n),
+            d_pair=lambda reals, fakes, c_real, c_fake: self._d_pair(reals, fakes, 0.0, c_real, c_fake),
+            reduce_mean=(lambda t: dist_utils.all_reduce_mean_(t, info)) if info.enabled else None)
+
+    @property
+    def pl_mean(self) -> torch.Tensor:
+        return self.objective.pl_mean
 
     def _optimizers(self) -> tuple[torch.optim.Adam, torch.optim.Adam]:
         return self._adam(self.G, self.cfg.g_reg_interval), self._adam(self.D, self.cfg.r1_interval)
@@ -133,7 +154,7 @@ class StyleGAN2Trainer(Trainer):
         except (RuntimeError, ValueError, KeyError) as err:
             raise CheckpointError(f"{ckpt.path}: the weights do not fit this run ({str(err).splitlines()[0]}).") from None
         self.c = Counters2(**vars(st.counters), pl_mean=float(ckpt.extra["counters"].get("pl_mean", 0.0)))
-        self.pl_mean = torch.tensor(self.c.pl_mean, dtype=torch.float32, device=self.device)
+        self.objective.load_state_dict({"pl_mean": self.c.pl_mean})
         self.point = self._point(0.0)
         restore_rng(st.rng)
         self._tick_train_s0 = self.c.train_seconds   # the next tick's img/s counts from here
@@ -143,7 +164,7 @@ class StyleGAN2Trainer(Trainer):
 
     # -- randomness --------------------------------------------------------------------------
 
-    def _draws(self, gen: torch.Generator, batch: int) -> dict[str, Any]:
+    def _draws(self, gen: torch.Generator, batch: int) -> SG2Draws:
         """z, the style-mixing z and crossover, and per-sample noise generators of this rank's
         share of a global minibatch of `batch`."""
         sl = slice(self.info.rank, batch, self.info.world_size)
@@ -153,31 +174,10 @@ class StyleGAN2Trainer(Trainer):
         cutoff = draw_crossover(gen, self.model_cfg.num_ws, self.cfg.style_mixing_prob)
         noise_seeds = torch.randint(0, 2 ** 62, [batch], generator=gen)[sl].tolist()
         noise = [torch.Generator(device=self.device).manual_seed(s) for s in noise_seeds]
-        out = {"z": z.to(self.device), "z2": z2.to(self.device), "cutoff": cutoff, "noise": noise}
-        if self.labels is not None:  # fakes' classes follow the dataset's
-            out["c"] = self.labels.draw(gen, batch, sl).to(self.device)
-        return out
+        c = self.labels.draw(gen, batch, sl).to(self.device) if self.labels is not None else None  # fakes' classes follow the dataset's
+        return SG2Draws(z=z.to(self.device), c=c, z2=z2.to(self.device), cutoff=cutoff, noise=noise)
 
     # -- forward passes ----------------------------------------------------------------------
-
-    def _run_G(self, lat: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(images, ws, mean w of the first z) as the official run_G: w broadcast to every layer,
-        the layers from the crossover on from the second z."""
-        num_ws = self.model_cfg.num_ws
-        with self._autocast():
-            w = self.G.mapping(lat["z"], lat.get("c"))
-            ws = w.unsqueeze(1).repeat(1, num_ws, 1)
-            if self.cfg.style_mixing_prob > 0:
-                w2 = self.G.mapping(lat["z2"], lat.get("c"))
-                ws = mix_at(ws, w2.unsqueeze(1).repeat(1, num_ws, 1), lat["cutoff"])
-            img = self.G.synthesis(ws, noise_mode="random", generator=self._noise(lat["noise"], 0.0, len(ws)))
-        return img, ws, w.detach().float().mean(dim=0)
-
-    def _update_w_avg(self, w_mean: torch.Tensor | None) -> None:
-        if w_mean is not None and bool(torch.isfinite(w_mean).all()):
-            with torch.no_grad():
-                w_avg = self.G.mapping.w_avg
-                w_avg.copy_(w_mean.to(w_avg.dtype).lerp(w_avg, self.model_cfg.w_avg_beta))
 
     def _finish(self, module: torch.nn.Module, params: list[torch.Tensor], opt: torch.optim.Optimizer,
                 loss: torch.Tensor, riders: torch.Tensor | None, scaler: Any = None) -> tuple[bool, torch.Tensor | None]:
@@ -203,66 +203,49 @@ class StyleGAN2Trainer(Trainer):
         c_real = (self.labels.of_items(self.stream.indices(c.data_position, batch)).to(self.device)
                   if self.labels is not None else None)
         self.stream.prefetch(c.data_position + batch, batch, res)
-        sl = slice(info.rank, batch, info.world_size)
-
-        def aug(x: torch.Tensor) -> torch.Tensor:  # every image D sees (global draw, this rank's slice)
-            return self.aug(x, n_global=batch, sl=sl)
-
+        obj = self.objective
         terms: dict[str, torch.Tensor] = {}
         ok = True
 
         # Gmain: maximise D's logits for generated images.
         _set_requires_grad(self._D_params, False)
-        lat = self._draws(self._step_generator(GMAIN), batch)
-        img, _, w_mean = self._run_G(lat)
-        with self._autocast():
-            terms["G_loss"] = F.softplus(-self.D(aug(img), lat.get("c")).float()).mean()
         self.opt_G.zero_grad(set_to_none=True)
-        self.scaler_G.scale(terms["G_loss"]).backward()
-        good, w_mean = self._finish(self.G, self._G_params, self.opt_G, terms["G_loss"], w_mean)
+        st = obj.accumulate("Gmain", draws=self._draws(self._step_generator(GMAIN), batch), scaler=self.scaler_G,
+                            track_w_avg=False)
+        terms["G_loss"] = st["G_loss"]
+        good, w_mean = self._finish(self.G, self._G_params, self.opt_G, st["G_loss"], st["w_means"][0])
         ok &= good
-        self._update_w_avg(w_mean)
+        obj.update_w_avg(w_mean)
 
         # Greg: path-length regularisation on batch / pl_batch_shrink samples.
         if cfg.pl_weight > 0 and c.step % cfg.g_reg_interval == 0:
-            with eager(self.compiled):  # double backward: compiled graphs cannot
-                ok &= self._path_length_phase(batch)
+            ok &= self._path_length_phase(batch)
 
         # Dmain: minimise D's logits for generated images, maximise them for reals.
-        lat = self._draws(self._step_generator(DMAIN), batch)
-        _set_requires_grad(self._G_params, False)  # as the official D phases: G runs without a graph
-        fakes, _, w_mean = self._run_G(lat)
-        _set_requires_grad(self._G_params, True)
+        draws = self._draws(self._step_generator(DMAIN), batch)
         _set_requires_grad(self._D_params, True)
-        with self._autocast():
-            real_logits, fake_logits = self._d_pair(aug(reals), aug(fakes), 0.0, c_real, lat.get("c"))
-            terms["D_real"] = F.softplus(-real_logits.float()).mean()
-            terms["D_fake"] = F.softplus(fake_logits.float()).mean()
-        loss_D = terms["D_real"] + terms["D_fake"]
         self.opt_D.zero_grad(set_to_none=True)
-        self.scaler_D.scale(loss_D).backward()
+        st = obj.accumulate("Dmain", draws=draws, reals=reals, c_real=c_real, scaler=self.scaler_D, track_w_avg=False)
+        terms["D_real"], terms["D_fake"] = st["D_real"], st["D_fake"]
         flag = torch.tensor([1.0 if stop_requested else 0.0], device=self.device)
-        signs = self.aug.observe(real_logits, fake_logits)
-        good, riders = self._finish(self.D, self._D_params, self.opt_D, loss_D, torch.cat([w_mean, flag, signs]))
+        signs = self.aug.observe(st["real_logits"], st["fake_logits"])
+        good, riders = self._finish(self.D, self._D_params, self.opt_D, st["D_real"] + st["D_fake"],
+                                    torch.cat([st["w_means"][0], flag, signs]))
         ok &= good
         n_signs = signs.numel()
         self.aug.update(riders[-n_signs:], batch=batch)  # r_t and ADA's p
         riders = riders[:-n_signs]
-        self._update_w_avg(riders[:-1])
+        obj.update_w_avg(riders[:-1])
         stop = bool(riders[-1] > 0) if info.enabled else stop_requested
 
         # Dreg: lazy R1 on the same reals.
         if cfg.r1_gamma > 0 and c.step % cfg.r1_interval == 0:
-            reals_r = reals.detach().requires_grad_(True)
-            with self._autocast(), eager(self.compiled):  # double backward: compiled graphs cannot
-                logits = self.D(aug(reals_r), c_real)
-            r1 = r1_penalty(logits, reals_r, cfg.r1_gamma, scale=self.scaler_Dreg.penalty_scale)
             self.opt_D.zero_grad(set_to_none=True)
-            self.scaler_Dreg.scale(r1 * cfg.r1_interval).backward()
-            good, _ = self._finish(self.D, self._D_params, self.opt_D, r1, None, self.scaler_Dreg)
+            st = obj.accumulate("Dreg", reals=reals, c_real=c_real, gain=cfg.r1_interval, scaler=self.scaler_Dreg)
+            good, _ = self._finish(self.D, self._D_params, self.opt_D, st["D_r1"], None, self.scaler_Dreg)
             ok &= good
             if self.scaler_Dreg.last != "overflow":  # an fp16 overflow skip has no penalty value to average
-                self._add_reg("D_r1", r1)
+                self._add_reg("D_r1", st["D_r1"])
         _set_requires_grad(self._D_params, False)
 
         update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
@@ -283,24 +266,21 @@ class StyleGAN2Trainer(Trainer):
         cfg, info = self.cfg, self.info
         n_pl = batch // cfg.pl_batch_shrink
         gen = self._step_generator(GREG)
-        lat = self._draws(gen, n_pl)
+        draws = self._draws(gen, n_pl)
         res = cfg.resolution
-        noise = pl_noise((n_pl, self.model_cfg.num_channels, res, res), gen)[info.rank::info.world_size]
-        img, ws, w_mean = self._run_G(lat)
-        lengths = path_lengths(img, ws, noise.to(self.device), scale=self.scaler_Greg.penalty_scale)
-        global_mean = lengths.detach().mean().reshape(1)
-        dist_utils.all_reduce_mean_(global_mean, info)  # equal shares: the mean of means is the global mean
-        loss, new_mean, penalty = path_length_loss(lengths, self.pl_mean, decay=cfg.pl_decay, global_mean=global_mean)
+        draws.pl_noise = pl_noise((n_pl, self.model_cfg.num_channels, res, res), gen)[info.rank::info.world_size]
         self.opt_G.zero_grad(set_to_none=True)
-        self.scaler_Greg.scale(loss * (cfg.pl_weight * cfg.g_reg_interval)).backward()
-        good, w_mean = self._finish(self.G, self._G_params, self.opt_G, loss, w_mean, self.scaler_Greg)
-        if bool(torch.isfinite(new_mean)):
-            self.pl_mean = new_mean
-            self.c.pl_mean = float(new_mean)
-        self._update_w_avg(w_mean)
+        st = self.objective.accumulate("Greg", pl_draws=draws, gain=cfg.g_reg_interval, scaler=self.scaler_Greg,
+                                       track_w_avg=False)
+        with eager(self.compiled):
+            good, w_mean = self._finish(self.G, self._G_params, self.opt_G, st["G_reg_loss"], st["w_means"][0],
+                                        self.scaler_Greg)
+        if st["pl_mean_finite"]:
+            self.c.pl_mean = float(st["pl_mean"])
+        self.objective.update_w_avg(w_mean)
         if self.scaler_Greg.last != "overflow":
-            self._add_reg("G_pl", penalty.mean())
-        return good and (bool(torch.isfinite(new_mean)) or self.scaler_Greg.last == "overflow")
+            self._add_reg("G_pl", st["G_pl"])
+        return good and (st["pl_mean_finite"] or self.scaler_Greg.last == "overflow")
 
     # -- ticks -------------------------------------------------------------------------------
 
