@@ -174,7 +174,9 @@ class StyleGAN2Trainer(Trainer):
         cutoff = draw_crossover(gen, self.model_cfg.num_ws, self.cfg.style_mixing_prob)
         noise_seeds = torch.randint(0, 2 ** 62, [batch], generator=gen)[sl].tolist()
         noise = [torch.Generator(device=self.device).manual_seed(s) for s in noise_seeds]
-        c = self.labels.draw(gen, batch, sl).to(self.device) if self.labels is not None else None  # fakes' classes follow the dataset's
+        c = None
+        if self.labels is not None:  # fakes' classes follow the dataset's
+            c = self.labels.draw(gen, batch, sl).to(self.device)
         return SG2Draws(z=z.to(self.device), c=c, z2=z2.to(self.device), cutoff=cutoff, noise=noise)
 
     # -- forward passes ----------------------------------------------------------------------

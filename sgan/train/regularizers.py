@@ -62,8 +62,13 @@ def draw_crossover(generator: torch.Generator, num_ws: int, prob: float) -> int:
     """The official style-mixing draw, once per minibatch: cutoff ~ U[1, num_ws), kept with
     probability `prob`, else num_ws (every layer from the first w)."""
     cutoff = int(torch.randint(1, max(num_ws, 2), [], generator=generator))
-    keep = float(torch.rand([], generator=generator)) < prob
-    return cutoff if keep and num_ws > 1 else num_ws
+    return mixing_cutoff(cutoff, float(torch.rand([], generator=generator)), num_ws=num_ws, prob=prob)
+
+
+def mixing_cutoff(cutoff: int, coin: float, *, num_ws: int, prob: float) -> int:
+    """The effective crossover of a drawn `cutoff` in [1, num_ws) and `coin` in [0, 1): the cutoff
+    iff coin < prob, else num_ws (no mixing; the official torch.where(rand < prob, cutoff, num_ws))."""
+    return cutoff if coin < prob and num_ws > 1 else num_ws
 
 
 def mix_at(ws: torch.Tensor, ws2: torch.Tensor, cutoff: int) -> torch.Tensor:

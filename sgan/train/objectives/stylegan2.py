@@ -26,6 +26,8 @@ returns detached statistics: NVIDIA's names with per-sample values (`Loss/scores
 order). Which parameters require a gradient, zeroing the gradients, their all-reduce, nan_to_num,
 the optimizer step and the loss scaler's step are the caller's (the phase runner's), as in NVIDIA's
 training_loop.py; so is freezing D in the G phases (G is frozen here for the D phases' forward).
+After the phase every trainable parameter of its network has a gradient (zero where the loss does
+not depend on it, as NVIDIA's `x * 0` terms make it), so Adam steps all of them alike.
 
 State: `pl_mean` (a float32 scalar tensor, updated by Greg/Gboth when finite; `state_dict()` /
 `load_state_dict()`), and G's `mapping.w_avg`, updated as the official mapping does (lerp of the
@@ -118,7 +120,8 @@ class StyleGAN2Objective:
         """[(phase, network 'G' or 'D', interval)] in the official order; a phase's gain is its interval.
         Lazy regularisation (an interval) gives main + reg phases; interval None one 'both' phase."""
         out: list[tuple[str, str, int]] = []
-        for net, interval, weight in (("G", self.g_reg_interval, self.pl_weight), ("D", self.r1_interval, self.r1_gamma)):
+        nets = (("G", self.g_reg_interval, self.pl_weight), ("D", self.r1_interval, self.r1_gamma))
+        for net, interval, weight in nets:
             if interval is None:
                 out.append((f"{net}both", net, 1))
             else:
@@ -209,7 +212,18 @@ class StyleGAN2Objective:
         if phase == "Dboth":
             self._need(phase, draws=draws, reals=reals)
             self._d_both(draws, reals, c_real, gain, scaler, stats, track_w_avg)
+        self._complete_grads(self.G if phase[0] == "G" else self.D)
         return stats
+
+    @staticmethod
+    def _complete_grads(net: torch.nn.Module) -> None:
+        """Every trainable parameter of the phase's network has a gradient after the phase, zero where
+        the loss does not depend on it (the ToRGB biases in Greg, D's last biases in Dreg), as the
+        official loss's `x * 0` terms give: so Adam steps every parameter in every phase (step count,
+        second-moment decay) exactly as NVIDIA's, instead of skipping those with no gradient."""
+        for p in net.parameters():
+            if p.requires_grad and p.grad is None:
+                p.grad = torch.zeros_like(p)
 
     @staticmethod
     def _need(phase: str, **given: Any) -> None:
