@@ -20,8 +20,8 @@ the regulariser by its interval):
 `scaler.scale` when an fp16 loss scaler is given; its `penalty_scale` for the inner gradients) and
 returns detached statistics: NVIDIA's names with per-sample values (`Loss/scores/fake` [N, 1],
 `Loss/signs/fake`, `Loss/G/loss`, `Loss/pl_penalty` [n], `Loss/G/reg`, `Loss/scores/real`,
-`Loss/signs/real`, `Loss/D/loss`, `Loss/r1_penalty` [N], `Loss/D/reg`), the intermediate
-`pl_lengths`, sgan's tick scalars (`G_loss`, `G_pl`, `D_real`, `D_fake`, `D_r1`), the logits
+`Loss/signs/real`, `Loss/D/loss`, `Loss/r1_penalty` [N], `Loss/D/reg`), the intermediates
+`pl_grads` [n, num_ws, w_dim], `pl_lengths` [n] and `r1_grads` [N, C, R, R], sgan's tick scalars (`G_loss`, `G_pl`, `D_real`, `D_fake`, `D_r1`), the logits
 (`real_logits`, `fake_logits`, for ADA) and `w_means` (the mean w of each main mapping pass, in
 order). Which parameters require a gradient, zeroing the gradients, their all-reduce, nan_to_num,
 the optimizer step and the loss scaler's step are the caller's (the phase runner's), as in NVIDIA's
@@ -50,8 +50,8 @@ import torch
 import torch.nn.functional as F
 
 from sgan.nn.inputs import Generators
-from sgan.train.losses import input_grad_sqnorm
-from sgan.train.regularizers import mix_at, path_length_loss, path_lengths
+from sgan.train.losses import input_grad
+from sgan.train.regularizers import lengths_of, mix_at, path_length_grads, path_length_loss
 
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
 ContextFactory = Callable[[], contextlib.AbstractContextManager]
@@ -251,7 +251,8 @@ class StyleGAN2Objective:
         if draws.pl_noise is None:
             raise ValueError("the path-length pass needs pl_noise in its draws")
         img, ws, w_mean = self.run_G(draws)
-        lengths = path_lengths(img, ws, draws.pl_noise.to(img.device), scale=scaler.penalty_scale)
+        grads = path_length_grads(img, ws, draws.pl_noise.to(img.device), scale=scaler.penalty_scale)
+        lengths = lengths_of(grads)
         batch_mean = lengths.detach().mean().reshape(1)
         if self.reduce_mean is not None:
             self.reduce_mean(batch_mean)  # equal shares: the mean of the means is the global-batch mean
@@ -262,6 +263,7 @@ class StyleGAN2Objective:
             self.pl_mean = new_mean
         self._main_w(w_mean, stats, track_w_avg)
         stats.update({"Loss/pl_penalty": penalty, "Loss/G/reg": penalty * self.pl_weight, "pl_lengths": lengths.detach(),
+                      "pl_grads": grads.detach(),
                       "pl_mean": new_mean, "pl_mean_finite": finite, "G_pl": penalty.mean(),
                       "G_reg_loss": loss.detach()})
 
@@ -280,15 +282,17 @@ class StyleGAN2Objective:
         stats.update({"Loss/D/loss": (real_term + fake_term).detach(), "D_real": d_real.detach(),
                       "D_fake": d_fake.detach()})
 
-    def _r1(self, reals: torch.Tensor, c_real, scaler: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """(D's logits, |grad_x D(x)|^2 per sample) on the reals, differentiable."""
+    def _r1(self, reals: torch.Tensor, c_real, scaler: Any, stats: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D's logits, |grad_x D(x)|^2 per sample) on the reals, differentiable; stats['r1_grads']."""
         reals_r = reals.detach().requires_grad_(True)
         with self.autocast(), self.double_backward():
             logits = self.D(self._aug(reals_r), c_real)
-        return logits, input_grad_sqnorm(logits, reals_r, scale=scaler.penalty_scale)
+        grads = input_grad(logits, reals_r, scale=scaler.penalty_scale)
+        stats["r1_grads"] = grads.detach()
+        return logits, grads.float().square().flatten(1).sum(dim=1)
 
     def _d_reg(self, reals: torch.Tensor, c_real, gain: float, scaler: Any, stats: dict[str, Any]) -> None:
-        logits, sqnorm = self._r1(reals, c_real, scaler)
+        logits, sqnorm = self._r1(reals, c_real, scaler, stats)
         r1 = sqnorm.mean() * (self.r1_gamma * 0.5)
         scaler.scale(r1 * gain).backward()
         self._d_stats(stats, logits.float(), None)
@@ -300,7 +304,7 @@ class StyleGAN2Objective:
         fakes, w_mean = self._frozen_G(draws)
         with self.autocast():
             fake_logits = self.D(self._aug(fakes), draws.c).float()
-        real_logits, sqnorm = self._r1(reals, c_real, scaler)
+        real_logits, sqnorm = self._r1(reals, c_real, scaler, stats)
         real_logits = real_logits.float()
         real_term, fake_term = F.softplus(-real_logits), F.softplus(fake_logits)
         r1 = sqnorm.mean() * (self.r1_gamma * 0.5)
