@@ -281,6 +281,24 @@ def test_a_wrong_setting_is_caught(change, monkeypatch):
         assert any("Adam betas" in f for f in rep.failures) and any("Greg param" in f for f in rep.failures)
 
 
+def test_phase_list_state_and_bad_calls():
+    meta, initial, _ = load_case("lazy-nomix")
+    G, D, _ = networks(meta, initial)
+    lazy = StyleGAN2Objective(G, D, r1_gamma=1.0, g_reg_interval=4, r1_interval=16)
+    assert lazy.phases() == [("Gmain", "G", 1), ("Greg", "G", 4), ("Dmain", "D", 1), ("Dreg", "D", 16)]
+    both = StyleGAN2Objective(G, D, r1_gamma=1.0, g_reg_interval=None, r1_interval=None)
+    assert both.phases() == [("Gboth", "G", 1), ("Dboth", "D", 1)]
+    assert StyleGAN2Objective(G, D, r1_gamma=0.0, pl_weight=0.0).phases() == [("Gmain", "G", 1), ("Dmain", "D", 1)]
+    lazy.load_state_dict({"pl_mean": 0.25})
+    assert lazy.state_dict() == {"pl_mean": 0.25} and lazy.pl_mean.dtype == torch.float32
+    with pytest.raises(ValueError, match="unknown StyleGAN2 phase"):
+        lazy.accumulate("Gpl")
+    with pytest.raises(ValueError, match="Dreg needs reals"):
+        lazy.accumulate("Dreg")
+    with pytest.raises(ValueError, match="style mixing is on"):
+        lazy.run_G(SG2Draws(z=torch.zeros([2, G.z_dim])))
+
+
 def test_explicit_noise_maps_equal_per_sample_generators():
     """Synthesis noise given as explicit per-layer maps {layer_idx: [N, 1, R, R]} (what the oracle
     feeds) gives the images of the per-sample generators training uses when the maps are their draws."""
