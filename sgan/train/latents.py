@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from sgan.train.regularizers import draw_crossover
+
 
 def mix_seed(*values: int) -> int:
     """A 63-bit seed from several integers (SeedSequence hashing, stable across platforms)."""
@@ -61,3 +63,17 @@ def progressive_draws(gen: torch.Generator, *, batch: int, share: Share, z_dim: 
     if labels is not None:  # fakes' classes follow the dataset's
         out["c"] = labels.draw(gen, batch, sl).to(device)
     return out
+
+
+def stylegan2_draws(gen: torch.Generator, *, batch: int, share: Share, z_dim: int, num_ws: int, mixing_prob: float,
+                    device: torch.device, labels: Any = None) -> dict[str, Any]:
+    """The draws of a StyleGAN2 G pass, in this order: z, the style-mixing z2, the crossover (one per
+    minibatch, as the official run_G: sgan.train.regularizers.draw_crossover), the noise generators
+    and the fakes' labels (None when unconditional)."""
+    sl = share.of(batch)
+    z = torch.randn([batch, z_dim], generator=gen)[sl]
+    z2 = torch.randn([batch, z_dim], generator=gen)[sl]
+    cutoff = draw_crossover(gen, num_ws, mixing_prob)
+    noise = noise_generators(gen, batch, share, device)
+    c = labels.draw(gen, batch, sl).to(device) if labels is not None else None
+    return {"z": z.to(device), "c": c, "z2": z2.to(device), "cutoff": cutoff, "noise": noise}

@@ -34,6 +34,7 @@ from sgan.train.hooks import Hooks, log_to
 from sgan.train.conditioning import TrainLabels
 from sgan.train.ema import ema_beta, update_ema
 from sgan.train.finetune import freeze_d
+from sgan.train.objectives.progressive import ProgressiveObjective
 from sgan.train.latents import Share, progressive_draws, step_generator
 from sgan.train.plan import plan
 from sgan.train.plot import plot_losses
@@ -81,6 +82,7 @@ class Trainer:
                                 log=log_to(hooks, self.run) if info.is_main else None)
         self.c = self._counters()
         self.point = self._point(0.0)
+        self.objective = self._objective()   # the architecture's losses (sgan.train.objectives)
         self.stats = TickStats()
         self._bad_streak = 0
         self._tick_t0 = time.perf_counter()
@@ -99,8 +101,9 @@ class Trainer:
         return Counters()
 
     def _adam(self, module: torch.nn.Module) -> torch.optim.Adam:
-        return torch.optim.Adam(module.parameters(), lr=self.cfg.lr_base, betas=tuple(self.cfg.adam_betas),
-                                eps=self.cfg.adam_eps, foreach=True)
+        """A fresh Adam of G or D with the plan's settings (StyleGAN2: the lazy-regularisation correction)."""
+        s = self.plan.adam("G" if module is self.G else "D")
+        return torch.optim.Adam(module.parameters(), lr=s.lr, betas=s.betas, eps=s.eps, foreach=True)
 
     def _make_scalers(self, precision: str) -> None:
         self.scalers = make_scalers(self.device, precision)
@@ -235,6 +238,16 @@ class Trainer:
             finite = bool(torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum())) if grads else True
         return finite, extra
 
+    def _finish(self, module: torch.nn.Module, opt: torch.optim.Optimizer, scaler: Any, loss: torch.Tensor,
+                riders: Riders | None, *, clean: list[torch.Tensor] | None = None) -> tuple[bool, dict[str, torch.Tensor]]:
+        """The one phase runner, after a phase's backward: average the gradients over ranks (with the
+        named `riders` along), the loss scaler's unscale / overflow skip, nan_to_num of `clean`'s gradients
+        (StyleGAN2: then always a step) or skip a non-finite step (StyleGAN), the Adam step.
+        (True unless the step was bad, the riders averaged over ranks by name)."""
+        ok, flat = self._reduce_grads(module, riders.flat() if riders is not None else None)
+        ok = scaler.finish(opt, grads_ok=ok, loss=loss, clean=clean)   # fp16 overflow skips are not bad
+        return ok, riders.unpack(flat) if riders is not None else {}
+
     # -- one step ----------------------------------------------------------------------------
 
     def step(self, stop_requested: bool) -> bool:
@@ -243,22 +256,17 @@ class Trainer:
         res, lod, batch = self._schedule_step()
         cur_layers = self.model_cfg.num_ws - 2 * int(math.floor(lod))
         reals, c_real = self._reals(res, lod, batch)
-        sl = self.share.of(batch)
-
-        def aug(x: torch.Tensor) -> torch.Tensor:  # every image D sees (global draw, this rank's slice)
-            return self.aug(x, n_global=batch, sl=sl)
-
         lat = self._latents(self._step_generator(1), batch, cur_layers)
         fakes, w = self._generate(lat, lod)
         terms: dict[str, torch.Tensor] = {}
-        ok_D = self._d_phase(terms, reals, c_real, fakes, w, lat, lod, batch, aug)
+        ok_D = self._d_phase(terms, reals, c_real, fakes, w, lat, lod, batch)
         # official StyleGAN training_loop.py runs Gs_update_op with the D step, before the G step
         update_ema(self.G_ema, self.G, ema_beta(batch, self.cfg.ema_kimg, cur_nimg=self.c.cur_nimg,
                                                 rampup=self.cfg.ema_rampup))
         if self.cfg.fresh_g_latents:
             lat = self._latents(self._step_generator(2), batch, cur_layers)
             fakes, w = None, None   # the G phase runs G on its own draws
-        ok_G, stop = self._g_phase(terms, fakes, w, lat, lod, aug, stop_requested)
+        ok_G, stop = self._g_phase(terms, fakes, w, lat, lod, stop_requested)
         self._end_step(batch, ok_D and ok_G)
         overflow = "overflow" in (self.scaler_D.last, self.scaler_G.last)  # fp16: a skipped step's
         for k, v in terms.items():                                         # penalty may be inf: not averaged
@@ -304,57 +312,45 @@ class Trainer:
                   if self.labels is not None else None)
         return reals, c_real
 
-    def _d_phase(self, terms: dict[str, torch.Tensor], reals: torch.Tensor, c_real: torch.Tensor | None,
-                 fakes: torch.Tensor, w: torch.Tensor, lat: dict[str, Any], lod: float, batch: int, aug: Any) -> bool:
-        """D's loss (and R1 / WGAN-GP), its Adam step, ADA's update and w_avg; True unless bad."""
+    def _objective(self) -> Any:
         cfg = self.cfg
+        return ProgressiveObjective(
+            self.D, loss=cfg.loss, r1_gamma=cfg.r1_gamma, r1_interval=cfg.r1_interval, wgan_lambda=cfg.wgan_lambda,
+            wgan_target=cfg.wgan_target, wgan_drift=cfg.wgan_drift, augment=self._augment, autocast=self._autocast,
+            d_pair=self._d_pair, double_backward=lambda: eager(self.compiled))  # double backward: compiled graphs cannot
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Every image D sees (ADA / DiffAugment): the global draw of this step's minibatch, this rank's slice."""
+        batch = self.cfg.batch_at(self.point.resolution, self.info.world_size)
+        return self.aug(x, n_global=batch, sl=self.share.of(batch))
+
+    def _d_phase(self, terms: dict[str, torch.Tensor], reals: torch.Tensor, c_real: torch.Tensor | None,
+                 fakes: torch.Tensor, w: torch.Tensor, lat: dict[str, Any], lod: float, batch: int) -> bool:
+        """The objective's Dmain, the phase runner, ADA's update and w_avg; True unless bad."""
         set_requires_grad(self._D_params, True)
-        r1_now = cfg.loss != "wgan-gp" and cfg.r1_gamma > 0 and self.c.step % cfg.r1_interval == 0
-        with self._autocast():
-            if r1_now:
-                reals.requires_grad_(True)
-                with eager(self.compiled):  # double backward: compiled graphs cannot
-                    real_logits = self.D(aug(reals), c_real, lod=lod)
-                fake_logits = self.D(aug(fakes.detach()), lat.get("c"), lod=lod)
-            else:
-                real_logits, fake_logits = self._d_pair(aug(reals), aug(fakes.detach()), lod, c_real, lat.get("c"))
-            terms.update(losses.d_loss_terms(cfg.loss, real_logits, fake_logits, wgan_drift=cfg.wgan_drift))
-            if r1_now:
-                terms["D_r1"] = losses.r1_penalty(real_logits, reals, cfg.r1_gamma,
-                                                  scale=self.scaler_D.penalty_scale) * cfg.r1_interval
-            if cfg.loss == "wgan-gp" and cfg.wgan_lambda > 0:
-                mixed = losses.interpolate(reals, fakes.detach().to(reals.dtype), lat["u"]).requires_grad_(True)
-                with eager(self.compiled):
-                    terms["D_gp"] = losses.wgan_gp_penalty(self.D(aug(mixed), c_real, lod=lod), mixed,
-                                                           lam=cfg.wgan_lambda, target=cfg.wgan_target,
-                                                           scale=self.scaler_D.penalty_scale)
-        loss_D = sum(terms.values())
         self.opt_D.zero_grad(set_to_none=True)
-        self.scaler_D.scale(loss_D).backward()
-        riders = Riders(w_mean=w.detach().float().mean(dim=0), signs=self.aug.observe(real_logits, fake_logits))
-        ok, flat = self._reduce_grads(self.D, riders.flat())
-        got = riders.unpack(flat)
+        st = self.objective.accumulate("Dmain", fakes=fakes, c_fake=lat.get("c"), lod=lod, scaler=self.scaler_D,
+                                       reals=reals, c_real=c_real, u=lat["u"], r1=self.objective.r1_due(self.c.step))
+        terms.update(st["terms"])
+        riders = Riders(w_mean=w.detach().float().mean(dim=0), signs=self.aug.observe(st["real_logits"], st["fake_logits"]))
+        ok, got = self._finish(self.D, self.opt_D, self.scaler_D, st["loss"], riders)
         self.aug.update(got["signs"], batch=batch)  # r_t and ADA's p
-        ok = self.scaler_D.finish(self.opt_D, grads_ok=ok, loss=loss_D)  # fp16 overflow skips are not bad
         self._track_w_avg(got["w_mean"])           # official: w_avg moves in every mapping pass that trains
         return ok
 
     def _g_phase(self, terms: dict[str, torch.Tensor], fakes: torch.Tensor | None, w: torch.Tensor | None,
-                 lat: dict[str, Any], lod: float, aug: Any, stop_requested: bool) -> tuple[bool, bool]:
-        """G's loss on fresh draws (or the D phase's fakes), its Adam step and w_avg; (not bad, stop)."""
+                 lat: dict[str, Any], lod: float, stop_requested: bool) -> tuple[bool, bool]:
+        """G's loss on fresh draws (or the D phase's fakes), the phase runner and w_avg; (not bad, stop)."""
         set_requires_grad(self._D_params, False)
         fresh = fakes is None
         if fresh:
             fakes, w = self._generate(lat, lod)
-        with self._autocast():
-            terms["G_loss"] = losses.g_loss(self.cfg.loss, self.D(aug(fakes), lat.get("c"), lod=lod))
         self.opt_G.zero_grad(set_to_none=True)
-        self.scaler_G.scale(terms["G_loss"]).backward()
+        st = self.objective.accumulate("Gmain", fakes=fakes, c_fake=lat.get("c"), lod=lod, scaler=self.scaler_G)
+        terms.update(st["terms"])
         riders = Riders(w_mean=w.detach().float().mean(dim=0),
                         stop=torch.tensor([1.0 if stop_requested else 0.0], device=self.device))
-        ok, flat = self._reduce_grads(self.G, riders.flat())
-        got = riders.unpack(flat)
-        ok = self.scaler_G.finish(self.opt_G, grads_ok=ok, loss=terms["G_loss"])
+        ok, got = self._finish(self.G, self.opt_G, self.scaler_G, st["loss"], riders)
         if fresh:                                  # a second mapping pass this step (the reused fakes have none)
             self._track_w_avg(got["w_mean"])
         return ok, (bool(got["stop"] > 0) if self.info.enabled else stop_requested)
