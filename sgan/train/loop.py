@@ -15,15 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from sgan import distributed as dist_utils
-from sgan.checkpoint import load_checkpoint, save_checkpoint, write_latest_pointer
 from sgan.device import PRECISIONS, autocast
+from sgan.checkpoint import load_checkpoint
 from sgan.errors import CheckpointError
-from sgan.data.labels import one_hot
-from sgan.latent import z_from_seed
 from sgan.nn import make_discriminator, make_generator
 from sgan.nn.styles import mix_styles
 from sgan.train import losses
@@ -37,16 +34,15 @@ from sgan.train.finetune import freeze_d
 from sgan.train.objectives.progressive import ProgressiveObjective
 from sgan.train.latents import Share, progressive_draws, step_generator
 from sgan.train.plan import plan
-from sgan.train.plot import plot_losses
 from sgan.train.precision import decide
 from sgan.train.reals import RealStream, fade_reals, to_float
-from sgan.train.run import RunFolder, output_error
-from sgan.train.scaler import load_scaler_states, make_scalers, scaler_states, tick_record as scaler_tick
+from sgan.train.run import RunFolder
+from sgan.train.scaler import load_scaler_states, make_scalers, tick_record as scaler_tick
 from sgan.train.schedule import Point, optimizer_reset_needed, point_at
-from sgan.train.state import Counters, pack, restore_rng, unpack
-from sgan.train.stats import Riders, TickStats
+from sgan.train.state import Counters, restore_rng, unpack
+from sgan.train.snapshot import fakes_grid, write_snapshot
+from sgan.train.stats import Riders, TickStats, memory_mb
 from sgan.train.threads import INITIAL_THREADS, cpu_threads, set_requires_grad
-from sgan.viz import to_uint8
 
 class Trainer:
     """Holds the networks, optimizers and counters of one run."""
@@ -372,52 +368,17 @@ class Trainer:
         if w_mean is not None and bool(torch.isfinite(w_mean).all()):
             self.G.mapping.w_avg.copy_(w_mean.lerp(self.G.mapping.w_avg, self.model_cfg.w_avg_beta))
 
-    # -- grids and snapshots -----------------------------------------------------------------
+    # -- grids and snapshots (sgan.train.snapshot) --------------------------------------------
 
-    @torch.no_grad()
     def fakes_grid(self) -> Any:
-        seeds = list(range(self.cfg.grid_size))
-        z = torch.stack([z_from_seed(s, self.model_cfg.z_dim) for s in seeds]).to(self.device)
-        out = []
-        for i in range(0, len(seeds), 16):
-            c = None
-            if self.labels is not None:  # seed s shows class s mod c_dim
-                c = one_hot([s % self.labels.c_dim for s in seeds[i:i + 16]], self.labels.c_dim).to(self.device)
-            ws = self.G_ema.map(z[i:i + 16], c)
-            out.append(to_uint8(self.G_ema.synthesis(ws, lod=self.point.lod, noise_mode="const").float()))
-        return np.concatenate(out)
+        return fakes_grid(self)
 
     def params_finite(self) -> bool:
         tensors = list(self.G.parameters()) + list(self.D.parameters()) + list(self.G_ema.parameters())
         return bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors)).sum()))
 
     def write_snapshot(self) -> Path:
-        """Snapshot, fakes grid, loss plot, pointer, hooks (rank 0)."""
-        kimg = self.c.cur_nimg / 1000.0
-        path = self.run.snapshot_path(self.c.cur_nimg)
-        extra = pack(counters=self.c, config=self.cfg.to_dict(), opt_G=self.opt_G.state_dict(),
-                     opt_D=self.opt_D.state_dict(), world_size=self.info.world_size,
-                     scalers=scaler_states(self.scalers))
-        extra["augment"] = self.aug.state_dict()
-        if self.labels is not None:
-            extra["classes"] = self.labels.names  # `sgan generate --class NAME`
-        try:
-            save_checkpoint(path, config=self.model_cfg, G=self.G, G_ema=self.G_ema, D=self.D, extra=extra)
-            write_latest_pointer(self.run.path, path, kimg=kimg)
-        except OSError as err:
-            raise output_error(path, err) from None
-        self.run.prune(self.cfg.keep, path)
-        self.run.save_grid(f"fakes{self.c.cur_nimg // 1000:06d}.png", self.fakes_grid(),
-                           final_resolution=self.cfg.resolution)
-        records = self.run.read_stats()
-        if records:
-            try:
-                plot_losses(records, self.run.path / "losses.png")
-            except OSError as err:
-                raise output_error(self.run.path / "losses.png", err) from None
-        for hook in self.hooks.on_snapshot:
-            hook(path, kimg)
-        return path
+        return write_snapshot(self)
 
     # -- ticks -------------------------------------------------------------------------------
 
@@ -436,7 +397,7 @@ class Trainer:
             "batch": self.cfg.batch_at(pt.resolution, self.info.world_size), "lr": self.cfg.lr_at(pt.resolution),
             "sec_per_kimg": round(train_s / max(nimg / 1000.0, 1e-9), 3), "images_per_s": round(nimg / max(train_s, 1e-9), 2),
             "tick_seconds": round(wall, 2), "train_seconds": round(c.train_seconds, 2),
-            "skipped_steps": c.skipped_steps, "rollbacks": c.rollbacks, "memory_mb": _memory_mb(self.device),
+            "skipped_steps": c.skipped_steps, "rollbacks": c.rollbacks, "memory_mb": memory_mb(self.device),
         }
         record.update(self.aug.tick_record())  # aug_p, aug_rt, acc_real, acc_fake
         record.update(scaler_tick(self.scalers))  # fp16: grad_scale, overflow_steps
@@ -447,14 +408,3 @@ class Trainer:
         c.tick_start_nimg = c.cur_nimg
         self._tick_t0, self._tick_train_s0 = now, c.train_seconds
         return record
-
-
-def _memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
-    try:
-        import resource
-
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
-    except (ImportError, OSError):
-        return 0.0

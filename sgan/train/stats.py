@@ -64,3 +64,15 @@ class Riders:
             offset += n
         assert offset == flat.numel(), (offset, flat.shape)
         return out
+
+
+def memory_mb(device: torch.device) -> float:
+    """Peak memory of this process: CUDA's allocator on a GPU, the resident set elsewhere."""
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
+    try:
+        import resource   # POSIX only
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+    except (ImportError, OSError):
+        return 0.0
