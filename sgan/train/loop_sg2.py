@@ -167,12 +167,7 @@ class StyleGAN2Trainer(Trainer):
 
         # Dreg: lazy R1 on the same reals.
         if cfg.r1_gamma > 0 and c.step % cfg.r1_interval == 0:
-            self.opt_D.zero_grad(set_to_none=True)
-            st = obj.accumulate("Dreg", reals=reals, c_real=c_real, gain=cfg.r1_interval, scaler=self.scaler_Dreg)
-            good, _ = self._finish(self.D, self.opt_D, self.scaler_Dreg, st["D_r1"], None, clean=self._D_params)
-            ok &= good
-            if self.scaler_Dreg.last != "overflow":  # an fp16 overflow skip has no penalty value to average
-                self.stats.add_sample("D_r1", st["D_r1"])
+            ok &= self._r1_phase(reals, c_real)
         set_requires_grad(self._D_params, False)
 
         update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
@@ -181,6 +176,15 @@ class StyleGAN2Trainer(Trainer):
             self.stats.add(k, v)
         self.stats.end_step()
         return stop
+
+    def _r1_phase(self, reals: torch.Tensor, c_real: torch.Tensor | None) -> bool:
+        self.opt_D.zero_grad(set_to_none=True)
+        st = self.objective.accumulate("Dreg", reals=reals, c_real=c_real, gain=self.cfg.r1_interval,
+                                       scaler=self.scaler_Dreg)
+        good, _ = self._finish(self.D, self.opt_D, self.scaler_Dreg, st["D_r1"], None, clean=self._D_params)
+        if self.scaler_Dreg.last != "overflow":  # an fp16 overflow skip has no penalty value to average
+            self.stats.add_sample("D_r1", st["D_r1"])
+        return good
 
     def _path_length_phase(self, batch: int) -> bool:
         cfg, info = self.cfg, self.info

@@ -57,12 +57,12 @@ class Riders:
         return torch.cat([v.reshape(-1).float() for v in self.values.values()])
 
     def unpack(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        assert flat.numel() == sum(shape.numel() for shape in self.shapes.values()), (flat.shape, self.shapes)
         out, offset = {}, 0
         for k, shape in self.shapes.items():
             n = shape.numel()
             out[k] = flat[offset:offset + n].reshape(shape)
             offset += n
-        assert offset == flat.numel(), (offset, flat.shape)
         return out
 
 
