@@ -97,7 +97,7 @@ def test_real_probe_times_both_and_agrees(arch):
 
 
 def test_old_amp_configs_load_as_precision():
-    from sgan.train.config import TrainConfig, preset_config
+    from sgan.train import TrainConfig, preset_config
 
     d = preset_config("tiny").to_dict()
     assert d["precision"] == "auto"

@@ -15,7 +15,8 @@ from train_helpers import tiny_config
 from sgan.cli import app
 from sgan.errors import UsageError
 from sgan.train import Hooks, train
-from sgan.train.checks import check_minibatch_groups, option_name
+from sgan.train.config import option_name
+from sgan.train.plan import check_minibatch_groups
 from sgan.train.run import output_error
 
 runner = CliRunner()

@@ -212,7 +212,7 @@ def test_compiled_steps_equal_eager_steps(arch, shapes16, tmp_path):
                 rel = comp.update_rel_diff(getattr(eager, net), getattr(comp_tr, net), before[net])
                 assert rel <= UPDATE_RTOL, (nimg, net, rel)
             for k in ("G_loss", "D_real", "D_fake"):
-                assert eager._tick_sums[k] == pytest.approx(comp_tr._tick_sums[k], rel=1e-4, abs=1e-5)
+                assert eager.stats.totals()[k] == pytest.approx(comp_tr.stats.totals()[k], rel=1e-4, abs=1e-5)
     if arch == "stylegan1":
         assert lods == [1.0, pytest.approx(0.5), 0.0]   # 4 px, the fade-in blend, 8 px
     # No graph breaks, and every piece compiled once per variant it meets, never per step or lod: StyleGAN 1

@@ -94,13 +94,13 @@ def test_persistent_nan_stops_with_last_good_snapshot(shapes16, tmp_path):
 
 
 def test_failing_writer_gives_a_clear_error(shapes16, tmp_path, monkeypatch):
-    from sgan.train import loop
+    from sgan.train import snapshot
     from sgan.train.run import OutputError
 
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(loop, "save_checkpoint", full_disk)
+    monkeypatch.setattr(snapshot, "save_checkpoint", full_disk)
     with pytest.raises(OutputError, match="No space left on device; free some space"):
         train(tiny(total_kimg=0.016), shapes16, tmp_path / "r", device="cpu")
     blocker = tmp_path / "file"

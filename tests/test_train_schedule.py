@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from sgan.train import losses
-from sgan.train.config import PAPER_BATCH, PAPER_LR, TrainConfig, preset_config
+from sgan.train.config import TrainConfig
+from sgan.train.presets import PAPER_BATCH, PAPER_LR, preset_config
 from sgan.train.ema import ema_beta, update_ema
 from sgan.train.schedule import build_phases, official_lod, optimizer_reset_needed, point_at
 
@@ -100,7 +101,7 @@ def test_gradient_penalties_on_a_linear_critic():
 
 
 def test_cpu_threads_one_for_small_convolutions_all_for_large():
-    from sgan.train.loop import cpu_threads
+    from sgan.train.threads import cpu_threads
 
     # cpu preset (32 channels, batch 16): one thread at 8 and 16 px, all at 32 px
     assert cpu_threads(batch=16, channels=32, resolution=8, max_threads=2) == 1
@@ -114,7 +115,8 @@ def test_cpu_threads_one_for_small_convolutions_all_for_large():
 def test_minutes_keeps_progressive_growing_for_every_preset(preset, resolution):
     """--minutes must not silently drop the growing phases: every phase is a positive share of the
     time, they sum to 60% (the rest stabilises the last resolution), kimg proportions kept."""
-    from sgan.train.config import TIME_GROWING_SHARE, preset_config
+    from sgan.train.config import TIME_GROWING_SHARE
+    from sgan.train.presets import preset_config
 
     cfg = preset_config(preset)
     cfg.resolution, cfg.minutes = resolution, 10.0
@@ -133,7 +135,7 @@ def test_minutes_keeps_progressive_growing_for_every_preset(preset, resolution):
 
 
 def test_cpu_preset_keeps_its_own_time_split():
-    from sgan.train.config import preset_config
+    from sgan.train.presets import preset_config
 
     cfg = preset_config("cpu")
     cfg.resolution = 32

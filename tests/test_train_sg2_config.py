@@ -11,7 +11,9 @@ import torch
 
 from sgan.errors import UsageError
 from sgan.train import preset_config
-from sgan.train.presets_sg2 import SG2_PRESETS, auto_spec, lazy_adam
+from sgan.train.config import SG2_PRESETS
+from sgan.train.plan import lazy_adam
+from sgan.train.presets import auto_spec
 from sgan.train.regularizers import (draw_crossover, mix_at, nan_to_num_grads_, path_length_loss, path_lengths,
                                      pl_noise)
 

@@ -29,72 +29,22 @@ EXAMPLES_MORE = (
     "Both CPU cores: sgan train data/shapes.lmdb --out runs/shapes --preset cpu --procs 2"
 )
 
-# CLI option name -> TrainConfig field, for the options that override a preset.
-FIELDS = {
-    "resolution": "resolution", "start_resolution": "start_resolution", "kimg": "total_kimg",
-    "minutes": "minutes", "lod_training_kimg": "lod_training_kimg", "lod_transition_kimg": "lod_transition_kimg",
-    "batch": "batch", "lr": "lr", "loss": "loss", "r1_gamma": "r1_gamma", "r1_interval": "r1_interval",
-    "mixing": "style_mixing_prob", "ema_kimg": "ema_kimg", "ema_rampup": "ema_rampup", "mirror": "mirror",
-    "precision": "precision", "seed": "seed", "snap": "snap_kimg", "keep": "keep", "reset_optimizer": "reset_optimizer",
-    "fresh_g_latents": "fresh_g_latents", "tick": "tick_kimg_base",
-    "aug": "aug", "aug_pipe": "aug_pipe", "aug_policy": "aug_policy", "aug_target": "aug_target", "aug_p": "aug_p",
-    "aug_kimg": "aug_kimg", "cond": "cond", "freeze_d": "freeze_d", "init": "init", "init_ema": "init_ema",
-    "arch": "arch", "pl_weight": "pl_weight", "g_reg_interval": "g_reg_interval", "tf32": "tf32", "compile": "compile",
-}
-# StyleGAN 1 options that have no meaning for StyleGAN2 (fixed resolution, the official phases).
-PROGRESSIVE_ONLY = {"start_resolution": "--start-resolution", "lod_training_kimg": "--phase-kimg",
-                    "lod_transition_kimg": "--fade-kimg", "reset_optimizer": "--reset-optimizer/--keep-optimizer",
-                    "fresh_g_latents": "--fresh-g-latents/--reuse-fakes"}
-
-
 def build_config(preset: str, world_size: int, options: dict[str, Any], data_resolution: int | None = None):
-    """The preset's TrainConfig with the options that were given (not None) applied. StyleGAN2's
-    presets follow the resolution: --resolution, else the dataset's (`data_resolution`)."""
-    from sgan.train.config import preset_config
+    """The preset's TrainConfig with the options that were given (CLI parameter -> value, None: not
+    given) applied by the library's own policy (sgan.train.presets.configure)."""
+    from sgan.train.config import FLAGS
+    from sgan.train.presets import configure
 
-    arch = options.get("arch") or "stylegan1"
-    if arch == "stylegan2":
-        given_pg = [flag for key, flag in PROGRESSIVE_ONLY.items() if options.get(key) is not None]
-        if given_pg:
-            raise UsageError(f"{', '.join(given_pg)}: progressive growing is StyleGAN 1's; StyleGAN2 trains at one "
-                             "resolution.")
-    cfg = preset_config(preset, world_size=world_size, arch=arch,
-                        resolution=options.get("resolution") or data_resolution)
-    given: dict[str, Any] = {}
-    for opt, value in options.items():
-        if value is None:
-            continue
-        name = FIELDS[opt]
-        if name == "batch":  # one minibatch for every resolution
-            cfg.batch_base, cfg.batch_dict = int(value), {}
-            given["batch_base"] = int(value)
-        elif name == "lr":
-            cfg.lr_base, cfg.lr_dict = float(value), {}
-            given["lr_base"] = float(value)
-        elif name == "tick_kimg_base":
-            cfg.tick_kimg_base, cfg.tick_kimg_dict = float(value), {}
-            given[name] = float(value)
-        else:
-            setattr(cfg, name, value)
-            given[name] = value
-    if options.get("kimg") is not None and options.get("minutes") is None and cfg.minutes is not None:
-        cfg.minutes = None  # --kimg switches a time-based preset to the kimg schedule
-        given["minutes"] = None
-        if options.get("lod_training_kimg") is None and options.get("lod_transition_kimg") is None:
-            share = cfg.total_kimg / 5.0  # five phases up to 32 px; the rest stabilises the last resolution
-            cfg.lod_training_kimg = cfg.lod_transition_kimg = share
-    cfg.validate()
-    return cfg, given
+    return configure(preset, {FLAGS[k]: v for k, v in options.items()}, world_size=world_size,
+                     data_resolution=data_resolution)
 
 
 def _dry_run(cfg, data: Path, world_size: int = 1) -> None:
-    from sgan.train.reals import _sizes
-    from sgan.train.schedule import build_phases
+    from sgan.train.plan import describe
+    from sgan.train.reals import dataset_sizes
+    from sgan.train.scaler import fp16_setup
 
     if cfg.arch == "stylegan2":
-        from sgan.train.presets_sg2 import describe
-        from sgan.train.scaler import fp16_setup
-
         fp16_setup(cfg)  # fp16: conv_clamp 256, as the run itself will have
         shown: dict[str, Any] = {"train": cfg.to_dict()}
         if cfg.resolution is not None:
@@ -104,23 +54,22 @@ def _dry_run(cfg, data: Path, world_size: int = 1) -> None:
         return
     if cfg.resolution is None:
         try:
-            cfg.resolution = max(_sizes(data)) if data.exists() else None
+            cfg.resolution = max(dataset_sizes(data)) if data.exists() else None
         except Exception:  # noqa: BLE001 - a dry run reports what it can
             cfg.resolution = None
     out: dict[str, Any] = {"train": cfg.to_dict()}
     if cfg.resolution is not None:
         model = cfg.model_config()
         out["model"] = model.to_dict()
-        training, transition = cfg.phase_lengths()
         unit = "s" if cfg.by_time else "kimg"
+        from sgan.train.schedule import build_phases
+
+        training, transition = cfg.phase_lengths()
         out["schedule"] = [f"{ph.kind} {ph.resolution}px from {ph.start:g} {unit}"
                            + ("" if ph.length == float("inf") else f" for {ph.length:g} {unit}")
                            for ph in build_phases(cfg.start_resolution, cfg.resolution, training, transition)]
-        res, tables = cfg.start_resolution, {}
-        while res <= cfg.resolution:
-            tables[str(res)] = {"batch": cfg.batch_at(res), "lr": cfg.lr_at(res), "tick_kimg": cfg.tick_kimg_at(res)}
-            res *= 2
-        out["per_resolution"] = tables
+        out["per_resolution"] = {str(res): {"batch": cfg.batch_at(res), "lr": cfg.lr_at(res),
+                                            "tick_kimg": cfg.tick_kimg_at(res)} for res in cfg.resolutions()}
     typer.echo(json.dumps(out, indent=2))
 
 
@@ -197,8 +146,8 @@ def train_command(
     start_resolution: Optional[int] = typer.Option(None, "--start-resolution", help="First resolution (preset: 8)."),
     kimg: Optional[float] = typer.Option(None, "--kimg", callback=finite(lo=0, lo_open=True), help="Train this many thousand real images (kimg schedule)."),
     minutes: Optional[float] = typer.Option(None, "--minutes", callback=finite(lo=0, lo_open=True), help="Train this long; phases set by wall time (cpu: 20)."),
-    lod_training_kimg: Optional[float] = typer.Option(None, "--phase-kimg", callback=finite(lo=0), help="kimg to stabilise each resolution (paper: 600)."),
-    lod_transition_kimg: Optional[float] = typer.Option(None, "--fade-kimg", callback=finite(lo=0), help="kimg to fade each resolution in (paper: 600)."),
+    phase_kimg: Optional[float] = typer.Option(None, "--phase-kimg", callback=finite(lo=0), help="kimg to stabilise each resolution (paper: 600)."),
+    fade_kimg: Optional[float] = typer.Option(None, "--fade-kimg", callback=finite(lo=0), help="kimg to fade each resolution in (paper: 600)."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Global minibatch at every resolution (preset table)."),
     lr: Optional[float] = typer.Option(None, "--lr", callback=finite(lo=0, lo_open=True), help="Adam learning rate at every resolution (preset table)."),
     loss: Optional[str] = typer.Option(None, "--loss", help="logistic (+R1), wgan-gp or hinge (logistic)."),
@@ -246,15 +195,10 @@ def train_command(
 
     follow_parent()   # a child of --procs stops cleanly when its parent dies
 
-    options = {"resolution": resolution, "start_resolution": start_resolution, "kimg": kimg, "minutes": minutes,
-               "lod_training_kimg": lod_training_kimg, "lod_transition_kimg": lod_transition_kimg, "batch": batch,
-               "lr": lr, "loss": loss, "r1_gamma": r1_gamma, "r1_interval": r1_interval, "mixing": mixing,
-               "ema_kimg": ema_kimg, "ema_rampup": ema_rampup, "mirror": mirror, "precision": precision, "seed": seed,
-               "snap": snap, "keep": keep, "reset_optimizer": reset_optimizer, "fresh_g_latents": fresh_g_latents,
-               "tick": tick, "arch": arch, "pl_weight": pl_weight, "g_reg_interval": g_reg_interval,
-               "aug": aug, "aug_pipe": aug_pipe, "aug_policy": aug_policy, "aug_target": aug_target,
-               "aug_p": aug_p, "aug_kimg": aug_kimg, "cond": cond, "freeze_d": freeze_d, "init": init,
-               "init_ema": init_ema, "tf32": tf32, "compile": compile}
+    from sgan.train.config import FLAGS
+
+    given_here = locals()
+    options = {name: given_here[name] for name in FLAGS}   # every training option of the registry
     if amp is not None:  # the old name: none -> fp32
         if precision is not None:
             raise UsageError("--amp is the old name of --precision; give only --precision.")
@@ -262,13 +206,6 @@ def train_command(
             raise UsageError(f"--amp {amp!r}: choose none or bf16 (better: --precision fp32|bf16|auto).")
         options["precision"] = "fp32" if amp == "none" else "bf16"
         print(f"note: --amp is deprecated; use --precision {options['precision']}.", file=sys.stderr)
-    if init is not None:  # fine-tuning: ADA reacts faster (StyleGAN2-ADA); StyleGAN 1 starts at the final resolution
-        if start_resolution is None and arch != "stylegan2":
-            from sgan.train.reals import _sizes
-
-            options["start_resolution"] = resolution or (max(_sizes(data)) if data.exists() else None)
-        if aug_kimg is None:
-            options["aug_kimg"] = 100.0
     from sgan.device import resolve_device
 
     info = env_info()
@@ -279,10 +216,10 @@ def train_command(
         cuda = resolve_device(device).type == "cuda"
         preset = ("auto" if cuda else "cpu") if sg2 else ("paper" if cuda else "cpu")
     data_resolution = None
-    if sg2 and resolution is None and data.exists():
-        from sgan.train.reals import _sizes
+    if resolution is None and data.exists():
+        from sgan.train.reals import dataset_sizes
 
-        data_resolution = max(_sizes(data))
+        data_resolution = max(dataset_sizes(data))
     world_size, choice = info.world_size, None
     if procs is not None:  # refused here, before anything is written
         from sgan.train.procs import choose_procs

@@ -1,13 +1,16 @@
-"""Training StyleGAN with progressive growing: `train(TrainConfig, data, out)`.
+"""Training StyleGAN (progressive growing) and StyleGAN2: `train(TrainConfig, data, out)`.
 
-    from sgan.train import preset_config, train
-    cfg = preset_config("cpu")
-    train(cfg, "data/shapes.lmdb", "runs/shapes")
+    from sgan.train import configure, train
+    cfg, given = configure("cpu", {})          # a preset with options, as `sgan train` applies them
+    train(cfg, "data/shapes.lmdb", "runs/shapes", resume_overrides=given)
 """
 
-from sgan.train.config import TrainConfig, preset_config
-from sgan.train.loop import Hooks, TrainResult, Trainer, train
+from sgan.train.api import train
+from sgan.train.config import TrainConfig
+from sgan.train.hooks import Hooks, TrainResult
+from sgan.train.loop import Trainer
+from sgan.train.presets import configure, preset_config
 from sgan.train.run import TrainingDiverged, TrainingInterrupted
 
-__all__ = ["TrainConfig", "preset_config", "Hooks", "TrainResult", "Trainer", "train", "TrainingDiverged",
-           "TrainingInterrupted"]
+__all__ = ["TrainConfig", "configure", "preset_config", "Hooks", "TrainResult", "Trainer", "train",
+           "TrainingDiverged", "TrainingInterrupted"]

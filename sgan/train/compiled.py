@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+import sgan.device as sgan_device
 from sgan.errors import UsageError
 from sgan.nn.inputs import draw_noise_maps
 
@@ -128,9 +129,7 @@ def cpu_family(flags: set[str] | None = None) -> str:
     """The CPU family the compile rule's figures were measured on: `amx` (AVX-512 BF16 + AMX, e.g.
     Sapphire Rapids), `avx512` (AVX-512 without native bf16, e.g. Ice Lake), else `avx2` (AVX2 only,
     e.g. the AMD EPYC machines; also where there are no flags to read). From sgan.device.cpu_flags."""
-    from sgan.device import cpu_flags
-
-    flags = cpu_flags() if flags is None else flags
+    flags = sgan_device.cpu_flags() if flags is None else flags
     if "amx_bf16" in flags:
         return "amx"
     if "avx512f" in flags:
@@ -169,9 +168,7 @@ def estimate_run_seconds(tr: Any) -> float:
     cfg = tr.cfg
     if cfg.by_time:
         return max(cfg.minutes * 60.0 - tr.c.train_seconds, 0.0)
-    from sgan.device import generator_probe, time_call
-
-    per_image = 3.0 * time_call(generator_probe(tr.G, batch=4), tr.device, cfg.precision) / 4
+    per_image = 3.0 * sgan_device.time_call(sgan_device.generator_probe(tr.G, batch=4), tr.device, cfg.precision) / 4
     return max(cfg.total_kimg * 1000.0 - tr.c.cur_nimg, 0.0) * per_image
 
 

@@ -13,13 +13,11 @@ from pathlib import Path
 import torch
 
 from sgan.data.labels import ClassLabels, class_labels
-from sgan.errors import UsageError
+from sgan.errors import DataError, UsageError
 
 
 class TrainLabels:
     def __init__(self, data: Path) -> None:
-        from sgan.errors import DataError
-
         try:
             self.labels: ClassLabels = class_labels(data)
         except DataError as err:

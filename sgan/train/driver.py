@@ -12,23 +12,41 @@ import torch
 
 from sgan import __version__
 from sgan import distributed as dist_utils
-from sgan.checkpoint import load_checkpoint
-from sgan.train.checks import check_before_start, option_name
+from sgan.checkpoint import load_checkpoint, resolve_checkpoint
 from sgan.device import check_precision, configure_cuda, describe_device
-from sgan.errors import CheckpointError, UsageError
+from sgan.errors import CheckpointError, DataError, UsageError
 from sgan.nn.memory import describe_memory_format
 from sgan.train.compiled import apply_choice as apply_compile
 from sgan.train.compiled import choose_for as choose_compile_for
-from sgan.train.config import TrainConfig
-from sgan.train.loop import Hooks, Trainer, TrainResult, resolve_resume
-from sgan.train.loop_sg2 import StyleGAN2Trainer, preflight
+from sgan.train.config import RESUMABLE, TrainConfig, option_name
+from sgan.train.hooks import Hooks, TrainResult
+from sgan.train.loop import Trainer
+from sgan.train.loop_sg2 import StyleGAN2Trainer
+from sgan.train.plan import plan
+from sgan.train.reals import dataset_sizes
 from sgan.train.precision import decide, resume_note, unsupported
 from sgan.train.procs import procs_record, procs_summary
-from sgan.train.run import StopSignals, TrainingDiverged, TrainingInterrupted
+from sgan.train.run import RunFolder, StopSignals, TrainingDiverged, TrainingInterrupted
+from sgan.train.scaler import fp16_setup
 from sgan.train.state import unpack
+from sgan.train.finetune import init_from
 
-RESUMABLE_OVERRIDES = ("total_kimg", "minutes", "snap_kimg", "keep", "max_bad_steps", "max_rollbacks", "tf32",
-                       "compile", "precision")
+
+
+def resolve_resume(resume: str | None, out: Path) -> Path | None:
+    """`auto`: the run folder's latest complete snapshot (None when there is none); a path must exist."""
+    if resume is None or resume == "":
+        return None
+    if resume == "auto":
+        try:
+            return resolve_checkpoint(out) if (out / "latest.json").is_file() else None
+        except CheckpointError:
+            snaps = RunFolder(out).snapshots()
+            return snaps[-1] if snaps else None
+    p = Path(resume)
+    if not p.exists():
+        raise CheckpointError(f"--resume {resume}: no such file or folder; give a snapshot, a run folder, or `auto`.")
+    return resolve_checkpoint(p)
 
 
 def _status_line(rec: dict[str, Any]) -> str:
@@ -53,69 +71,95 @@ def run_training(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None,
 def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device: torch.device,
          info: dist_utils.DistInfo, hooks: Hooks, command_line: list[str],
          resume_overrides: dict[str, Any], threads: int | None) -> TrainResult:
-    main = info.is_main
-    say = (hooks.log or (lambda s: None)) if main else (lambda s: None)
+    """The outer loop: the run's config (a resumed run's own), every check before anything is written,
+    the Trainer and its decisions, then steps, ticks, snapshots and rollbacks until the end or a signal."""
+    say = (hooks.log or (lambda s: None)) if info.is_main else (lambda s: None)
     ckpt_path = resolve_resume(resume, out)
     if ckpt_path is None and resume not in (None, "", "auto"):
         raise CheckpointError(f"--resume {resume}: nothing to resume from.")
-    recorded, redecide = None, None   # on resume: the run's own precision, and why it is decided again
-    if ckpt_path is not None:
-        saved = unpack(load_checkpoint(ckpt_path).extra, ckpt_path)
-        cfg = TrainConfig.from_dict(saved.config)
-        recorded = cfg.precision if cfg.precision != "auto" else None
-        asked = resume_overrides.get("arch")
-        if asked is not None and asked != cfg.arch:
-            raise UsageError(f"--resume {ckpt_path} is a {cfg.arch} run and cannot continue as --arch {asked}; "
-                             f"drop --arch or start a new --out folder.")
-        ignored = []
-        for key, value in resume_overrides.items():
-            if key in RESUMABLE_OVERRIDES:
-                setattr(cfg, key, value)
-            elif getattr(cfg, key, value) != value:
-                ignored.append(option_name(key))
-        if ignored:
-            say(f"note: resuming keeps the run's own settings; ignored {', '.join(ignored)} "
-                f"(only {', '.join(option_name(k) for k in RESUMABLE_OVERRIDES)} can change).")
-        if saved.world_size != info.world_size:
-            say(f"note: the snapshot was written by {saved.world_size} process(es), this run has {info.world_size}; "
-                "the continuation is not bit-identical.")
-        if "precision" not in resume_overrides:  # emulated or unsupported here: decided again, as auto
-            redecide = unsupported(cfg.precision, device)
-            if redecide:
-                cfg.precision = "auto"
+    cfg, recorded, redecide = _resumed_config(cfg, ckpt_path, resume_overrides, info, device, say)
+    cfg, cuda, fp16_note = _check_and_create(cfg, data, out, fresh=ckpt_path is None, device=device, info=info, say=say)
+    trainer_class = StyleGAN2Trainer if cfg.arch == "stylegan2" else Trainer
+    tr = trainer_class(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
+    tr.cuda_setup = cuda
+    last_snapshot = _set_up(tr, ckpt_path, fp16_note, recorded, redecide, command_line, say)
+    line = _start_line(tr, device, out)
+    if info.is_main:
+        tr.run.log(line)
+    say(line)
+    last_snapshot = _train_until_done(tr, hooks, last_snapshot, say)
+    tr.stream.close()
+    return TrainResult(run_dir=out, snapshot=last_snapshot, kimg=tr.c.cur_nimg / 1000.0, steps=tr.c.step,
+                       seconds=tr.c.wall_seconds)
+
+
+def _resumed_config(cfg: TrainConfig, ckpt_path: Path | None, overrides: dict[str, Any], info: dist_utils.DistInfo,
+                    device: torch.device, say) -> tuple[TrainConfig, str | None, str | None]:
+    """A resumed run's own config with the resumable overrides (the others are named as ignored); the
+    precision it recorded and why it is decided again (None, None for a fresh run)."""
+    if ckpt_path is None:
+        return cfg, None, None
+    saved = unpack(load_checkpoint(ckpt_path).extra, ckpt_path)
+    cfg = TrainConfig.from_dict(saved.config)
+    recorded, redecide = (cfg.precision if cfg.precision != "auto" else None), None
+    asked = overrides.get("arch")
+    if asked is not None and asked != cfg.arch:
+        raise UsageError(f"--resume {ckpt_path} is a {cfg.arch} run and cannot continue as --arch {asked}; "
+                         f"drop --arch or start a new --out folder.")
+    ignored = []
+    for key, value in overrides.items():
+        if key in RESUMABLE:
+            setattr(cfg, key, value)
+        elif getattr(cfg, key, value) != value:
+            ignored.append(option_name(key))
+    if ignored:
+        say(f"note: resuming keeps the run's own settings; ignored {', '.join(ignored)} "
+            f"(only {', '.join(option_name(k) for k in RESUMABLE)} can change).")
+    if saved.world_size != info.world_size:
+        say(f"note: the snapshot was written by {saved.world_size} process(es), this run has {info.world_size}; "
+            "the continuation is not bit-identical.")
+    if "precision" not in overrides:  # emulated or unsupported here: decided again, as auto
+        redecide = unsupported(cfg.precision, device)
+        if redecide:
+            cfg.precision = "auto"
+    return cfg, recorded, redecide
+
+
+def _check_and_create(cfg: TrainConfig, data: Path, out: Path, *, fresh: bool, device: torch.device,
+                      info: dist_utils.DistInfo, say) -> tuple[TrainConfig, Any, str | None]:
+    """Every check of the run before anything is written (the plan's included), then the run folder.
+    (a private copy of the config, the CUDA set-up, the fp16 note)."""
     cfg = TrainConfig.from_dict(cfg.to_dict())  # a private copy
     cfg.validate()
     check_precision(cfg.precision, device, training=True)  # fp16 off CUDA: one line, before anything is written
     cuda = configure_cuda(device, tf32=cfg.tf32)  # TF32, cudnn.benchmark (CUDA only)
-    if cfg.arch == "stylegan2":
-        preflight(cfg, data, info.world_size)  # dataset sizes and minibatch shapes, before anything is written
-    else:
-        check_before_start(cfg, data, info.world_size)
-    from sgan.train.scaler import fp16_setup
-
-    fp16_note = fp16_setup(cfg) if ckpt_path is None else None  # StyleGAN2 fp16: conv_clamp 256
-    if main:
-        from sgan.train.run import RunFolder
-
+    if not data.exists():
+        raise DataError(f"{data}: no such dataset; prepare one with `sgan prepare-dataset SOURCE {data}`.")
+    plan(cfg, dataset_sizes(data), info.world_size, data=data)  # sizes and minibatch shapes
+    fp16_note = fp16_setup(cfg) if fresh else None  # StyleGAN2 fp16: conv_clamp 256
+    if info.is_main:
         folder = RunFolder(out)
         folder.create()
-        if ckpt_path is None and folder.has_run():
+        if fresh and folder.has_run():
             if not folder.reset_untrained():
                 raise UsageError(f"{out} already holds a training run; continue it with --resume auto or choose "
                                  "another --out folder.")
             say(f"note: {out} held no trained snapshot (only kimg 0); starting it afresh.")
     dist_utils.barrier(info)
-    trainer_class = StyleGAN2Trainer if cfg.arch == "stylegan2" else Trainer
-    tr = trainer_class(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
-    tr.cuda_setup = cuda
+    return cfg, cuda, fp16_note
+
+
+def _set_up(tr: Trainer, ckpt_path: Path | None, fp16_note: str | None, recorded: str | None, redecide: str | None,
+            command_line: list[str], say) -> Path | None:
+    """Resume or --init, the precision and compile decisions, config.json, the reals grid and the kimg-0
+    snapshot; the last complete snapshot."""
+    cfg, info, main = tr.cfg, tr.info, tr.info.is_main
     if fp16_note and main:
         tr.run.log(fp16_note)
         say(fp16_note)
     if tr.frozen_d:
         say(f"--freeze-d {cfg.freeze_d}: D's layers {', '.join(tr.frozen_d)} stay fixed")
     if ckpt_path is None and cfg.init:
-        from sgan.train.finetune import init_from
-
         say(init_from(tr, cfg.init, ema=cfg.init_ema))
     if ckpt_path is not None:
         tr.load_state(ckpt_path)
@@ -125,7 +169,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     # torch.compile of G and D (sgan.train.compiled): decided on rank 0, after the precision
     apply_compile(tr, dist_utils.broadcast_object(choose_compile_for(tr) if main else None, info))
     if main:
-        _write_config(tr, command_line, device, info, ckpt_path)
+        _write_config(tr, command_line, tr.device, info, ckpt_path)
         if ckpt_path is None:
             reals = tr.stream.batch(0, min(cfg.grid_size, tr.stream.length), cfg.resolution)
             tr.run.save_grid("reals.png", reals.permute(0, 2, 3, 1).numpy(), final_resolution=cfg.resolution)
@@ -133,17 +177,23 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     if ckpt_path is None:  # kimg 0: a pointer and a grid from the start; every rank learns its path
         last_snapshot = dist_utils.broadcast_object(tr.write_snapshot() if main else None, info)
     dist_utils.barrier(info)
-    start_line = (f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
-        f"{f' x {info.world_size} processes' if info.enabled else ''}{procs_summary(info.world_size)}; "
-        + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}; "
-        + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}")
-        + f"; {tr.compile_choice.summary()}; activations "
-        + describe_memory_format(tr.model_cfg.memory_format, device))
+    return last_snapshot
 
-    if main:
-        tr.run.log(start_line)
-    say(start_line)
 
+def _start_line(tr: Trainer, device: torch.device, out: Path) -> str:
+    cfg, info = tr.cfg, tr.info
+    return (f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
+            f"{f' x {info.world_size} processes' if info.enabled else ''}{procs_summary(info.world_size)}; "
+            + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}; "
+            + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}")
+            + f"; {tr.compile_choice.summary()}; activations "
+            + describe_memory_format(tr.model_cfg.memory_format, device))
+
+
+def _train_until_done(tr: Trainer, hooks: Hooks, last_snapshot: Path | None, say) -> Path | None:
+    """Steps until the end; after each: the shared clock and rollback vote, the live report, ticks and
+    snapshots as due; a signal ends it with a snapshot (TrainingInterrupted)."""
+    cfg, info, main = tr.cfg, tr.info, tr.info.is_main
     t_start = time.perf_counter()
     wall0 = tr.c.wall_seconds
     with StopSignals() as signals:
@@ -157,22 +207,15 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
             # one small all-reduce: every rank rolls back together, and all share one training clock (the
             # slowest rank's), so a --minutes schedule switches phase and ends at the same step on every rank
             bad, tr.c.train_seconds = dist_utils.max_over_ranks(
-                [float(tr._bad_streak >= cfg.max_bad_steps), tr.c.train_seconds], info, device)
+                [float(tr._bad_streak >= cfg.max_bad_steps), tr.c.train_seconds], info, tr.device)
             if bad > 0:
                 last_snapshot = _rollback(tr, last_snapshot, say)
                 continue
             if hooks.report is not None and main:
                 hooks.report(_live(tr))
-            tick = tr.tick_due() or tr.done() or stop
-            if tick:
-                rec = tr.end_tick()
-                if main:
-                    tr.run.append_stats(rec)
-                    line = _status_line(rec)
-                    tr.run.log(line)
-                    say(line)
-            snap = stop or tr.done() or tr.c.cur_nimg - tr.c.last_snap_nimg >= cfg.snap_kimg * 1000
-            if snap:
+            if tr.tick_due() or tr.done() or stop:
+                _tick(tr, say)
+            if stop or tr.done() or tr.c.cur_nimg - tr.c.last_snap_nimg >= cfg.snap_kimg * 1000:
                 last_snapshot = _snapshot(tr, info, say) or last_snapshot
             if stop:
                 signum = signals.signum or 2
@@ -180,9 +223,16 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
                 raise TrainingInterrupted(f"stopped by {name} at {tr.c.cur_nimg / 1000:.1f} kimg; the snapshot "
                                           f"{last_snapshot} is complete; continue with --resume auto.",
                                           signum if signals.signum else 2, last_snapshot)
-    tr.stream.close()
-    return TrainResult(run_dir=out, snapshot=last_snapshot, kimg=tr.c.cur_nimg / 1000.0, steps=tr.c.step,
-                       seconds=tr.c.wall_seconds)
+    return last_snapshot
+
+
+def _tick(tr: Trainer, say) -> None:
+    rec = tr.end_tick()
+    if tr.info.is_main:
+        tr.run.append_stats(rec)
+        line = _status_line(rec)
+        tr.run.log(line)
+        say(line)
 
 
 def _decide_precision(tr: Trainer, info: dist_utils.DistInfo, recorded: str | None, redecide: str | None,

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from sgan.checkpoint import load_checkpoint, resolve_checkpoint
 from sgan.errors import CheckpointError, UsageError
 
 # ModelConfig fields that do not change what the stored weights mean.
@@ -40,8 +41,6 @@ def _tensor_diffs(name: str, src: dict[str, torch.Tensor], dst: dict[str, torch.
 
 def init_from(trainer: Any, path: str | Path, *, ema: bool = False) -> str:
     """Load the weights of `path` into the trainer's G, G_ema and D; returns a one-line summary."""
-    from sgan.checkpoint import load_checkpoint, resolve_checkpoint
-
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"--init {path}: no such file or folder; give a snapshot, a run folder or a checkpoint.")

@@ -11,54 +11,38 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
 import torch
 
 from sgan import distributed as dist_utils
-from sgan.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint, write_latest_pointer
-from sgan.device import PRECISIONS, autocast, resolve_device
+from sgan.device import PRECISIONS, autocast
+from sgan.checkpoint import load_checkpoint
 from sgan.errors import CheckpointError
-from sgan.latent import z_from_seed
 from sgan.nn import make_discriminator, make_generator
 from sgan.nn.styles import mix_styles
 from sgan.train import losses
 from sgan.train.augment import Augmentation
 from sgan.train.compiled import compile_counts, eager, noise_input
 from sgan.train.config import TrainConfig
+from sgan.train.hooks import Hooks, log_to
+from sgan.train.conditioning import TrainLabels
 from sgan.train.ema import ema_beta, update_ema
-from sgan.train.reals import RealStream, _mix, fade_reals, to_float
-from sgan.train.run import RunFolder, output_error
-from sgan.train.scaler import load_scaler_states, make_scalers, scaler_states, tick_record as scaler_tick
-from sgan.train.schedule import Point, build_phases, optimizer_reset_needed, point_at
-from sgan.train.state import Counters, pack, restore_rng, unpack
-from sgan.viz import to_uint8
-
-SnapshotHook = Callable[[Path, float], None]
-StepHook = Callable[["Trainer"], None]
-
-
-@dataclass
-class Hooks:
-    on_snapshot: list[SnapshotHook] = field(default_factory=list)   # (snapshot path, kimg), rank 0
-    on_step: list[StepHook] = field(default_factory=list)           # before each step (tests, fault injection)
-    report: Callable[[dict[str, Any]], None] | None = None           # live status (progress bar), rank 0
-    log: Callable[[str], None] | None = None                         # messages for the user, rank 0
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    snapshot: Path | None
-    kimg: float
-    steps: int
-    seconds: float
-
+from sgan.train.finetune import freeze_d
+from sgan.train.objectives.progressive import ProgressiveObjective
+from sgan.train.latents import Share, progressive_draws, step_generator
+from sgan.train.plan import plan
+from sgan.train.precision import decide
+from sgan.train.reals import RealStream, fade_reals, to_float
+from sgan.train.run import RunFolder
+from sgan.train.scaler import load_scaler_states, make_scalers, tick_record as scaler_tick
+from sgan.train.schedule import Point, optimizer_reset_needed, point_at
+from sgan.train.state import Counters, restore_rng, unpack
+from sgan.train.snapshot import fakes_grid, write_snapshot
+from sgan.train.stats import Riders, TickStats, memory_mb
+from sgan.train.threads import INITIAL_THREADS, cpu_threads, set_requires_grad
 
 class Trainer:
     """Holds the networks, optimizers and counters of one run."""
@@ -72,24 +56,18 @@ class Trainer:
         self.cfg, self.data, self.info, self.hooks, self.device = cfg, data, info, hooks, device
         self.run = RunFolder(out)
         self.stream = RealStream(data, mirror=cfg.mirror, seed=cfg.seed, rank=info.rank, world_size=info.world_size)
-        if cfg.resolution is None:
-            cfg.resolution = max(self.stream.sizes)
-        cfg.validate()
-        self.labels = None
-        if cfg.cond:  # class labels of the dataset; c_dim = number of classes
-            from sgan.train.conditioning import TrainLabels
-
-            self.labels = TrainLabels(data)
-            cfg.model = {**cfg.model, "c_dim": self.labels.c_dim}
-        self.model_cfg = cfg.model_config()
-        self.phases = self._plan()
+        self.share = Share(info.rank, info.world_size)
+        self.labels = TrainLabels(data) if cfg.cond else None   # c_dim = the dataset's number of classes
+        self.plan = plan(cfg, self.stream.sizes, info.world_size, data=self.stream.dataset.path,
+                         c_dim=self.labels.c_dim if self.labels is not None else None)
+        self.cfg = cfg = self.plan.cfg      # the run's own copy (the caller's config is not changed)
+        self.model_cfg = self.plan.model
+        self.phases = list(self.plan.phases)
         torch.manual_seed(cfg.seed)  # network initialisation only; training draws from step generators
         self.G = make_generator(self.model_cfg).to(device)
         self.D = make_discriminator(self.model_cfg).to(device)
         dist_utils.broadcast_module_(self.G, info)
         dist_utils.broadcast_module_(self.D, info)
-        from sgan.train.finetune import freeze_d
-
         self.frozen_d = freeze_d(self.D, cfg.freeze_d)
         self._D_params = [p for p in self.D.parameters() if p.requires_grad]
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -100,28 +78,17 @@ class Trainer:
                                 log=log_to(hooks, self.run) if info.is_main else None)
         self.c = self._counters()
         self.point = self._point(0.0)
-        self._tick_sums: dict[str, float] = {}
-        self._tick_count = 0
+        self.objective = self._objective()   # the architecture's losses (sgan.train.objectives)
+        self.stats = TickStats()
         self._bad_streak = 0
         self._tick_t0 = time.perf_counter()
         self._tick_train_s0 = 0.0
         if threads is not None:
             torch.set_num_threads(threads)
-        self._max_threads = max(torch.get_num_threads(), _INITIAL_THREADS)
+        self._max_threads = max(torch.get_num_threads(), INITIAL_THREADS)
         self.auto_threads = device.type == "cpu" and threads is None  # one thread for small convs
 
     # -- set-up (the StyleGAN2 trainer overrides these) ----------------------------------------
-
-    def _plan(self) -> list:
-        """Check that the dataset has every size the run needs; the growing schedule's phases."""
-        cfg = self.cfg
-        needed, res = [], cfg.start_resolution
-        while res <= cfg.resolution:
-            needed.append(res)
-            res *= 2
-        self.stream.check_sizes(needed)
-        training, transition = cfg.phase_lengths()
-        return build_phases(cfg.start_resolution, cfg.resolution, training, transition)
 
     def _optimizers(self) -> tuple[torch.optim.Adam, torch.optim.Adam]:
         return self._adam(self.G), self._adam(self.D)
@@ -130,8 +97,9 @@ class Trainer:
         return Counters()
 
     def _adam(self, module: torch.nn.Module) -> torch.optim.Adam:
-        return torch.optim.Adam(module.parameters(), lr=self.cfg.lr_base, betas=tuple(self.cfg.adam_betas),
-                                eps=self.cfg.adam_eps, foreach=True)
+        """A fresh Adam of G or D with the plan's settings (StyleGAN2: the lazy-regularisation correction)."""
+        s = self.plan.adam("G" if module is self.G else "D")
+        return torch.optim.Adam(module.parameters(), lr=s.lr, betas=s.betas, eps=s.eps, foreach=True)
 
     def _make_scalers(self, precision: str) -> None:
         self.scalers = make_scalers(self.device, precision)
@@ -149,8 +117,13 @@ class Trainer:
         return self.c.cur_nimg >= self.cfg.total_kimg * 1000.0
 
     def load_state(self, ckpt_path: Path) -> None:
+        """Everything a snapshot holds back into the run: networks, optimizers, counters, the process
+        RNGs, the augmentation's p and the loss scalers (the architecture's own in `_restore_counters`)."""
         ckpt = load_checkpoint(ckpt_path)
         st = unpack(ckpt.extra, ckpt.path)
+        if ckpt.config.arch != self.model_cfg.arch:
+            raise CheckpointError(f"{ckpt.path} holds a {ckpt.config.arch} model; this run trains "
+                                  f"{self.model_cfg.arch}; resume it with --arch {ckpt.config.arch}.")
         if ckpt.config != self.model_cfg:
             raise CheckpointError(f"{ckpt.path}: its model config differs from this run's; resume it with its own "
                                   "options (see config.json) or start a new --out folder.")
@@ -162,7 +135,7 @@ class Trainer:
             self.opt_D.load_state_dict(st.opt_D)
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise CheckpointError(f"{ckpt.path}: the weights do not fit this run ({str(err).splitlines()[0]}).") from None
-        self.c = st.counters
+        self.c = self._restore_counters(st.counters, ckpt.extra)
         self.point = self._point(self.c.sched_progress)
         restore_rng(st.rng)
         self._tick_train_s0 = self.c.train_seconds   # the next tick's img/s counts from here
@@ -170,28 +143,19 @@ class Trainer:
             self.aug.load_state_dict(ckpt.extra["augment"])
         load_scaler_states(self.scalers, st.scalers)
 
+    def _restore_counters(self, counters: Counters, extra: dict[str, Any]) -> Counters:
+        return counters
+
     # -- randomness --------------------------------------------------------------------------
 
     def _step_generator(self, purpose: int) -> torch.Generator:
-        return torch.Generator().manual_seed(_mix(self.cfg.seed, self.c.reseed, self.c.step, purpose))
+        return step_generator(self.cfg.seed, self.c.reseed, self.c.step, purpose)
 
     def _latents(self, gen: torch.Generator, batch: int, cur_layers: int) -> dict[str, Any]:
         """z, z2, crossover and noise generators of this rank's share of a global minibatch."""
-        sl = slice(self.info.rank, batch, self.info.world_size)
-        z = torch.randn([batch, self.model_cfg.z_dim], generator=gen)[sl]
-        z2 = torch.randn([batch, self.model_cfg.z_dim], generator=gen)[sl]
-        # Style mixing: one draw per minibatch, as the official G_style (and StyleGAN2-ADA's loss).
-        mix = bool(torch.rand([], generator=gen) < self.cfg.style_mixing_prob) and cur_layers > 1
-        cut = int(torch.randint(1, max(cur_layers, 2), [], generator=gen))
-        crossover = torch.full([z.shape[0]], cut if mix else self.model_cfg.num_ws, dtype=torch.int64)
-        noise_seeds = torch.randint(0, 2 ** 62, [batch], generator=gen)[sl].tolist()
-        noise = [torch.Generator(device=self.device).manual_seed(s) for s in noise_seeds]
-        u = torch.rand([batch], generator=gen)[sl]
-        out = {"z": z.to(self.device), "z2": z2.to(self.device), "crossover": crossover.to(self.device),
-               "noise": noise, "u": u.to(self.device)}
-        if self.labels is not None:  # fakes' classes follow the dataset's
-            out["c"] = self.labels.draw(gen, batch, sl).to(self.device)
-        return out
+        return progressive_draws(gen, batch=batch, share=self.share, z_dim=self.model_cfg.z_dim,
+                                 num_ws=self.model_cfg.num_ws, cur_layers=cur_layers,
+                                 mixing_prob=self.cfg.style_mixing_prob, device=self.device, labels=self.labels)
 
     # -- forward passes ----------------------------------------------------------------------
 
@@ -210,8 +174,6 @@ class Trainer:
         of this step on copies of G and D, touching nothing of the run), or take `choice` (a TrainPrecision:
         rank 0's in a multi-process run). fp16 gets fresh loss scalers, another precision drops them."""
         if choice is None:
-            from sgan.train.precision import decide
-
             choice = decide(self, self.cfg.precision)
         self.cfg.precision, self.precision_choice = choice.precision, choice
         if (choice.precision == "fp16") != self.scaler_G.enabled:
@@ -272,12 +234,47 @@ class Trainer:
             finite = bool(torch.isfinite(torch.stack(torch._foreach_norm(grads)).sum())) if grads else True
         return finite, extra
 
+    def _finish(self, module: torch.nn.Module, opt: torch.optim.Optimizer, scaler: Any, loss: torch.Tensor,
+                riders: Riders | None, *, clean: list[torch.Tensor] | None = None) -> tuple[bool, dict[str, torch.Tensor]]:
+        """The one phase runner, after a phase's backward: average the gradients over ranks (with the
+        named `riders` along), the loss scaler's unscale / overflow skip, nan_to_num of `clean`'s gradients
+        (StyleGAN2: then always a step) or skip a non-finite step (StyleGAN), the Adam step.
+        (True unless the step was bad, the riders averaged over ranks by name)."""
+        ok, flat = self._reduce_grads(module, riders.flat() if riders is not None else None)
+        ok = scaler.finish(opt, grads_ok=ok, loss=loss, clean=clean)   # fp16 overflow skips are not bad
+        return ok, riders.unpack(flat) if riders is not None else {}
+
     # -- one step ----------------------------------------------------------------------------
 
     def step(self, stop_requested: bool) -> bool:
         """One D + one G step. Returns True when any rank asked to stop."""
-        cfg, c = self.cfg, self.c
         self._check_precision()
+        res, lod, batch = self._schedule_step()
+        cur_layers = self.model_cfg.num_ws - 2 * int(math.floor(lod))
+        reals, c_real = self._reals(res, lod, batch)
+        lat = self._latents(self._step_generator(1), batch, cur_layers)
+        fakes, w = self._generate(lat, lod)
+        terms: dict[str, torch.Tensor] = {}
+        ok_D = self._d_phase(terms, reals, c_real, fakes, w, lat, lod, batch)
+        # official StyleGAN training_loop.py runs Gs_update_op with the D step, before the G step
+        update_ema(self.G_ema, self.G, ema_beta(batch, self.cfg.ema_kimg, cur_nimg=self.c.cur_nimg,
+                                                rampup=self.cfg.ema_rampup))
+        if self.cfg.fresh_g_latents:
+            lat = self._latents(self._step_generator(2), batch, cur_layers)
+            fakes, w = None, None   # the G phase runs G on its own draws
+        ok_G, stop = self._g_phase(terms, fakes, w, lat, lod, stop_requested)
+        self._end_step(batch, ok_D and ok_G)
+        overflow = "overflow" in (self.scaler_D.last, self.scaler_G.last)  # fp16: a skipped step's
+        for k, v in terms.items():                                         # penalty may be inf: not averaged
+            if not (overflow and not bool(torch.isfinite(v))):
+                self.stats.add(k, v)
+        self.stats.end_step()
+        return stop
+
+    def _schedule_step(self) -> tuple[int, float, int]:
+        """The schedule point of this step (taken every minibatch_repeats steps), the optimizer reset at
+        a new lod, the CPU threads and the learning rate; (resolution, lod, global minibatch)."""
+        cfg, c = self.cfg, self.c
         if c.step % cfg.minibatch_repeats == 0:
             c.sched_progress = self._progress()
             self.point = self._point(c.sched_progress)
@@ -285,152 +282,103 @@ class Trainer:
         if optimizer_reset_needed(None if c.prev_lod < 0 else c.prev_lod, pt.lod) and cfg.reset_optimizer:
             self.opt_G, self.opt_D = self._adam(self.G), self._adam(self.D)
         c.prev_lod = pt.lod
-        res, lod = pt.resolution, pt.lod
-        batch = cfg.batch_at(res, self.info.world_size)
+        batch = cfg.batch_at(pt.resolution, self.info.world_size)
+        self._set_threads(pt.resolution, batch)
+        lr = cfg.lr_at(pt.resolution)
+        for opt in (self.opt_G, self.opt_D):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        return pt.resolution, pt.lod, batch
+
+    def _set_threads(self, res: int, batch: int) -> None:
         if self.auto_threads:
             threads = self.step_threads(res, batch)
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-        lr = cfg.lr_at(res)
-        for opt in (self.opt_G, self.opt_D):
-            for group in opt.param_groups:
-                group["lr"] = lr
-        cur_layers = self.model_cfg.num_ws - 2 * int(math.floor(lod))
 
+    def _reals(self, res: int, lod: float, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This rank's reals of the step (faded during a fade-in) and their labels; the next batch is
+        decoded ahead unless the schedule may change resolution."""
+        c, cfg = self.c, self.cfg
         reals_u8 = self.stream.batch(c.data_position, batch, res)
         if c.step % cfg.minibatch_repeats != cfg.minibatch_repeats - 1:
             self.stream.prefetch(c.data_position + batch, batch, res)
         reals = fade_reals(to_float(reals_u8, self.device), lod)
         c_real = (self.labels.of_items(self.stream.indices(c.data_position, batch)).to(self.device)
                   if self.labels is not None else None)
-        sl = slice(self.info.rank, batch, self.info.world_size)
+        return reals, c_real
 
-        def aug(x: torch.Tensor) -> torch.Tensor:  # every image D sees (global draw, this rank's slice)
-            return self.aug(x, n_global=batch, sl=sl)
+    def _objective(self) -> Any:
+        cfg = self.cfg
+        return ProgressiveObjective(
+            self.D, loss=cfg.loss, r1_gamma=cfg.r1_gamma, r1_interval=cfg.r1_interval, wgan_lambda=cfg.wgan_lambda,
+            wgan_target=cfg.wgan_target, wgan_drift=cfg.wgan_drift, augment=self._augment, autocast=self._autocast,
+            d_pair=self._d_pair, double_backward=lambda: eager(self.compiled))  # double backward: compiled graphs cannot
 
-        lat = self._latents(self._step_generator(1), batch, cur_layers)
-        fakes, w = self._generate(lat, lod)
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Every image D sees (ADA / DiffAugment): the global draw of this step's minibatch, this rank's slice."""
+        batch = self.cfg.batch_at(self.point.resolution, self.info.world_size)
+        return self.aug(x, n_global=batch, sl=self.share.of(batch))
 
-        # D step.
-        _set_requires_grad(self._D_params, True)
-        terms: dict[str, torch.Tensor] = {}
-        r1_now = cfg.loss != "wgan-gp" and cfg.r1_gamma > 0 and c.step % cfg.r1_interval == 0
-        with self._autocast():
-            if r1_now:
-                reals.requires_grad_(True)
-                with eager(self.compiled):  # double backward: compiled graphs cannot
-                    real_logits = self.D(aug(reals), c_real, lod=lod)
-                fake_logits = self.D(aug(fakes.detach()), lat.get("c"), lod=lod)
-            else:
-                real_logits, fake_logits = self._d_pair(aug(reals), aug(fakes.detach()), lod, c_real, lat.get("c"))
-            terms.update(losses.d_loss_terms(cfg.loss, real_logits, fake_logits, wgan_drift=cfg.wgan_drift))
-            if r1_now:
-                terms["D_r1"] = losses.r1_penalty(real_logits, reals, cfg.r1_gamma,
-                                                  scale=self.scaler_D.penalty_scale) * cfg.r1_interval
-            if cfg.loss == "wgan-gp" and cfg.wgan_lambda > 0:
-                mixed = losses.interpolate(reals, fakes.detach().to(reals.dtype), lat["u"]).requires_grad_(True)
-                with eager(self.compiled):
-                    terms["D_gp"] = losses.wgan_gp_penalty(self.D(aug(mixed), c_real, lod=lod), mixed,
-                                                           lam=cfg.wgan_lambda, target=cfg.wgan_target,
-                                                           scale=self.scaler_D.penalty_scale)
-        loss_D = sum(terms.values())
+    def _d_phase(self, terms: dict[str, torch.Tensor], reals: torch.Tensor, c_real: torch.Tensor | None,
+                 fakes: torch.Tensor, w: torch.Tensor, lat: dict[str, Any], lod: float, batch: int) -> bool:
+        """The objective's Dmain, the phase runner, ADA's update and w_avg; True unless bad."""
+        set_requires_grad(self._D_params, True)
         self.opt_D.zero_grad(set_to_none=True)
-        self.scaler_D.scale(loss_D).backward()
-        w_mean = w.detach().float().mean(dim=0)
-        ok_D, riders_D = self._reduce_grads(self.D, torch.cat([w_mean, self.aug.observe(real_logits, fake_logits)]))
-        w_mean, signs = riders_D[:w_mean.numel()], riders_D[w_mean.numel():]
-        self.aug.update(signs, batch=batch)  # r_t and ADA's p
-        ok_D = self.scaler_D.finish(self.opt_D, grads_ok=ok_D, loss=loss_D)  # fp16 overflow skips are not bad
-        self._track_w_avg(w_mean)                  # official: w_avg moves in every mapping pass that trains
-        # official StyleGAN training_loop.py runs Gs_update_op with the D step, before the G step
-        update_ema(self.G_ema, self.G, ema_beta(batch, cfg.ema_kimg, cur_nimg=c.cur_nimg, rampup=cfg.ema_rampup))
+        st = self.objective.accumulate("Dmain", fakes=fakes, c_fake=lat.get("c"), lod=lod, scaler=self.scaler_D,
+                                       reals=reals, c_real=c_real, u=lat["u"], r1=self.objective.r1_due(self.c.step))
+        terms.update(st["terms"])
+        riders = Riders(w_mean=w.detach().float().mean(dim=0), signs=self.aug.observe(st["real_logits"], st["fake_logits"]))
+        ok, got = self._finish(self.D, self.opt_D, self.scaler_D, st["loss"], riders)
+        self.aug.update(got["signs"], batch=batch)  # r_t and ADA's p
+        self._track_w_avg(got["w_mean"])           # official: w_avg moves in every mapping pass that trains
+        return ok
 
-        # G step.
-        _set_requires_grad(self._D_params, False)
-        if cfg.fresh_g_latents:
-            lat = self._latents(self._step_generator(2), batch, cur_layers)
+    def _g_phase(self, terms: dict[str, torch.Tensor], fakes: torch.Tensor | None, w: torch.Tensor | None,
+                 lat: dict[str, Any], lod: float, stop_requested: bool) -> tuple[bool, bool]:
+        """G's loss on fresh draws (or the D phase's fakes), the phase runner and w_avg; (not bad, stop)."""
+        set_requires_grad(self._D_params, False)
+        fresh = fakes is None
+        if fresh:
             fakes, w = self._generate(lat, lod)
-        with self._autocast():
-            terms["G_loss"] = losses.g_loss(cfg.loss, self.D(aug(fakes), lat.get("c"), lod=lod))
         self.opt_G.zero_grad(set_to_none=True)
-        self.scaler_G.scale(terms["G_loss"]).backward()
-        riders = torch.cat([w.detach().float().mean(dim=0), torch.tensor([1.0 if stop_requested else 0.0], device=self.device)])
-        ok_G, riders = self._reduce_grads(self.G, riders)
-        ok_G = self.scaler_G.finish(self.opt_G, grads_ok=ok_G, loss=terms["G_loss"])
-        if cfg.fresh_g_latents:                    # a second mapping pass this step (the reused fakes have none)
-            self._track_w_avg(riders[:-1])
-        stop = bool(riders[-1] > 0) if self.info.enabled else stop_requested
+        st = self.objective.accumulate("Gmain", fakes=fakes, c_fake=lat.get("c"), lod=lod, scaler=self.scaler_G)
+        terms.update(st["terms"])
+        riders = Riders(w_mean=w.detach().float().mean(dim=0),
+                        stop=torch.tensor([1.0 if stop_requested else 0.0], device=self.device))
+        ok, got = self._finish(self.G, self.opt_G, self.scaler_G, st["loss"], riders)
+        if fresh:                                  # a second mapping pass this step (the reused fakes have none)
+            self._track_w_avg(got["w_mean"])
+        return ok, (bool(got["stop"] > 0) if self.info.enabled else stop_requested)
 
+    def _end_step(self, batch: int, ok: bool) -> None:
+        """Counters after a step; a bad (non-finite) step extends the streak that triggers a rollback."""
+        c = self.c
         c.cur_nimg += batch
         c.data_position += batch
         c.step += 1
-        if not (ok_D and ok_G):
+        if ok:
+            self._bad_streak = 0
+        else:
             c.skipped_steps += 1
             self._bad_streak += 1
-        else:
-            self._bad_streak = 0
-        overflow = "overflow" in (self.scaler_D.last, self.scaler_G.last)  # fp16: a skipped step's
-        for k, v in terms.items():                                         # penalty may be inf: not averaged
-            if not (overflow and not bool(torch.isfinite(v))):
-                self._tick_sums[k] = self._tick_sums.get(k, 0.0) + float(v.detach())
-        self._tick_count += 1
-        return stop
 
     def _track_w_avg(self, w_mean: torch.Tensor | None) -> None:
         """w_avg <- lerp(mean w of a mapping pass (over all ranks), w_avg, w_avg_beta), if finite."""
         if w_mean is not None and bool(torch.isfinite(w_mean).all()):
             self.G.mapping.w_avg.copy_(w_mean.lerp(self.G.mapping.w_avg, self.model_cfg.w_avg_beta))
 
-    # -- grids and snapshots -----------------------------------------------------------------
+    # -- grids and snapshots (sgan.train.snapshot) --------------------------------------------
 
-    @torch.no_grad()
     def fakes_grid(self) -> Any:
-        seeds = list(range(self.cfg.grid_size))
-        z = torch.stack([z_from_seed(s, self.model_cfg.z_dim) for s in seeds]).to(self.device)
-        out = []
-        for i in range(0, len(seeds), 16):
-            c = None
-            if self.labels is not None:  # seed s shows class s mod c_dim
-                from sgan.data.labels import one_hot
-
-                c = one_hot([s % self.labels.c_dim for s in seeds[i:i + 16]], self.labels.c_dim).to(self.device)
-            ws = self.G_ema.map(z[i:i + 16], c)
-            out.append(to_uint8(self.G_ema.synthesis(ws, lod=self.point.lod, noise_mode="const").float()))
-        return np.concatenate(out)
+        return fakes_grid(self)
 
     def params_finite(self) -> bool:
         tensors = list(self.G.parameters()) + list(self.D.parameters()) + list(self.G_ema.parameters())
         return bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors)).sum()))
 
     def write_snapshot(self) -> Path:
-        """Snapshot, fakes grid, loss plot, pointer, hooks (rank 0)."""
-        kimg = self.c.cur_nimg / 1000.0
-        path = self.run.snapshot_path(self.c.cur_nimg)
-        extra = pack(counters=self.c, config=self.cfg.to_dict(), opt_G=self.opt_G.state_dict(),
-                     opt_D=self.opt_D.state_dict(), world_size=self.info.world_size,
-                     scalers=scaler_states(self.scalers))
-        extra["augment"] = self.aug.state_dict()
-        if self.labels is not None:
-            extra["classes"] = self.labels.names  # `sgan generate --class NAME`
-        try:
-            save_checkpoint(path, config=self.model_cfg, G=self.G, G_ema=self.G_ema, D=self.D, extra=extra)
-            write_latest_pointer(self.run.path, path, kimg=kimg)
-        except OSError as err:
-            raise output_error(path, err) from None
-        self.run.prune(self.cfg.keep, path)
-        self.run.save_grid(f"fakes{self.c.cur_nimg // 1000:06d}.png", self.fakes_grid(),
-                           final_resolution=self.cfg.resolution)
-        from sgan.train.plot import plot_losses
-
-        records = self.run.read_stats()
-        if records:
-            try:
-                plot_losses(records, self.run.path / "losses.png")
-            except OSError as err:
-                raise output_error(self.run.path / "losses.png", err) from None
-        for hook in self.hooks.on_snapshot:
-            hook(path, kimg)
-        return path
+        return write_snapshot(self)
 
     # -- ticks -------------------------------------------------------------------------------
 
@@ -449,84 +397,14 @@ class Trainer:
             "batch": self.cfg.batch_at(pt.resolution, self.info.world_size), "lr": self.cfg.lr_at(pt.resolution),
             "sec_per_kimg": round(train_s / max(nimg / 1000.0, 1e-9), 3), "images_per_s": round(nimg / max(train_s, 1e-9), 2),
             "tick_seconds": round(wall, 2), "train_seconds": round(c.train_seconds, 2),
-            "skipped_steps": c.skipped_steps, "rollbacks": c.rollbacks, "memory_mb": _memory_mb(self.device),
+            "skipped_steps": c.skipped_steps, "rollbacks": c.rollbacks, "memory_mb": memory_mb(self.device),
         }
         record.update(self.aug.tick_record())  # aug_p, aug_rt, acc_real, acc_fake
         record.update(scaler_tick(self.scalers))  # fp16: grad_scale, overflow_steps
         if self.compiled:
             record.update(compile_counts())
-        for k, v in self._tick_sums.items():
-            record[k] = round(v / max(self._tick_count, 1), 6)
-        self._tick_sums, self._tick_count = {}, 0
+        record.update(self.stats.record())
         c.tick += 1
         c.tick_start_nimg = c.cur_nimg
         self._tick_t0, self._tick_train_s0 = now, c.train_seconds
         return record
-
-
-_INITIAL_THREADS = torch.get_num_threads()
-SMALL_CONV_WORK = 8_000_000
-"""batch * channels^2 * pixels below which a training step uses one CPU thread: in training runs
-(32 channels, batch 16, 2 cores, data loader threads beside) one thread was faster at 8 and 16 px;
-two threads win clearly at 32 px. docs/train.md has the measurements and their noise."""
-
-
-def cpu_threads(*, batch: int, channels: int, resolution: int, max_threads: int) -> int:
-    """Torch threads for a CPU training step: one for small convolutions, where thread hand-offs
-    cost more than they save, otherwise all of them."""
-    return 1 if batch * channels * channels * resolution * resolution < SMALL_CONV_WORK else max_threads
-
-
-def log_to(hooks: Hooks, run: RunFolder) -> Callable[[str], None]:
-    """A message for the user (the progress output) that also goes into the run's log.txt."""
-    def say(line: str) -> None:
-        run.log(line)
-        if hooks.log is not None:
-            hooks.log(line)
-    return say
-
-
-def _set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
-    for p in params:
-        p.requires_grad_(flag)
-
-
-def _memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1)
-    try:
-        import resource
-
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
-    except (ImportError, OSError):
-        return 0.0
-
-
-def resolve_resume(resume: str | None, out: Path) -> Path | None:
-    """`auto`: the run folder's latest complete snapshot (None when there is none); a path must exist."""
-    if resume is None or resume == "":
-        return None
-    if resume == "auto":
-        try:
-            return resolve_checkpoint(out) if (out / "latest.json").is_file() else None
-        except CheckpointError:
-            snaps = RunFolder(out).snapshots()
-            return snaps[-1] if snaps else None
-    p = Path(resume)
-    if not p.exists():
-        raise CheckpointError(f"--resume {resume}: no such file or folder; give a snapshot, a run folder, or `auto`.")
-    return resolve_checkpoint(p)
-
-
-def train(cfg: TrainConfig, data: str | Path, out: str | Path, *, resume: str | None = None,
-          device: str = "auto", hooks: Hooks | None = None, command_line: list[str] | None = None,
-          resume_overrides: dict[str, Any] | None = None, threads: int | None = None) -> TrainResult:
-    """Train StyleGAN on the LMDB `data`, writing the run folder `out`; see docs/train.md.
-
-    `threads`: torch CPU threads for every step; None picks per resolution (`cpu_threads`)."""
-    from sgan.train.driver import run_training
-
-    return run_training(cfg, Path(data), Path(out), resume=resume, device=resolve_device(device),
-                        hooks=hooks or Hooks(), command_line=command_line or list(sys.argv),
-                        resume_overrides=resume_overrides or {}, threads=threads)
-

@@ -41,14 +41,18 @@ def d_loss_terms(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor
     raise ValueError(f"unknown loss {kind!r}; choose one of {', '.join(LOSSES)}")
 
 
-def input_grad_sqnorm(logits: torch.Tensor, inputs: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
-    """||grad_x sum(D(x))||^2 per sample [N], differentiable (create_graph) for the penalty. `scale`:
-    the fp16 loss scale S; the gradient of S * sum(D(x)) is taken and multiplied by 1/S (AMP recipe)."""
+def input_grad(logits: torch.Tensor, inputs: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
+    """grad_x sum(D(x)) [N, ...], differentiable (create_graph) for a penalty. `scale`: the fp16 loss
+    scale S; the gradient of S * sum(D(x)) is taken and multiplied by 1/S (AMP recipe)."""
     out = logits.float().sum()
     (grad,) = torch.autograd.grad(outputs=out * scale if scale != 1.0 else out, inputs=inputs, create_graph=True,
                                   only_inputs=True)
-    grad = grad.float() * (1.0 / scale) if scale != 1.0 else grad
-    return grad.float().square().flatten(1).sum(dim=1)
+    return grad.float() * (1.0 / scale) if scale != 1.0 else grad
+
+
+def input_grad_sqnorm(logits: torch.Tensor, inputs: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
+    """||grad_x sum(D(x))||^2 per sample [N], differentiable (create_graph) for the penalty."""
+    return input_grad(logits, inputs, scale=scale).float().square().flatten(1).sum(dim=1)
 
 
 def r1_penalty(real_logits: torch.Tensor, reals: torch.Tensor, gamma: float, *, scale: float = 1.0) -> torch.Tensor:

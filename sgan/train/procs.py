@@ -35,12 +35,14 @@ from typing import Any, Callable
 import torch
 
 from sgan.errors import UsageError
-from sgan.train.loop import SMALL_CONV_WORK
+from sgan.train.plan import check_batches
+from sgan.train.reals import dataset_sizes
+from sgan.train.threads import SMALL_CONV_WORK, top_channels
 
 PROCS_ENV = "SGAN_PROCS"   # JSON of the parent's ProcsChoice, in every child's environment
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 # --procs auto on a CPU: a process must get at least SMALL_CONV_WORK batch*C^2*r^2 at the final resolution
-# (the threshold of sgan.train.loop.cpu_threads). Below it fixed per-step costs dominate: measured on the cpu
+# (the threshold of sgan.train.threads.cpu_threads). Below it fixed per-step costs dominate: measured on the cpu
 # preset (2-core AMD EPYC, one thread), a half minibatch costs 85% of a whole one at 8 px, 74% at 16 px and
 # 62% at 32 px, and --procs 2 ran at 0.64-0.70x of one process at 8 px (docs/train.md). The rule holds on a
 # 2-core Ice Lake AVX-512 Xeon too (benchmarks/procs.py, loaded): --procs 2 at 0.82x / 0.53x of one process
@@ -114,18 +116,12 @@ def refuse_under_torchrun(environ: dict[str, str] | None = None) -> None:
 
 def _resolutions(cfg, data: Path | None) -> list[int] | None:
     """The resolutions the run trains at (None when the dataset is needed and missing)."""
-    from sgan.train.checks import schedule_resolutions
-
     res = cfg.resolution
     if res is None:
         if data is None or not Path(data).exists():
             return None
-        from sgan.train.reals import _sizes
-
-        res = max(_sizes(Path(data)))
-    if cfg.arch == "stylegan2":
-        return [res]
-    return schedule_resolutions(cfg.start_resolution, res)
+        res = max(dataset_sizes(Path(data)))
+    return cfg.replace(resolution=res).resolutions()
 
 
 def check_procs(cfg, procs: int, *, device: torch.device, data: Path | None) -> None:
@@ -147,25 +143,13 @@ def check_procs(cfg, procs: int, *, device: torch.device, data: Path | None) -> 
             raise UsageError(f"--batch {total} at {res} px does not split evenly over --procs {procs}; use a "
                              f"multiple of {procs} such as {', '.join(map(str, fits[:3]))}, or another --procs.")
     if procs > 1:
-        checked = type(cfg).from_dict(cfg.to_dict())
-        checked.resolution = max(ress)
-        if cfg.arch == "stylegan2":
-            from sgan.train.presets_sg2 import check_batch
-
-            check_batch(checked, checked.model_config(), procs)
-        else:
-            from sgan.train.checks import check_minibatch_groups
-
-            check_minibatch_groups(checked, checked.model_config(), procs)
+        checked = cfg.replace(resolution=max(ress))
+        check_batches(checked, checked.model_config(), procs)
 
 
 def _work_per_process(cfg, res: int) -> Callable[[int], float]:
-    """n -> batch/n * C^2 * r^2 at resolution `res` (the measure of sgan.train.loop.cpu_threads)."""
-    from sgan.train.loop_sg2 import top_channels
-
-    sized = type(cfg).from_dict(cfg.to_dict())
-    sized.resolution = res
-    c = top_channels(sized.model_config())
+    """n -> batch/n * C^2 * r^2 at resolution `res` (the measure of sgan.train.threads.cpu_threads)."""
+    c = top_channels(cfg.replace(resolution=res).model_config())
     total = int(cfg.batch_dict.get(res, cfg.batch_base))
     return lambda n: total / n * c * c * res * res
 
@@ -173,9 +157,7 @@ def _work_per_process(cfg, res: int) -> Callable[[int], float]:
 def _keeps_groups(cfg, procs: int, ress: list[int]) -> bool:
     """True when every process's minibatch holds whole minibatch-stddev groups of the 1-process
     size, so N processes compute exactly what one does."""
-    sized = type(cfg).from_dict(cfg.to_dict())
-    sized.resolution = max(ress)
-    group = int(getattr(sized.model_config(), "mbstd_group_size", 0) or 0)
+    group = int(getattr(cfg.replace(resolution=max(ress)).model_config(), "mbstd_group_size", 0) or 0)
     for res in ress:
         total = int(cfg.batch_dict.get(res, cfg.batch_base))
         if total % procs:

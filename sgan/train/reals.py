@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sgan.data import layout
 from sgan.data.lmdb_dataset import MultiResolutionDataset
 from sgan.errors import DataError
 from sgan.nn.layers import downscale2d, upscale2d
+from sgan.train.latents import mix_seed
 
 CACHE_BYTES = 1 << 30
 
@@ -34,7 +36,7 @@ class RealStream:
         path = Path(path)
         if not path.exists():
             raise DataError(f"{path}: no such dataset; prepare one with `sgan prepare-dataset SOURCE {path}`.")
-        self.dataset = MultiResolutionDataset(path, resolution=max(_sizes(path)), xflip=mirror)
+        self.dataset = MultiResolutionDataset(path, resolution=max(dataset_sizes(path)), xflip=mirror)
         self.num_images = self.dataset.num_images
         if self.num_images < 1:
             raise DataError(f"{path}: the dataset is empty; prepare it again.")
@@ -62,7 +64,7 @@ class RealStream:
     def _perm(self, epoch: int) -> torch.Tensor:
         perm = self._perms.get(epoch)
         if perm is None:
-            g = torch.Generator().manual_seed(_mix(self.seed, 0x5EED, epoch))
+            g = torch.Generator().manual_seed(mix_seed(self.seed, 0x5EED, epoch))
             perm = torch.randperm(self.length, generator=g)
             self._perms = {e: p for e, p in self._perms.items() if e >= epoch - 1}
             self._perms[epoch] = perm
@@ -128,20 +130,13 @@ class RealStream:
         self.dataset.close()
 
 
-def _sizes(path: Path) -> list[int]:
-    from sgan.data import layout
-
+def dataset_sizes(path: Path) -> list[int]:
+    """The image sizes an LMDB holds (its header), without opening the images."""
     env = layout.open_env(path)
     try:
         return layout.read_header(env, path)["sizes"]
     finally:
         env.close()
-
-
-def _mix(*values: int) -> int:
-    """A 63-bit seed from several integers (SeedSequence hashing, stable across platforms)."""
-    lo, hi = (int(x) for x in np.random.SeedSequence([int(v) & 0xFFFFFFFF for v in values]).generate_state(2, np.uint32))
-    return (lo + (hi << 32)) & ((1 << 63) - 1)      # Python ints: the same under numpy 1.x and 2.x promotion
 
 
 def to_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -27,15 +27,24 @@ def pl_noise(shape: tuple[int, int, int, int], generator: torch.Generator) -> to
     return torch.randn(list(shape), generator=generator) / math.sqrt(shape[2] * shape[3])
 
 
-def path_lengths(img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
-    """||J_w^T y|| per sample [N]: sqrt(mean over styles of sum over w_dim of grad^2), differentiable.
-    `scale`: the fp16 loss scale S; the gradient of S * sum(img * y) is taken and multiplied by 1/S."""
+def path_length_grads(img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
+    """J_w^T y = d sum(img * y) / d ws [N, num_ws, w_dim], differentiable. `scale`: the fp16 loss
+    scale S; the gradient of S * sum(img * y) is taken and multiplied by 1/S."""
     assert img.ndim == 4 and ws.ndim == 3 and noise.shape == img.shape, (img.shape, ws.shape, noise.shape)
     out = (img.float() * noise).sum()
     (grad,) = torch.autograd.grad(outputs=out * scale if scale != 1.0 else out, inputs=ws, create_graph=True,
                                   only_inputs=True)
-    grad = grad.float() * (1.0 / scale) if scale != 1.0 else grad
-    return grad.float().square().sum(dim=2).mean(dim=1).sqrt()
+    return grad.float() * (1.0 / scale) if scale != 1.0 else grad
+
+
+def lengths_of(grads: torch.Tensor) -> torch.Tensor:
+    """||J_w^T y|| per sample [N]: sqrt(mean over styles of sum over w_dim of grad^2)."""
+    return grads.float().square().sum(dim=2).mean(dim=1).sqrt()
+
+
+def path_lengths(img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
+    """||J_w^T y|| per sample [N], differentiable (path_length_grads, then lengths_of)."""
+    return lengths_of(path_length_grads(img, ws, noise, scale=scale))
 
 
 def path_length_loss(lengths: torch.Tensor, pl_mean: torch.Tensor, *, decay: float,
@@ -62,8 +71,13 @@ def draw_crossover(generator: torch.Generator, num_ws: int, prob: float) -> int:
     """The official style-mixing draw, once per minibatch: cutoff ~ U[1, num_ws), kept with
     probability `prob`, else num_ws (every layer from the first w)."""
     cutoff = int(torch.randint(1, max(num_ws, 2), [], generator=generator))
-    keep = float(torch.rand([], generator=generator)) < prob
-    return cutoff if keep and num_ws > 1 else num_ws
+    return mixing_cutoff(cutoff, float(torch.rand([], generator=generator)), num_ws=num_ws, prob=prob)
+
+
+def mixing_cutoff(cutoff: int, coin: float, *, num_ws: int, prob: float) -> int:
+    """The effective crossover of a drawn `cutoff` in [1, num_ws) and `coin` in [0, 1): the cutoff
+    iff coin < prob, else num_ws (no mixing; the official torch.where(rand < prob, cutoff, num_ws))."""
+    return cutoff if coin < prob and num_ws > 1 else num_ws
 
 
 def mix_at(ws: torch.Tensor, ws2: torch.Tensor, cutoff: int) -> torch.Tensor:

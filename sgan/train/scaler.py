@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from sgan.train.regularizers import nan_to_num_grads_
+
 OK, OVERFLOW, BAD = "ok", "overflow", "bad"
 MIN_OVERFLOW_SCALE = 1.0
 """Non-finite gradients at a scale below this are divergence, not overflow: they count toward
@@ -58,8 +60,6 @@ class LossScaler:
         loss_ok = bool(torch.isfinite(loss))
         if not self.enabled:  # exactly the loops' steps before loss scaling existed
             if clean is not None:
-                from sgan.train.regularizers import nan_to_num_grads_
-
                 nan_to_num_grads_(clean)
                 opt.step()
             elif grads_ok and loss_ok:
