@@ -26,6 +26,7 @@ import numpy as np
 
 from sgan.errors import DataError, UsageError
 from sgan.fileio import atomic_write_bytes
+from sgan.play.mixing import parse_model_styles
 
 METHODS = ("sefa", "ganspace", "labels")
 KEYS = ("directions", "scores", "method", "layers", "names", "checkpoint_sha256", "w_dim", "num_ws")
@@ -196,7 +197,6 @@ def layer_indices(text: str | None, G, *, option: str = "--layers") -> list[int]
     """`all`, `coarse`, `middle`, `fine`, `A-B`, `N` or a comma list -> sorted ws indices of generator
     G, with the coarse/middle/fine groups `sgan mix` uses (sgan.play.mixing.parse_model_styles:
     StyleGAN 1/2 by resolution, StyleGAN3 by cutoff band)."""
-    from sgan.play.mixing import parse_model_styles
 
     if text is None or text.strip().lower() == "all":
         return list(range(G.num_ws))

@@ -17,6 +17,8 @@ import torch
 from sgan.errors import UsageError
 from sgan.latent import z_from_seed
 from sgan.play.video import Animation
+from sgan.play.generate import synthesize
+from sgan.viz import to_uint8
 
 MAX_STEPS = 64
 
@@ -75,8 +77,6 @@ def render_strip(G, seeds: Sequence[int], direction: torch.Tensor, strengths: Se
                  precision: str = "fp32") -> np.ndarray:
     """uint8 [len(seeds), len(strengths), H, W, C]: each seed's image moved by each strength. The
     noise of a row is its seed's (as sgan generate draws it), so strength 0 is generate's image."""
-    from sgan.play.generate import synthesize
-    from sgan.viz import to_uint8
 
     device = next(G.parameters()).device
     ws = seed_ws(G, seeds, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)

@@ -29,6 +29,10 @@ from sgan.play.generate import sampling_options, synthesize
 from sgan.play.mixing import mix_rows_cols, model_style_groups
 from sgan.play.provenance import png_text, provenance, write_latent_sidecar
 from sgan.viz import png_bytes, save_png, to_uint8
+from sgan.checkpoint import inference_generator, open_checkpoint
+from sgan.fileio import atomic_write_bytes
+from sgan.nn.stylegan3 import input_transform
+from sgan.play.classes import class_names, with_class
 
 
 @dataclass
@@ -44,8 +48,6 @@ class Explorer:
 
     def __init__(self, ckpt: str | os.PathLike, *, device: torch.device | str = "cpu", precision: Any = "fp32",
                  directions: str | os.PathLike | None = None) -> None:
-        from sgan.checkpoint import inference_generator, open_checkpoint
-        from sgan.play.classes import class_names
 
         self.ckpt_path = str(ckpt)
         self.device = torch.device(device)
@@ -76,7 +78,6 @@ class Explorer:
         if class_index is None:
             return self.G
         if class_index not in self._class_G:
-            from sgan.play.classes import with_class
             self._class_G[class_index] = with_class(self.G, class_index, self.class_names)
         return self._class_G[class_index]
 
@@ -125,7 +126,6 @@ class Explorer:
     def _transform(self, state: ExploreState):
         if not self.facts.has_input_transform or not state.transformed:
             return contextlib.nullcontext()
-        from sgan.nn.stylegan3 import input_transform
         return input_transform(self.G, translate=state.translate, rotate=state.rotate)
 
     @torch.no_grad()
@@ -214,7 +214,6 @@ class Explorer:
         write_latent_sidecar(out / f"{stem}.npy", record, seed=state.seed, image=f"{stem}.png",
                              shape=list(frame.ws.shape), explore_state=state.to_dict(),
                              reproduce={"command": command, "note": note})
-        from sgan.fileio import atomic_write_bytes
         text = (command + "\n" if command else "") + f"# {note}\n"
         atomic_write_bytes(out / f"{stem}.txt", text.encode())
         names = [f"{stem}.{ext}" for ext in ("png", "npy", "json", "txt")]

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 from sgan.errors import SganError
 from sgan.play.explore.render import Explorer
 from sgan.play.explore.state import parse_state
+from sgan.errors import UsageError
 
 TOKEN_HEADER = "X-Sgan-Token"
 COOKIE = "sgan_explore_token"
@@ -106,7 +107,6 @@ def _state_of(payload: dict) -> Any:
 
 
 def _client_request(payload: dict) -> tuple[str, int]:
-    from sgan.errors import UsageError
 
     client, request = payload.get("client", ""), payload.get("request", 0)
     if not isinstance(client, str) or len(client) > 64:
