@@ -81,7 +81,9 @@ def _summary(r: dict) -> str:
     if m == "kid":
         return f"kid = {r['kid']:.6g} ± {r['kid_std']:.3g}  (x1000 = {1000 * r['kid']:.4f}; {r['num_subsets']} subsets of {r['subset_size']})"
     if m == "pr":
-        return f"precision = {r['precision']:.4f}  recall = {r['recall']:.4f}  (k = {r['k']}; {r['num_gen']} generated vs {r['num_real']} real)"
+        dc = (f"\ndensity = {r['density']:.4f}  coverage = {r['coverage']:.4f}  (k = {r['dc_k']}, Naeem et al. 2020)"
+              if "density" in r else "")
+        return f"precision = {r['precision']:.4f}  recall = {r['recall']:.4f}  (k = {r['k']}; {r['num_gen']} generated vs {r['num_real']} real)" + dc
     if m == "modes":
         return _modes_summary(r)
     if m.startswith("ppl"):
@@ -170,11 +172,13 @@ def pr_command(ckpt: Path = CKPT, data: Path = DATA,
                detector: str = typer.Option("vgg16", "--detector", help="vgg16 (fc2), inception or an offline detector file."),
                detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
                k: int = typer.Option(3, "--k", callback=at_least(1), help="Neighbour whose distance sets each ball's radius."),
+               dc_k: int = typer.Option(5, "--dc-k", callback=at_least(1), help="Neighbours of density and coverage "
+                                        "(Naeem et al. 2020; printed beside precision/recall)."),
                batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
-    """Improved precision and recall (k-NN manifolds in the detector's feature space)."""
+    """Improved precision and recall (k-NN manifolds in the detector's feature space), with density and coverage."""
     _run("pr", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
-         detector_weights=detector_weights, k=k, batch=batch, seed=seed, trunc=trunc, cache_dir=cache_dir,
+         detector_weights=detector_weights, k=k, dc_k=dc_k, batch=batch, seed=seed, trunc=trunc, cache_dir=cache_dir,
          use_cache=not no_cache)
 
 

@@ -221,10 +221,12 @@ def kid(G, *, data_path, detector: Any = "inception", detector_weights=None, num
 def pr(G, *, data_path, detector: Any = "vgg16", detector_weights=None, num: int = 50000,
        num_real: int | None = None, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
        cache_dir=None, use_cache: bool = True, k: int = 3, progress: StageProgress | None = None,
-       precision: str = "fp32", on_precision: PrecisionReport | None = None) -> dict:
+       precision: str = "fp32", on_precision: PrecisionReport | None = None, dc_k: int | None = 5) -> dict:
     """Improved precision and recall (k = 3) against up to 200k reals (`precision`, the compute
-    precision of the synthesis network, and `on_precision`: as fid's)."""
-    from sgan.metrics.pr import precision_recall
+    precision of the synthesis network, and `on_precision`: as fid's), and beside them density and
+    coverage (Naeem et al. 2020, sgan.metrics.pr.density_coverage) with `dc_k` = 5 neighbours
+    (None: left out)."""
+    from sgan.metrics.pr import density_coverage, precision_recall
 
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
@@ -234,11 +236,16 @@ def pr(G, *, data_path, detector: Any = "vgg16", detector_weights=None, num: int
     data = _prepare_data(G, data_path, num_real, PR_MAX_REAL, seed)
     if data.num_real <= k:
         raise UsageError(f"--num-real {data.num_real}: precision/recall with k={k} needs more than {k} real images.")
+    if dc_k is not None and (dc_k < 1 or data.num_real <= dc_k):
+        raise UsageError(f"--dc-k {dc_k}: density/coverage needs 1 <= k < the {data.num_real} real images.")
     det = _feature_detector(detector, detector_weights, device, "tf")
     with _computing_in(G, device, precision, batch=batch, metric="pr", on_precision=on_precision) as choice:
         real, fake, more = _features_pair(data, det, data_path=data_path, num=num, batch=batch, seed=seed, trunc=trunc,
                                           device=device, cache_dir=cache_dir, use_cache=use_cache, progress=progress)
     res = precision_recall(real, fake, k=k, device=device)
+    if dc_k is not None:
+        dc = density_coverage(real, fake, k=dc_k, device=device)
+        res.update(density=dc["density"], coverage=dc["coverage"], dc_k=dc_k)
     return {"metric": "pr", "value": res["precision"], **res, "detector": det.name, "detector_sha256": det.sha256,
             **info, **more, "precision_choice": choice.to_dict(), "time_s": round(time.perf_counter() - t0, 2)}
 
