@@ -200,3 +200,20 @@ def test_shapes_detector_keeps_its_classes_and_can_learn_junk(shapes16, tmp_path
     assert res.exit_code == 0, res.output
     net, _ = load_detector_file(tmp_path / "j.pt")
     assert net.class_names[-1] == "junk" and "is_junk" not in [net.attribute_names[i] for i in net.ls_attributes]
+
+
+def test_conditional_model_draws_its_classes(folder_detector, folder_db, tmp_path):
+    from sgan.checkpoint import save_checkpoint
+    from sgan.nn import ModelConfig, make_discriminator, make_generator
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(**{**ModelConfig.preset("tiny", 16).to_dict(), "c_dim": 3})
+    G, D = make_generator(cfg), make_discriminator(cfg)
+    ckpt = save_checkpoint(tmp_path / "cond.pt", config=cfg, G=G, G_ema=G, D=D, extra={"classes": ["bottom", "middle", "top"]})
+    base = ["metrics", "modes", ckpt, "--detector", folder_detector, "--num", "12", "--device", "cpu", "--json"]
+    for extra, origin in (([], "detector's real counts"), (["--data", folder_db], "dataset labels"), (["--class", "top"], "fixed")):
+        res = _cli(*base, *extra)
+        assert res.exit_code == 0, res.output
+        r = json.loads(res.stdout)
+        assert r["classes_from"] == origin and r["num_gen"] == 12
+    assert r["class"] == {"index": 2, "name": "top"}
