@@ -69,3 +69,39 @@ def test_bad_shapes_are_refused():
         density_coverage(np.zeros((10, 3)), np.zeros((5, 2)))
     with pytest.raises(ValueError, match="more than 5"):
         density_coverage(np.zeros((5, 3)), np.zeros((5, 3)), k=5)
+
+
+def test_pr_reports_density_and_coverage_of_its_own_features(shapes16, tiny_checkpoint, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sgan.cli import app
+    from sgan.metrics import api
+    from sgan.metrics.detectors import load_feature_detector
+    from sgan.metrics.features import cached_real_features, generated_features, open_dataset
+    from sgan.play.classes import load_class_generator
+
+    runner = CliRunner()
+    det_path = tmp_path / "det.pt"
+    res = runner.invoke(app, ["detector", "train", str(shapes16), "--out", str(det_path), "--epochs", "1", "--batch", "32",
+                              "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["metrics", "pr", str(tiny_checkpoint), "--data", str(shapes16), "--detector", str(det_path),
+                              "--num", "24", "--dc-k", "4", "--no-cache", "--device", "cpu", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["dc_k"] == 4 and out["k"] == 3
+    G = load_class_generator(tiny_checkpoint, None)
+    det = load_feature_detector(str(det_path))
+    real, _ = cached_real_features(open_dataset(shapes16, 16), det, num=96, batch=32, device="cpu", cache_dir=None,
+                                   use_cache=False)
+    fake = generated_features(G, det, num=24, batch=8, seed=0)
+    want = density_coverage(real, fake, k=4)
+    assert out["density"] == pytest.approx(want["density"], abs=1e-9)
+    assert out["coverage"] == pytest.approx(want["coverage"], abs=1e-9)
+    lib = api.pr(G, data_path=shapes16, detector=det, num=24, use_cache=False, dc_k=None)
+    assert "density" not in lib and lib["precision"] == out["precision"]
+    res = runner.invoke(app, ["metrics", "pr", str(tiny_checkpoint), "--data", str(shapes16), "--detector", str(det_path),
+                              "--num", "24", "--no-cache", "--device", "cpu"])
+    assert res.exit_code == 0 and "density = " in res.output and "coverage = " in res.output
