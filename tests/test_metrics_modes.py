@@ -217,3 +217,14 @@ def test_conditional_model_draws_its_classes(folder_detector, folder_db, tmp_pat
         r = json.loads(res.stdout)
         assert r["classes_from"] == origin and r["num_gen"] == 12
     assert r["class"] == {"index": 2, "name": "top"}
+
+
+def test_train_metrics_hook_computes_modes_by_name(folder_detector, folder_db, tiny_checkpoint, tmp_path):
+    from sgan.cli.train import _metrics_hook
+
+    hook = _metrics_hook("modes16", folder_db, tmp_path, str(folder_detector), "cpu")   # what --metrics modes16 runs
+    hook(tiny_checkpoint, 1.5)
+    lines = (tmp_path / "metric-modes16.jsonl").read_text().splitlines()
+    record = json.loads(lines[-1])
+    assert record["kimg"] == 1.5 and record["metric"] == "modes" and record["num_gen"] == 16
+    assert "share_junk" in record and "covered" in record and record["histogram_text"].startswith("bottom:")
