@@ -99,10 +99,6 @@ def load_training_data(path: str | Path, *, limit: int | None = None,
     return _read_images(ds, n, progress), labels, names, ds
 
 
-def is_shapes_database(path: str | Path) -> bool:
-    return all(n in _open(path).label_names for n in REQUIRED)
-
-
 def _shapes_targets(labels: np.ndarray, names: list[str], n_train: int, ds):
     from sgan.data.shapes import ALL_SHAPE_CLASSES
 
