@@ -6,7 +6,8 @@ Two kinds of database:
   learned with a logistic loss; the last tenth of the database is held out.
 - any database with class labels (`--labels folders` or a dataset.json at prepare time,
   `builtin:digits`): the classes are learned with cross-entropy, no attributes; a tenth of each
-  class (seeded) is held out.
+  class (seeded) is held out; training images are shifted at random by up to 1/16 of their side
+  (such datasets are small).
 
 Unless `junk=False` (default: on for class datasets, off for shapes, whose detector stays as it
 was) the detector learns one more class, `junk`, from corrupted reals (sgan.metrics.junk), so that
@@ -191,6 +192,7 @@ def train_detector(data_path: str | Path, out: str | Path, *, epochs: int | None
               "real_distribution": [round(float(c) / max(1, counts.sum()), 6) for c in counts]}
     g = torch.Generator().manual_seed(seed)
     g_junk = torch.Generator().manual_seed(seed + 0x5EED)
+    shift = ds.resolution // 16 if label_source == "class" else 0   # class datasets: few images, shift them
     net = ShapesNet(config)
     net.init_weights(g)
     net.to(device).train()
@@ -207,6 +209,8 @@ def train_detector(data_path: str | Path, out: str | Path, *, epochs: int | None
             idx = order[k * batch:(k + 1) * batch]
             x = images[idx].float() / 127.5 - 1.0
             y = targets_cls[idx]
+            if shift:
+                x = random_shift(x, shift, generator=g_junk)
             if junk:
                 extra = make_junk(x, max(1, round(len(idx) / k_real)), generator=g_junk)
                 x = torch.cat([x, extra])
@@ -239,6 +243,15 @@ def train_detector(data_path: str | Path, out: str | Path, *, epochs: int | None
             "heldout_images": int(held_idx.size), "heldout": heldout, "ls_exclude": net.config["ls_exclude"],
             "real_distribution": dict(zip(class_names, config["real_distribution"])), "epochs": epochs,
             "time_s": round(time.perf_counter() - t0, 1)}
+
+
+def random_shift(x: torch.Tensor, shift: int, *, generator: torch.Generator) -> torch.Tensor:
+    """Each image moved by up to `shift` px in x and y (edge pixels repeated), from `generator`."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (shift, shift, shift, shift), mode="replicate")
+    dx = torch.randint(0, 2 * shift + 1, [n], generator=generator)
+    dy = torch.randint(0, 2 * shift + 1, [n], generator=generator)
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
 
 
 @torch.no_grad()
