@@ -1,4 +1,4 @@
-"""`sgan metrics fid|kid|ppl|ls|pr`: measure a generator (a snapshot or a run folder)."""
+"""`sgan metrics fid|kid|ppl|ls|pr|modes`: measure a generator (a snapshot or a run folder)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 from sgan.cli._common import at_least, PRECISION_DEFAULT, PRECISION_HELP, console, finite, progress_bar
 from sgan.cli.app import app
 
-metrics_app = typer.Typer(help="Measure a generator: FID, KID, PPL, linear separability, precision/recall.",
+metrics_app = typer.Typer(help="Measure a generator: FID, KID, PPL, linear separability, precision/recall, mode coverage.",
                           no_args_is_help=True, rich_markup_mode="rich")
 app.add_typer(metrics_app, name="metrics")
 
@@ -81,13 +81,31 @@ def _summary(r: dict) -> str:
     if m == "kid":
         return f"kid = {r['kid']:.6g} ± {r['kid_std']:.3g}  (x1000 = {1000 * r['kid']:.4f}; {r['num_subsets']} subsets of {r['subset_size']})"
     if m == "pr":
-        return f"precision = {r['precision']:.4f}  recall = {r['recall']:.4f}  (k = {r['k']}; {r['num_gen']} generated vs {r['num_real']} real)"
+        dc = (f"\ndensity = {r['density']:.4f}  coverage = {r['coverage']:.4f}  (k = {r['dc_k']}, Naeem et al. 2020)"
+              if "density" in r else "")
+        return f"precision = {r['precision']:.4f}  recall = {r['recall']:.4f}  (k = {r['k']}; {r['num_gen']} generated vs {r['num_real']} real)" + dc
+    if m == "modes":
+        return _modes_summary(r)
     if m.startswith("ppl"):
         return f"{m} = {r['ppl']:.4f}  ({r['num']} samples, {r['kept']} kept after 1-99% trimming, eps {r['epsilon']:g})"
     lines = [f"ls_z = {r['ls_z']:.4f}  ls_w = {r['ls_w']:.4f}  ({r['label']}: {r['num_gen']} samples, {r['num_keep']} kept per attribute)"]
     for name, h in r["attributes"].items():
         lines.append(f"  {name:<20} H(Y|X) z {h['h_z']:.4f}  w {h['h_w']:.4f}")
     lines.append(f"  class confidence of generated images {r['class_confidence']:.4f}; classes {r['class_histogram']}")
+    return "\n".join(lines)
+
+
+def _modes_summary(r: dict) -> str:
+    ent = "n/a" if r["entropy_bits"] is None else f"{r['entropy_bits']:.4f}"
+    kl = "n/a" if r["kl_bits"] is None else f"{r['kl_bits']:.4f}"
+    lines = [f"classes covered = {r['covered']}/{r['num_classes']}  entropy = {ent} bits (real {r['real_entropy_bits']:.4f}, "
+             f"max {r['max_entropy_bits']:.4f})  KL(gen || real) = {kl} bits",
+             f"  {r['num_gen']} samples: {100 * r['share_confident']:.1f} % confident (p >= {r['threshold']:g}), "
+             f"{100 * r['share_unsure']:.1f} % unsure, {100 * r['share_junk']:.1f} % junk"
+             + ("" if r["junk_class"] else " (this detector has no junk class)")]
+    for c, share in r["histogram"].items():
+        lines.append(f"  {c:<12} {100 * share:6.2f} %   real {100 * r['real_distribution'][c]:6.2f} %"
+                     + ("" if c not in r["missing"] else f"   below {r['cover_fraction']:g} x its real share"))
     return "\n".join(lines)
 
 
@@ -154,11 +172,13 @@ def pr_command(ckpt: Path = CKPT, data: Path = DATA,
                detector: str = typer.Option("vgg16", "--detector", help="vgg16 (fc2), inception or an offline detector file."),
                detector_weights: Optional[Path] = DETECTOR_WEIGHTS,
                k: int = typer.Option(3, "--k", callback=at_least(1), help="Neighbour whose distance sets each ball's radius."),
+               dc_k: int = typer.Option(5, "--dc-k", callback=at_least(1), help="Neighbours of density and coverage "
+                                        "(Naeem et al. 2020; printed beside precision/recall)."),
                batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
                cache_dir: Optional[Path] = CACHE_DIR, no_cache: bool = NO_CACHE, json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
-    """Improved precision and recall (k-NN manifolds in the detector's feature space)."""
+    """Improved precision and recall (k-NN manifolds in the detector's feature space), with density and coverage."""
     _run("pr", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, data_path=data, num=num, num_real=num_real, detector=detector,
-         detector_weights=detector_weights, k=k, batch=batch, seed=seed, trunc=trunc, cache_dir=cache_dir,
+         detector_weights=detector_weights, k=k, dc_k=dc_k, batch=batch, seed=seed, trunc=trunc, cache_dir=cache_dir,
          use_cache=not no_cache)
 
 
@@ -190,3 +210,27 @@ def ls_command(ckpt: Path = CKPT,
     """Linear separability of attributes in Z and in W (2 ** sum of H(Y|X) after a linear SVM)."""
     _run("ls", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, detector=detector, num=num, num_keep=num_keep, batch=batch,
          seed=seed, trunc=trunc)
+
+
+@metrics_app.command("modes", epilog="Examples:\n\n  sgan prepare-dataset builtin:digits data/digits.lmdb --max-size 32\n\n"
+                     "  sgan detector train data/digits.lmdb --out digits-detector.pt\n\n"
+                     "  sgan metrics modes runs/digits --detector digits-detector.pt --num 10000\n\n"
+                     "  sgan train data/digits.lmdb --out runs/digits --metrics modes2k --detector digits-detector.pt")
+def modes_command(ckpt: Path = CKPT,
+                  detector: Path = typer.Option(..., "--detector", help="A class detector file from `sgan detector "
+                                                "train` (it holds the real class distribution)."),
+                  num: int = typer.Option(10000, "--num", help="Generated samples."),
+                  threshold: float = typer.Option(0.8, "--threshold", callback=finite(lo=0, hi=1),
+                                                  help="Class probability from which a sample counts as confident."),
+                  cover_fraction: float = typer.Option(0.5, "--cover-fraction", callback=finite(lo=0, hi=1, lo_open=True),
+                                                       help="A class is covered when its share of confident samples is "
+                                                       "at least this times its real share."),
+                  data: Optional[Path] = typer.Option(None, "--data", help="Only for a --cond model: draw its classes "
+                                                      "from this dataset's labels (default: the detector's real counts)."),
+                  batch: int = BATCH, seed: int = SEED, trunc: float = TRUNC, device: str = DEVICE,
+                  json_out: bool = JSON, precision: str = PRECISION, class_: Optional[str] = CLASS) -> None:
+    """Mode coverage: class histogram of confident samples, its entropy and KL from the real classes (bits),
+    shares unsure and junk, classes covered."""
+    _run("modes", ckpt, precision=precision, class_=class_, json_out=json_out, device=device, detector=detector,
+         num=num, threshold=threshold, cover_fraction=cover_fraction, data_path=data, batch=batch, seed=seed,
+         trunc=trunc)

@@ -17,14 +17,16 @@ _EPILOG = (
     "  sgan prepare-dataset ~/photos data/photos.lmdb --max-size 256 --crop center --workers 2\n\n"
     "  sgan prepare-dataset 'builtin:shapes?variant=hard' data/hard.lmdb --max-size 64 --count 5000 --seed 1\n\n"
     "  sgan prepare-dataset ~/pets data/pets.lmdb --max-size 64 --labels folders   (one folder per class)\n\n"
-    "  sgan prepare-dataset builtin:lfw-faces data/lfw.lmdb --max-size 32   (needs pip install \"sgan[lfw]\")"
+    "  sgan prepare-dataset builtin:lfw-faces data/lfw.lmdb --max-size 32   (needs pip install \"sgan\\[lfw]\")\n\n"
+    "  sgan prepare-dataset builtin:digits data/digits.lmdb --max-size 32   (scikit-learn's 1,797 8x8 digits, "
+    "classes 0-9, bicubic to 32 px, grey stored as RGB; needs pip install \"sgan\\[digits]\")"
 )
 
 
 @app.command("prepare-dataset", epilog=_EPILOG)
 def prepare_dataset_command(
     source: str = typer.Argument(..., help="A folder of images (searched recursively), a .zip, or "
-                                           "builtin:shapes[?variant=default|medium|hard] or builtin:lfw-faces."),
+                                           "builtin:shapes[?variant=default|medium|hard], builtin:lfw-faces or builtin:digits."),
     out: Path = typer.Argument(..., help="The LMDB to create (a folder, e.g. data/shapes.lmdb)."),
     max_size: int = typer.Option(256, "--max-size", help="Largest size stored (a power of two)."),
     min_size: int = typer.Option(4, "--min-size", help="Smallest size stored (a power of two, 4 or more)."),

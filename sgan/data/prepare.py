@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sgan.data import images, layout
-from sgan.data.labels import class_metadata, source_labels
+from sgan.data.digits import DIGITS_CLASSES, DIGITS_COUNT, DIGITS_SIZE, digits_images, digits_labels
+from sgan.data.labels import SourceLabels, class_metadata, source_labels
 from sgan.data.lfw import LFW_COUNT, LFW_SIZE, lfw_faces
 from sgan.data.shapes import ALL_SHAPE_CLASSES, VARIANTS, XFLIP_LABELS, render_shapes
 from sgan.data.sources import Source, open_source, read_entry
@@ -98,6 +99,13 @@ def prepare_dataset(source: str, out: str | Path, *, max_size: int = 256, min_si
             raise UsageError(f"--max-size {max_size}: builtin:lfw-faces is 25x25 px, prepared at {LFW_SIZE} px at most.")
         count = min(count or LFW_COUNT, LFW_COUNT)
         lfw_faces(8)  # a missing scikit-image is an error now, not in a worker
+    if src.builtin == "digits":
+        if max_size > DIGITS_SIZE:
+            raise UsageError(f"--max-size {max_size}: builtin:digits is 8x8 px, prepared at {DIGITS_SIZE} px at most.")
+        count = min(count or DIGITS_COUNT, DIGITS_COUNT)
+        digit_classes = digits_labels()  # a missing scikit-learn is an error now, not in a worker
+        class_info = SourceLabels({f"digits-{i}": int(k) for i, k in enumerate(digit_classes)}, list(DIGITS_CLASSES),
+                                  "builtin:digits")
     total = (count or DEFAULT_BUILTIN_COUNT) if src.is_builtin else len(src.entries)
     if not src.is_builtin:
         _check_nonempty(src)
@@ -276,6 +284,11 @@ def _work(task: tuple) -> list[tuple]:
         faces = lfw_faces(sizes[0])[begin:begin + n]
         return [("ok", f"lfw-{begin + i}", _encode(images.build_pyramid(f, sizes, resample="box"), cfg), None)
                 for i, f in enumerate(faces)]
+    if task[0] == "builtin" and cfg.get("builtin") == "digits":
+        _, begin, n = task
+        digits = digits_images(sizes[0], start=begin, count=n)
+        return [("ok", f"digits-{begin + i}", _encode(images.build_pyramid(d, sizes, resample="box"), cfg),
+                 _class_extra(f"digits-{begin + i}", cfg["labels"])) for i, d in enumerate(digits)]
     if task[0] == "builtin":
         _, begin, n = task
         pixels, attrs = render_shapes(n, seed=cfg["seed"], size=sizes[0], variant=cfg["variant"], start=begin)
@@ -428,6 +441,9 @@ def _metadata(src: Source, seed: int, writer: _Writer, sizes, format, quality, r
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if src.builtin == "lfw-faces":
         meta["builtin"] = {"name": "lfw-faces", "origin": "skimage.data.lfw_subset()[:100]"}
+    elif src.builtin == "digits":
+        meta["builtin"] = {"name": "digits", "origin": "sklearn.datasets.load_digits()",
+                           "resize": "8 px (0-16 scaled to 0-255) -> 32 px bicubic, grey as RGB"}
     elif src.is_builtin:
         meta["builtin"] = {"name": "shapes", "variant": src.variant, "seed": seed,
                            "params": VARIANTS[src.variant]}

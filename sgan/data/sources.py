@@ -1,4 +1,5 @@
-"""What a SOURCE names: a folder (searched recursively), a `.zip`, or `builtin:shapes[?variant=NAME]`.
+"""What a SOURCE names: a folder (searched recursively), a `.zip`, `builtin:shapes[?variant=NAME]`,
+`builtin:lfw-faces` or `builtin:digits`.
 
 `open_source` lists the candidate files in a fixed order (sorted relative paths, so the same
 folder always gives the same indices) and sets aside the files that are not images by extension.
@@ -18,7 +19,7 @@ from sgan.data.shapes import VARIANTS, parse_variant_query
 from sgan.errors import DataError, UsageError
 
 BUILTIN_PREFIX = "builtin:"
-BUILTINS = ("shapes", "lfw-faces")
+BUILTINS = ("shapes", "lfw-faces", "digits")
 
 # A single archive member or file larger than this is refused unread (a zip bomb, or not a photo).
 MAX_FILE_BYTES = 1 << 30
@@ -32,7 +33,7 @@ class Source:
     kind: str                      # "folder", "zip" or "builtin"
     path: Path | None = None
     variant: str | None = None     # builtin only
-    builtin: str | None = None     # builtin only: "shapes" or "lfw-faces"
+    builtin: str | None = None     # builtin only: "shapes", "lfw-faces" or "digits"
     entries: list[str] = field(default_factory=list)       # candidates (relative names)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason) found while listing
 
@@ -63,9 +64,9 @@ def _builtin(spec: str) -> Source:
     if name not in BUILTINS:
         raise UsageError(f"unknown built-in dataset {name!r}; the built-in datasets are: "
                          f"{', '.join(BUILTIN_PREFIX + b for b in BUILTINS)}.")
-    if name == "lfw-faces":
+    if name in ("lfw-faces", "digits"):
         if query:
-            raise UsageError(f"{spec}: builtin:lfw-faces takes no options.")
+            raise UsageError(f"{spec}: builtin:{name} takes no options.")
         return Source(spec=spec, kind="builtin", variant=None, builtin=name)
     try:
         variant = parse_variant_query(query)

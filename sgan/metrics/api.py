@@ -1,5 +1,5 @@
-"""The metrics as library calls: `fid`, `kid`, `pr`, `ppl`, `ls` on a generator, and `compute_metric`
-by name (`fid50k`, `kid10k`, `pr5k`, `ppl2k_wend`, `ls10k`) for the training loop.
+"""The metrics as library calls: `fid`, `kid`, `pr`, `ppl`, `ls`, `modes` on a generator, and `compute_metric`
+by name (`fid50k`, `kid10k`, `pr5k`, `ppl2k_wend`, `ls10k`, `modes10k`) for the training loop.
 
 `progress(stage, done, total)` reports each stage (reals, generated images, ...). Results are
 plain dicts of numbers and strings; each names the detector it used and, under `precision_choice`,
@@ -24,9 +24,9 @@ import torch
 from sgan.errors import DataError, UsageError
 
 StageProgress = Callable[[str, int, int], None]
-METRICS = ("fid", "kid", "pr", "ppl", "ls")
-DEFAULT_NUM = {"fid": 50000, "kid": 50000, "pr": 50000, "ppl": 50000, "ls": 200000}
-DEFAULT_DETECTOR = {"fid": "inception", "kid": "inception", "pr": "vgg16", "ppl": "lpips", "ls": None}
+METRICS = ("fid", "kid", "pr", "ppl", "ls", "modes")
+DEFAULT_NUM = {"fid": 50000, "kid": 50000, "pr": 50000, "ppl": 50000, "ls": 200000, "modes": 10000}
+DEFAULT_DETECTOR = {"fid": "inception", "kid": "inception", "pr": "vgg16", "ppl": "lpips", "ls": None, "modes": None}
 PR_MAX_REAL = 200000
 
 
@@ -38,14 +38,14 @@ class MetricSpec:
     sampling: str = "end"
 
 
-_NAME = re.compile(r"^(fid|kid|pr|ppl|ls)(?:(\d+)(k?))?(?:_(full|[zw](?:full|end)))?$")
+_NAME = re.compile(r"^(fid|kid|pr|ppl|ls|modes)(?:(\d+)(k?))?(?:_(full|[zw](?:full|end)))?$")
 
 
 def parse_metric_name(name: str) -> MetricSpec:
-    """`fid50k`, `fid5k_full`, `kid10k`, `pr5k`, `ppl_wend`, `ppl2k_zfull`, `ls10k`, `fid` -> MetricSpec."""
+    """`fid50k`, `fid5k_full`, `kid10k`, `pr5k`, `ppl_wend`, `ppl2k_zfull`, `ls10k`, `modes10k`, `fid` -> MetricSpec."""
     m = _NAME.match(name.strip().lower())
     if not m:
-        raise UsageError(f"unknown metric {name!r}; use names such as fid50k, kid10k, pr10k, ppl2k_wend or ls10k.")
+        raise UsageError(f"unknown metric {name!r}; use names such as fid50k, kid10k, pr10k, ppl2k_wend, ls10k or modes10k.")
     metric, digits, k, suffix = m.groups()
     num = int(digits) * (1000 if k else 1) if digits else None
     if num is not None and num < 2:
@@ -221,10 +221,12 @@ def kid(G, *, data_path, detector: Any = "inception", detector_weights=None, num
 def pr(G, *, data_path, detector: Any = "vgg16", detector_weights=None, num: int = 50000,
        num_real: int | None = None, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
        cache_dir=None, use_cache: bool = True, k: int = 3, progress: StageProgress | None = None,
-       precision: str = "fp32", on_precision: PrecisionReport | None = None) -> dict:
+       precision: str = "fp32", on_precision: PrecisionReport | None = None, dc_k: int | None = 5) -> dict:
     """Improved precision and recall (k = 3) against up to 200k reals (`precision`, the compute
-    precision of the synthesis network, and `on_precision`: as fid's)."""
-    from sgan.metrics.pr import precision_recall
+    precision of the synthesis network, and `on_precision`: as fid's), and beside them density and
+    coverage (Naeem et al. 2020, sgan.metrics.pr.density_coverage) with `dc_k` = 5 neighbours
+    (None: left out)."""
+    from sgan.metrics.pr import density_coverage, precision_recall
 
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
@@ -234,11 +236,16 @@ def pr(G, *, data_path, detector: Any = "vgg16", detector_weights=None, num: int
     data = _prepare_data(G, data_path, num_real, PR_MAX_REAL, seed)
     if data.num_real <= k:
         raise UsageError(f"--num-real {data.num_real}: precision/recall with k={k} needs more than {k} real images.")
+    if dc_k is not None and (dc_k < 1 or data.num_real <= dc_k):
+        raise UsageError(f"--dc-k {dc_k}: density/coverage needs 1 <= k < the {data.num_real} real images.")
     det = _feature_detector(detector, detector_weights, device, "tf")
     with _computing_in(G, device, precision, batch=batch, metric="pr", on_precision=on_precision) as choice:
         real, fake, more = _features_pair(data, det, data_path=data_path, num=num, batch=batch, seed=seed, trunc=trunc,
                                           device=device, cache_dir=cache_dir, use_cache=use_cache, progress=progress)
     res = precision_recall(real, fake, k=k, device=device)
+    if dc_k is not None:
+        dc = density_coverage(real, fake, k=dc_k, device=device)
+        res.update(density=dc["density"], coverage=dc["coverage"], dc_k=dc_k)
     return {"metric": "pr", "value": res["precision"], **res, "detector": det.name, "detector_sha256": det.sha256,
             **info, **more, "precision_choice": choice.to_dict(), "time_s": round(time.perf_counter() - t0, 2)}
 
@@ -308,7 +315,77 @@ def ls(G, *, detector: Any, num: int = 200000, batch: int = 32, seed: int = 0, t
             "precision_choice": choice.to_dict(), "time_s": round(time.perf_counter() - t0, 2)}
 
 
-FUNCTIONS = {"fid": fid, "kid": kid, "pr": pr, "ppl": ppl, "ls": ls}
+def _classes_for_modes(G, net, data_path, seed: int):
+    """A conditional G (no --class) draws its classes from the dataset's labels when `data_path` is
+    given (as fid/kid/pr), else from the real class counts stored in the detector file."""
+    from sgan.metrics.conditional import LabelSampled, condition_for_metric
+    from sgan.metrics.features import open_dataset
+
+    c_dim = int(getattr(G, "c_dim", 0) or 0)
+    if c_dim == 0 or getattr(G, "class_index", None) is not None:
+        return G, "model" if c_dim == 0 else "fixed"
+    if data_path is not None:
+        G, _, _ = condition_for_metric(G, open_dataset(data_path, int(G.resolution)), data_path, seed=seed)
+        return G, "dataset labels"
+    counts = net.config.get("real_counts")
+    if not counts or len(counts) != c_dim:
+        raise UsageError(f"the model is class-conditional ({c_dim} classes) and the detector's classes do not match "
+                         f"them one to one; pass --data DATA.lmdb (classes drawn from its labels) or --class K.")
+    idx = torch.repeat_interleave(torch.arange(c_dim), torch.as_tensor(counts))
+    return LabelSampled(G, torch.nn.functional.one_hot(idx, c_dim).float(), seed=seed), "detector's real counts"
+
+
+def modes(G, *, detector: Any, num: int = 10000, batch: int = 32, seed: int = 0, trunc: float = 1.0, device="cpu",
+          threshold: float | None = None, cover_fraction: float | None = None, data_path=None,
+          progress: StageProgress | None = None, precision: str = "fp32", on_precision: PrecisionReport | None = None,
+          **_unused) -> dict:
+    """Mode coverage (sgan.metrics.modes): the class histogram of `num` generated images with
+    confidence >= `threshold` (0.8), its entropy and KL from the real class distribution in bits,
+    the shares unsure and junk, and the classes covered (share >= `cover_fraction` (0.5) x real share).
+    `detector`: a file from `sgan detector train`. `data_path`: only for a conditional G (classes
+    drawn from its labels; else from the detector's real counts). `precision`, `on_precision`: as fid's."""
+    from sgan.metrics.features import generated_features
+    from sgan.metrics.modes import (DEFAULT_COVER_FRACTION, DEFAULT_THRESHOLD, ClassProbabilities, class_stats,
+                                    sort_samples)
+    from sgan.metrics.shapes_detector import load_detector_file
+    from sgan.metrics.detectors import shapes_name
+
+    t0 = time.perf_counter()
+    threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    cover_fraction = DEFAULT_COVER_FRACTION if cover_fraction is None else float(cover_fraction)
+    info = _common(G, seed, trunc, num, batch)
+    if not 0.0 <= threshold <= 1.0:
+        raise UsageError(f"--threshold {threshold}: use a probability between 0 and 1 (default {DEFAULT_THRESHOLD}).")
+    if not 0.0 < cover_fraction <= 1.0:
+        raise UsageError(f"--cover-fraction {cover_fraction}: use a value above 0 and at most 1 "
+                         f"(default {DEFAULT_COVER_FRACTION}: a class is covered at half its real share).")
+    check_metric_precision(precision, device, metric="modes")
+    if detector is None or str(detector) in ("inception", "vgg16", "lpips"):
+        raise UsageError("mode coverage needs a class detector of the dataset: train one with `sgan detector train "
+                         "DATA.lmdb --out det.pt` and pass --detector det.pt.")
+    net, sha = load_detector_file(detector)
+    real = net.config.get("real_distribution")
+    note = "detector file"
+    if not real:   # a detector written before the real distribution was stored
+        real, note = [1.0 / len(net.real_class_names)] * len(net.real_class_names), "uniform (not in the detector file)"
+    G, classes_from = _classes_for_modes(G, net, data_path, seed)
+    probs_det = ClassProbabilities(net.to(device))
+    with _computing_in(G, device, precision, batch=batch, metric="modes", on_precision=on_precision) as choice:
+        probs = generated_features(G, probs_det, num=num, batch=batch, seed=seed, trunc=trunc, device=device,
+                                   progress=_stage(progress, "generated"))
+    counts, unsure, junk = sort_samples(probs, junk_index=net.junk_index, threshold=threshold)
+    stats = class_stats(counts, real, num_unsure=unsure, num_junk=junk, class_names=net.real_class_names,
+                        cover_fraction=cover_fraction)
+    text = " ".join(f"{c}:{v:.3f}" for c, v in stats["histogram"].items())
+    more = {"class": {"index": G.class_index, "name": G.class_name}} if getattr(G, "class_index", None) is not None else {}
+    return {"metric": "modes", "value": stats["entropy_bits"], **stats, "histogram_text": text,
+            "threshold": threshold, "junk_class": net.config.get("junk_class"), "real_distribution_from": note,
+            "classes_from": classes_from, "detector_heldout": net.config.get("heldout"),
+            "detector": shapes_name(detector, sha), "detector_sha256": sha, **info, **more,
+            "precision_choice": choice.to_dict(), "time_s": round(time.perf_counter() - t0, 2)}
+
+
+FUNCTIONS = {"fid": fid, "kid": kid, "pr": pr, "ppl": ppl, "ls": ls, "modes": modes}
 
 
 def compute_metric(name: str, *, G, data_path: str | os.PathLike | None = None, detector: Any = None,
@@ -331,6 +408,8 @@ def compute_metric(name: str, *, G, data_path: str | os.PathLike | None = None, 
         kwargs.update(data_path=data_path, cache_dir=cache_dir, detector_weights=detector_weights)
     elif spec.metric == "ppl":
         kwargs.update(space=spec.space, sampling=spec.sampling, detector_weights=detector_weights)
+    elif spec.metric == "modes":
+        kwargs.update(data_path=data_path)   # used by a conditional G only
     was_training = getattr(G, "training", False)
     G.eval() if hasattr(G, "eval") else None
     try:

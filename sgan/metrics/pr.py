@@ -57,3 +57,37 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, *, k: int = 3, row_batc
     precision = coverage(r, knn_radii(r, k, **kw), f, **kw)
     recall = coverage(f, knn_radii(f, k, **kw), r, **kw)
     return {"precision": precision, "recall": recall, "k": k}
+
+
+# ----------------------------------------------------------------------------- density and coverage
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, *, k: int = 5, row_batch: int = 1000,
+                     col_batch: int = 10000, device: torch.device | str = "cpu") -> dict:
+    """Density and coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for
+    Generative Models") of [N, D] real features X and [M, D] generated features Y:
+
+        density  = 1/(k M) sum_j sum_i 1[Y_j in B(X_i, NND_k(X_i))]
+        coverage = 1/N sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))]
+
+    with B(x, r) the closed ball of radius r around x and NND_k(X_i) the distance from X_i to its
+    k-th nearest other real point. Only the real manifold is used, so neither number is fooled by
+    generated outliers: density counts how many real balls hold each sample (1 on average when
+    the two sets are drawn from one distribution; above 1 when samples crowd where the reals are
+    dense), coverage the share of real balls that hold at least one sample. Returns
+    {"density", "coverage", "k"}."""
+    r = torch.as_tensor(np.asarray(real), dtype=torch.float64, device=device)
+    f = torch.as_tensor(np.asarray(fake), dtype=torch.float64, device=device)
+    if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1]:
+        raise ValueError(f"features must be [N, D] with one D, got {list(r.shape)} and {list(f.shape)}")
+    if f.shape[0] < 1:
+        raise ValueError("density/coverage needs at least one generated sample")
+    radii = knn_radii(r, k, row_batch=row_batch, col_batch=col_batch)
+    inside_count = torch.zeros((), dtype=torch.float64, device=r.device)
+    covered = torch.zeros(r.shape[0], dtype=torch.bool, device=r.device)
+    for i in range(0, r.shape[0], row_batch):
+        rows, rad = r[i:i + row_batch], radii[i:i + row_batch].unsqueeze(1)
+        for j in range(0, f.shape[0], col_batch):
+            hit = _distances(rows, f[j:j + col_batch]) <= rad     # [real rows, fake cols]
+            inside_count += hit.sum()
+            covered[i:i + row_batch] |= hit.any(dim=1)
+    return {"density": float(inside_count) / (k * f.shape[0]), "coverage": float(covered.double().mean()), "k": k}

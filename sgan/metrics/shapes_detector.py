@@ -1,11 +1,13 @@
-"""The offline detector: a small CNN trained by sgan on a `builtin:shapes` database.
+"""The offline detector: a small CNN trained by sgan on a labelled database (`builtin:shapes`, or any
+database with class labels: folders, dataset.json, `builtin:digits`).
 
 It stands in for Inception / VGG / the CelebA classifiers where those weights cannot be had, so
 that every metric runs end to end on a machine without a network. Its numbers are *not* comparable
 with papers: results name the detector (`shapes-detector:<file> (sha256 ...)`).
 
 - `features`: the penultimate layer (FID, KID, precision/recall);
-- `class_logits`: the shape class; `binary_logits`: attribute splits at the training medians
+- `class_logits`: the class (the shape, the digit, ...; plus `junk` when trained with junk
+  images, sgan.metrics.junk); `binary_logits` (shapes only): attribute splits at the training medians
   (position, size, colour); together the attributes of linear separability;
 - `perceptual_distance`: LPIPS' recipe without learned weights over the conv stages (PPL).
 
@@ -34,6 +36,7 @@ from sgan.metrics.weights import load_strict, sha256_file
 FORMAT = "sgan-detector"
 FORMAT_VERSION = 1
 KIND = "shapes-cnn"
+JUNK = "junk"   # the name of the extra class of corrupted images (sgan.metrics.junk), when trained with one
 
 
 class ShapesNet(nn.Module):
@@ -60,7 +63,21 @@ class ShapesNet(nn.Module):
             cin = c
         self.fc = nn.Linear(c2 * (r // 8) ** 2, self.feature_dim)
         self.class_head = nn.Linear(self.feature_dim, len(self.class_names))
-        self.binary_head = nn.Linear(self.feature_dim, len(self.binary_names))
+        with warnings.catch_warnings():  # a class dataset has no attributes: a zero-output head
+            warnings.simplefilter("ignore")
+            self.binary_head = nn.Linear(self.feature_dim, len(self.binary_names))
+
+    @property
+    def junk_index(self) -> int | None:
+        """Index of the junk class in `class_names` (the last one), or None when it was trained without."""
+        name = self.config.get("junk_class")
+        return self.class_names.index(name) if name and name in self.class_names else None
+
+    @property
+    def real_class_names(self) -> list[str]:
+        """The dataset's classes (`class_names` without the junk class)."""
+        j = self.junk_index
+        return [c for i, c in enumerate(self.class_names) if i != j]
 
     @property
     def attribute_names(self) -> list[str]:
