@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from pathlib import Path
 from typing import Optional
 
@@ -68,8 +70,19 @@ def explore_command(
                       highlight=False, soft_wrap=True)
         typer.echo(f"Open {server.url}")      # stdout: the one line a script may read
         console.print("Ctrl-C stops the server.", highlight=False)
+        _stop_on_signals()
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         console.print("Stopped.", highlight=False)
     finally:
         server.server_close()
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop the server, even where the shell started sgan with SIGINT
+    ignored (a background job of a non-interactive shell inherits SIG_IGN)."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
