@@ -181,6 +181,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
                                           f"{last_snapshot} is complete; continue with --resume auto.",
                                           signum if signals.signum else 2, last_snapshot)
     tr.stream.close()
+    tr.run.close()   # TensorBoard events: the last metric records, flush, close (sgan.train.tblog)
     return TrainResult(run_dir=out, snapshot=last_snapshot, kimg=tr.c.cur_nimg / 1000.0, steps=tr.c.step,
                        seconds=tr.c.wall_seconds)
 
