@@ -154,3 +154,15 @@ def test_metric_records_and_tags_on_the_class(tmp_path):
     assert [(e.step, e.value) for e in acc.Scalars("Metrics/kid40/kid")] == [(0, 0.5), (16, 0.25)]
     img = acc.Images("Images/grid")[0]
     assert (img.width, img.height, img.step) == (10, 6, 16)
+
+
+def test_stylegan2_events_equal_stats(shapes16, tmp_path):
+    """The StyleGAN2 loop's records (path length, lazy R1) the same way."""
+    out = tmp_path / "run2"
+    cfg = tiny_config("stylegan2", total_kimg=0.032, tick_kimg_base=0.008, snap_kimg=0.016, resolution=16)
+    train(cfg, shapes16, out, device="cpu")
+    stats = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    acc = read_events(out)
+    assert_scalars_match(acc, stats)
+    assert {"Loss/pl_mean", "Loss/G_loss", "Progress/kimg"} <= set(acc.Tags()["scalars"])
+    assert [e.step for e in acc.Images("Images/fakes")] == [0, 16, 32]

@@ -43,7 +43,7 @@ def tag_for(key: str) -> str:
         return f"Augment/{key}"
     if key in TIMING:
         return f"Timing/{key}"
-    if "loss" in key.lower() or key.startswith(("G_", "D_")) or key in ("r1", "pl", "gp", "pl_penalty", "r1_penalty"):
+    if "loss" in key.lower() or key.startswith(("G_", "D_")) or key == "pl_mean":
         return f"Loss/{key}"
     return f"Progress/{key}"
 
