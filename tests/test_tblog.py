@@ -166,3 +166,25 @@ def test_stylegan2_events_equal_stats(shapes16, tmp_path):
     assert_scalars_match(acc, stats)
     assert {"Loss/pl_mean", "Loss/G_loss", "Progress/kimg"} <= set(acc.Tags()["scalars"])
     assert [e.step for e in acc.Images("Images/fakes")] == [0, 16, 32]
+
+
+@pytest.mark.filterwarnings("ignore:.*covariance is rank-deficient")   # FID of 40 samples, on purpose
+def test_cli_metrics_during_training_are_events(shapes16, tmp_path):
+    """`sgan train --metrics fid40` end to end: each snapshot's FID is Metrics/fid40/fid at its step."""
+    from typer.testing import CliRunner
+
+    from sgan.cli import app
+
+    runner = CliRunner()
+    det = tmp_path / "det.pt"
+    r = runner.invoke(app, ["detector", "train", str(shapes16), "--out", str(det), "--epochs", "1", "--batch", "32",
+                            "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["train", str(shapes16), "--out", str(out), "--preset", "tiny", "--kimg", "0.032",
+                            "--snap", "0.016", "--metrics", "fid40", "--detector", str(det), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    records = [json.loads(x) for x in (out / "metric-fid40.jsonl").read_text().splitlines()]
+    fid = read_events(out).Scalars("Metrics/fid40/fid")
+    assert [e.step for e in fid] == [round(rec["kimg"] * 1000) for rec in records] == [0, 16, 32]
+    assert [e.value for e in fid] == pytest.approx([rec["fid"] for rec in records], rel=1e-6)

@@ -169,7 +169,7 @@ class RunFolder:
         except OSError as err:
             raise output_error(self.path / name, err) from None
         if self.events():
-            self._events.grid(name, grid)
+            self._events.grid(saved)   # the PNG's bytes as they are
         return saved
 
     def prune(self, keep: int, protect: Path) -> None:

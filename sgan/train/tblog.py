@@ -151,29 +151,27 @@ class EventLog:
                 pass
 
     def image(self, name: str, image: str | Path | np.ndarray, step: int = 0) -> None:
-        """A uint8 [H, W, C] image (or a PNG file) as Images/NAME at `step`, then a flush."""
+        """A PNG file (its bytes as they are: no second encoding) or a uint8 [H, W, C] array as
+        Images/NAME at `step`, then a flush."""
         if self.writer is None:
             return
-        if isinstance(image, (str, Path)):
-            from PIL import Image
-
-            with Image.open(image) as im:
-                image = np.asarray(im.convert("RGB"))
-        if image.ndim == 2:
-            image = image[:, :, None]
-        assert image.ndim == 3 and image.dtype == np.uint8, f"image: uint8 [H, W, C], got {image.dtype} {image.shape}"
-        if image.shape[2] == 1:
-            image = np.repeat(image, 3, axis=2)
-        self._guard(lambda: self.writer.add_image(f"Images/{name}", image, global_step=int(step), dataformats="HWC"))
+        self._guard(lambda: self._add_png(f"Images/{name}", *_png(image), step=int(step)))
         self._guard(lambda: self.writer.flush())
 
-    def grid(self, file_name: str, image: np.ndarray) -> None:
-        """A grid the run folder just saved as `file_name` (reals.png, fakesKKKKKK.png)."""
-        m = FAKES_RE.match(file_name)
-        if m:
-            self.image("fakes", image, step=self._grid_step(file_name))
-        elif file_name == "reals.png":
-            self.image("reals", image, step=0)
+    def _add_png(self, tag: str, data: bytes, width: int, height: int, channels: int, *, step: int) -> None:
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        img = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=data)
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=img)]), step,
+                                                   time.time())
+
+    def grid(self, path: str | Path) -> None:
+        """A grid the run folder just saved (reals.png, fakesKKKKKK.png)."""
+        path = Path(path)
+        if FAKES_RE.match(path.name):
+            self.image("fakes", path, step=self._grid_step(path.name))
+        elif path.name == "reals.png":
+            self.image("reals", path, step=0)
 
     def close(self) -> None:
         """The last metric records, then flush and close (idempotent)."""
@@ -209,6 +207,25 @@ class EventLog:
                 writer.close()
             except Exception:  # noqa: BLE001
                 pass
+
+
+def _png(image: str | Path | np.ndarray) -> tuple[bytes, int, int, int]:
+    """PNG bytes, width, height, channels: a file as it is, an array encoded fast (zlib level 1)."""
+    import io
+
+    from PIL import Image
+
+    if isinstance(image, (str, Path)):
+        data = Path(image).read_bytes()
+        with Image.open(io.BytesIO(data)) as im:
+            return data, im.width, im.height, len(im.getbands())
+    if image.ndim == 2:
+        image = image[:, :, None]
+    assert image.ndim == 3 and image.dtype == np.uint8 and image.shape[2] in (1, 3, 4), \
+        f"image: uint8 [H, W, 1|3|4], got {image.dtype} {list(image.shape)}"
+    buf = io.BytesIO()
+    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue(), image.shape[1], image.shape[0], image.shape[2]
 
 
 def _nimg(record: dict[str, Any]) -> int:
