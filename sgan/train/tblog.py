@@ -83,6 +83,9 @@ class EventLog:
                 _note_said = True
                 _say(MISSING_NOTE)
             return None
+        except Exception as err:  # noqa: BLE001 (a broken installation: events off, training on)
+            _say(f"warning: TensorBoard cannot be imported ({type(err).__name__}: {err}); this run writes no event files.")
+            return None
         resumed = _resumed_nimg(run_dir)
         try:
             writer = SummaryWriter(log_dir=str(run_dir), purge_step=None if resumed is None else resumed + 1,
