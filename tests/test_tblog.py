@@ -188,3 +188,25 @@ def test_cli_metrics_during_training_are_events(shapes16, tmp_path):
     fid = read_events(out).Scalars("Metrics/fid40/fid")
     assert [e.step for e in fid] == [round(rec["kimg"] * 1000) for rec in records] == [0, 16, 32]
     assert [e.value for e in fid] == pytest.approx([rec["fid"] for rec in records], rel=1e-6)
+
+
+def test_two_ranks_only_rank0_writes_events(shapes16, tmp_path):
+    """Under torchrun (two gloo processes) one events file, rank 0's, equal to stats.jsonl."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "two"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "sgan",
+           "train", str(shapes16), "--out", str(out), "--preset", "tiny", "--kimg", "0.016", "--batch", "8",
+           "--tick", "0.008", "--threads", "1", "--device", "cpu"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=240,
+                       env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(root)))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(list(out.glob("events.out.tfevents.*"))) == 1
+    stats = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert len(stats) == 2
+    acc = read_events(out)
+    assert_scalars_match(acc, stats)
+    assert [e.step for e in acc.Scalars("Progress/tick")] == [8, 16]
