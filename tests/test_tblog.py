@@ -210,3 +210,11 @@ def test_two_ranks_only_rank0_writes_events(shapes16, tmp_path):
     acc = read_events(out)
     assert_scalars_match(acc, stats)
     assert [e.step for e in acc.Scalars("Progress/tick")] == [8, 16]
+
+
+def test_steps_logged_again_after_a_rollback_replace_the_old_ones(tmp_path):
+    log = EventLog.open(tmp_path)
+    for kimg, loss in ((0.016, 1.0), (0.032, 2.0), (0.048, 3.0), (0.032, 5.0)):   # rolled back to 0.016
+        log.scalars({"kimg": kimg, "G_loss": loss})
+    log.close()
+    assert [(e.step, e.value) for e in read_events(tmp_path).Scalars("Loss/G_loss")] == [(16, 1.0), (32, 5.0)]

@@ -73,6 +73,7 @@ class RunFolder:
         self._events: Any = False   # sgan.train.tblog.EventLog (or None), opened by the first write of a run
 
     def events(self) -> Any:
+        """The run's TensorBoard events (sgan.train.tblog.EventLog), or None without tensorboard."""
         if self._events is False:
             from sgan.train.tblog import EventLog
 
@@ -107,8 +108,9 @@ class RunFolder:
         snaps = self.snapshots()
         if kimg != 0 or [p.name for p in snaps] != ["snapshot-000000.pt"]:
             return False
-        for p in [pointer, *snaps, *self.path.glob("fakes*.png"), *self.path.glob("events.out.tfevents.*")] + [self.path / n for n in ("stats.jsonl", "log.txt",
-                                                                                          "losses.png", "reals.png")]:
+        runs_files = [*self.path.glob("fakes*.png"), *self.path.glob("events.out.tfevents.*")]
+        for p in [pointer, *snaps, *runs_files] + [self.path / n for n in ("stats.jsonl", "log.txt",
+                                                                          "losses.png", "reals.png")]:
             try:
                 p.unlink()
             except FileNotFoundError:
