@@ -107,6 +107,8 @@ class EventLog:
         if self.writer is None:
             return
         step = _nimg(record) if step is None else int(step)
+        if self._last_tick_nimg is not None and step <= self._last_tick_nimg:   # a rollback trains these again
+            self._guard(lambda: self._restart_at(step))
         self._last_tick_nimg = step
         wall = time.time()
         self._guard(lambda: [self.writer.add_scalar(tag_for(k), v, global_step=step, walltime=wall)
@@ -160,6 +162,13 @@ class EventLog:
             return
         self._guard(lambda: self._add_png(f"Images/{name}", *_png(image), step=int(step)))
         self._guard(lambda: self.writer.flush())
+
+    def _restart_at(self, step: int) -> None:
+        """A SessionLog START at `step`: TensorBoard drops the points at this step and later logged before."""
+        from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+
+        self.writer._get_file_writer().add_event(Event(session_log=SessionLog(status=SessionLog.START)), step,
+                                                 time.time())
 
     def _add_png(self, tag: str, data: bytes, width: int, height: int, channels: int, *, step: int) -> None:
         from tensorboard.compat.proto.summary_pb2 import Summary
