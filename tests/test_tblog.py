@@ -145,7 +145,7 @@ def test_metric_records_and_tags_on_the_class(tmp_path):
         f.write('{"kimg": 0.016, "kid": 0.')   # a record being written: read at the next call, whole
     log.metrics()
     with open(tmp_path / "metric-kid40.jsonl", "a") as f:
-        f.write('25}\n')
+        f.write('25}\n{"kimg": "not a number", "kid": 1}\n[1, 2]\n')   # odd lines are skipped
     log.image("grid", np.full((6, 10, 1), 200, np.uint8), step=16)
     log.close()
     acc = read_events(tmp_path)

@@ -144,7 +144,8 @@ class EventLog:
                     record = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(record, dict) and "kimg" in record:
+                kimg = record.get("kimg") if isinstance(record, dict) else None
+                if isinstance(kimg, (int, float)) and not isinstance(kimg, bool) and math.isfinite(kimg):
                     self.metric(name, record)
 
     def skip_existing_metrics(self) -> None:
