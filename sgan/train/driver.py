@@ -89,6 +89,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     say(line)
     last_snapshot = _train_until_done(tr, hooks, last_snapshot, say)
     tr.stream.close()
+    tr.run.close()   # TensorBoard events: the last metric records, flush, close (sgan.train.tblog)
     return TrainResult(run_dir=out, snapshot=last_snapshot, kimg=tr.c.cur_nimg / 1000.0, steps=tr.c.step,
                        seconds=tr.c.wall_seconds)
 

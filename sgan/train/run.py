@@ -10,6 +10,7 @@ pointer; and the signal handling that turns Ctrl-C / SIGTERM into a clean stop.
       losses.png               the loss plot, redrawn at each snapshot
       snapshot-000020.pt ...   the last --keep snapshots (G, G_ema, D and the training state)
       latest.json              the newest complete snapshot (written after it)
+      events.out.tfevents.*    TensorBoard events, one file per process (with the tensorboard extra; sgan.train.tblog)
 """
 
 from __future__ import annotations
@@ -69,6 +70,20 @@ class RunFolder:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self._events: Any = False   # sgan.train.tblog.EventLog (or None), opened by the first write of a run
+
+    def events(self) -> Any:
+        """The run's TensorBoard events (sgan.train.tblog.EventLog), or None without tensorboard."""
+        if self._events is False:
+            from sgan.train.tblog import EventLog
+
+            self._events = EventLog.open(self.path)
+        return self._events
+
+    def close(self) -> None:
+        """The end of the run: the TensorBoard events are flushed and closed."""
+        if self._events:
+            self._events.close()
 
     def create(self) -> None:
         try:
@@ -93,8 +108,9 @@ class RunFolder:
         snaps = self.snapshots()
         if kimg != 0 or [p.name for p in snaps] != ["snapshot-000000.pt"]:
             return False
-        for p in [pointer, *snaps, *self.path.glob("fakes*.png")] + [self.path / n for n in ("stats.jsonl", "log.txt",
-                                                                                          "losses.png", "reals.png")]:
+        runs_files = [*self.path.glob("fakes*.png"), *self.path.glob("events.out.tfevents.*")]
+        for p in [pointer, *snaps, *runs_files] + [self.path / n for n in ("stats.jsonl", "log.txt",
+                                                                          "losses.png", "reals.png")]:
             try:
                 p.unlink()
             except FileNotFoundError:
@@ -121,6 +137,8 @@ class RunFolder:
             append_jsonl(self.path / "stats.jsonl", record)
         except OSError as err:
             raise output_error(self.path / "stats.jsonl", err) from None
+        if self.events():
+            self._events.scalars(record)   # and the metric records written since the last tick
 
     def read_stats(self) -> list[dict[str, Any]]:
         p = self.path / "stats.jsonl"
@@ -135,6 +153,7 @@ class RunFolder:
         return out
 
     def log(self, line: str) -> None:
+        self.events()   # a run's first write: the events file opens (or the no-tensorboard note, once)
         try:
             with open(self.path / "log.txt", "a", encoding="utf-8") as f:
                 f.write(line.rstrip("\n") + "\n")
@@ -148,9 +167,12 @@ class RunFolder:
         cols = int(np.ceil(np.sqrt(len(images))))
         grid = upscale_nearest(image_grid(images, cols=cols, pad=1), factor)
         try:
-            return save_png(self.path / name, grid)
+            saved = save_png(self.path / name, grid)
         except OSError as err:
             raise output_error(self.path / name, err) from None
+        if self.events():
+            self._events.grid(saved)   # the PNG's bytes as they are
+        return saved
 
     def prune(self, keep: int, protect: Path) -> None:
         """Delete all but the newest `keep` snapshots (never `protect`, the one just pointed at)."""
