@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from sgan.checkpoint import Checkpoint, inference_generator, load_checkpoint, resolve_checkpoint, save_checkpoint
 from sgan.errors import CheckpointError, UsageError
 from sgan.formats.common import FORMAT_TITLES, ImportFormatError, Imported
 from sgan.formats.safe_pickle import PersistentObject, UnsafePickleError, load_foreign
@@ -133,8 +134,6 @@ def import_record(imp: Imported) -> dict[str, Any]:
 
 def save_imported(imp: Imported, out: str | os.PathLike) -> Path:
     """Write the converted networks as an ordinary sgan checkpoint (atomically)."""
-    from sgan.checkpoint import save_checkpoint
-
     return save_checkpoint(out, config=imp.config, G=imp.G if imp.G is not None else imp.G_ema, G_ema=imp.G_ema,
                            D=imp.D, extra={"import": import_record(imp)})
 
@@ -142,8 +141,6 @@ def save_imported(imp: Imported, out: str | os.PathLike) -> Path:
 def checkpoint_in_memory(path: str | os.PathLike):
     """A foreign file as a `sgan.checkpoint.Checkpoint` (converted in memory, nothing written), or None
     when the file is not a known foreign format."""
-    from sgan.checkpoint import Checkpoint
-
     p = Path(path)
     try:
         data = _open(p)
@@ -160,3 +157,20 @@ def checkpoint_in_memory(path: str | os.PathLike):
     return Checkpoint(path=p, config=imp.config, G=state(imp.G if imp.G is not None else imp.G_ema),
                       G_ema=state(imp.G_ema), D=state(imp.D) if imp.D is not None else None,
                       extra={"import": import_record(imp)})
+
+
+def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """An sgan checkpoint (file or run folder), or a foreign StyleGAN checkpoint (NVIDIA pickle,
+    rosinality file) converted in memory without running its code, with a note."""
+    try:
+        return load_checkpoint(path)
+    except CheckpointError:
+        ckpt = checkpoint_in_memory(resolve_checkpoint(path))
+        if ckpt is None:
+            raise
+        return ckpt
+
+
+def load_generator(path: str | os.PathLike, *, device: Any = "cpu", ema: bool = True) -> Any:
+    """G_ema (or G) of a snapshot file, run folder or foreign checkpoint, ready for inference."""
+    return inference_generator(open_checkpoint(path), ema=ema, device=device)
