@@ -35,6 +35,10 @@ from sgan.errors import CheckpointError
 from sgan.fileio import atomic_write, atomic_write_json
 from sgan.nn import Discriminator, Generator, ModelConfig, make_discriminator, make_generator
 
+class NotAnSganCheckpoint(CheckpointError):
+    """A readable file that is not an sgan checkpoint (perhaps a foreign one: sgan.formats opens those)."""
+
+
 FORMAT = "sgan-checkpoint"
 FORMAT_VERSION = 1
 LATEST_POINTER = "latest.json"
@@ -115,9 +119,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             warnings.simplefilter("ignore")
             data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # any refusal: name what the file looks like instead of a traceback
-        raise CheckpointError(f"{p}: {_identify_foreign(p, err)}") from None
+        raise NotAnSganCheckpoint(f"{p}: {_identify_foreign(p, err)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{p}: {_describe_dict(data)}")
+        raise NotAnSganCheckpoint(f"{p}: {_describe_dict(data)}")
     version = data.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{p}: checkpoint format version {version} is newer than this sgan understands "

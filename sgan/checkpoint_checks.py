@@ -163,14 +163,15 @@ def check_zip_expansion(file: Any, path: Path | str, *, ratio: int = 16, slack: 
     compressed size (plus `slack`) is a decompression bomb. Only the central directory is read."""
     import zipfile
 
+    pos = file.tell() if hasattr(file, "tell") else None
     try:
-        pos = file.tell() if hasattr(file, "tell") else None
         with zipfile.ZipFile(file) as zf:
             infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return                                            # not a zip, or damaged: torch.load names it
+    finally:
         if pos is not None:
             file.seek(pos)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return                                            # torch.load names the damage
     for info in infos:
         if info.file_size > ratio * info.compress_size + slack:
             raise CheckpointError(f"{path}: the zip member {info.filename} claims {info.file_size} bytes from "

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from sgan.checkpoint import Checkpoint, inference_generator, load_checkpoint, resolve_checkpoint, save_checkpoint
+from sgan.checkpoint import (Checkpoint, NotAnSganCheckpoint, inference_generator, load_checkpoint, resolve_checkpoint,
+                             save_checkpoint)
 from sgan.errors import CheckpointError, UsageError
 from sgan.formats.common import FORMAT_TITLES, ImportFormatError, Imported
 from sgan.formats.safe_pickle import PersistentObject, UnsafePickleError, load_foreign
@@ -28,8 +29,8 @@ def detect(data: Any) -> str | None:
 
     if tf_stylegan.is_tf_tuple(data):
         name = data[2].get("build_func_name")
-        version = int(data[2].get("version", 0) or 0)
-        if name == "G_style" or version == 3:
+        version = data[2].get("version", 0)
+        if name == "G_style" or (isinstance(version, int) and version == 3):
             return "tf-stylegan"
         return "tf-stylegan2"
     if isinstance(data, Mapping):
@@ -77,7 +78,16 @@ def import_file(path: str | os.PathLike, *, format: str = "auto", resolution: in
                          "other formats store their resolution.")
     try:
         return _convert(format, data, p, resolution)
-    except (KeyError, IndexError, AttributeError, TypeError) as err:
+    except ImportFormatError as err:
+        msg = str(err)
+        raise ImportFormatError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
+    except RecursionError:
+        raise ImportFormatError(f"{p}: the file nests its structure too deeply for {format}; it is damaged or "
+                                "crafted.") from None
+    except MemoryError:
+        raise ImportFormatError(f"{p}: converting it as {format} ran out of memory; the network it describes is "
+                                "larger than this machine can hold (or the file is crafted).") from None
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError, RuntimeError) as err:
         raise ImportFormatError(f"{p}: the file does not have the layout of {format} "
                                 f"({type(err).__name__}: {str(err)[:120]}).") from None
 
@@ -164,7 +174,7 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     rosinality file) converted in memory without running its code, with a note."""
     try:
         return load_checkpoint(path)
-    except CheckpointError:
+    except NotAnSganCheckpoint:
         ckpt = checkpoint_in_memory(resolve_checkpoint(path))
         if ckpt is None:
             raise
