@@ -63,7 +63,7 @@ def video_command(
     loop: bool = typer.Option(False, "--loop", help="Close the path so the video loops seamlessly."),
     easing: str = typer.Option("linear", "--easing", help="linear (constant speed) or cosine (pause at keyframes)."),
     grid: Optional[str] = typer.Option(None, "--grid", help="COLSxROWS cells, e.g. 2x2."),
-    trunc: float = typer.Option(1.0, "--trunc", callback=finite(), help="Truncation psi for seed keyframes (1 = none)."),
+    trunc: float = typer.Option(1.0, "--trunc", callback=finite(lo=-100, hi=100), help="Truncation psi for seed keyframes (1 = none)."),
     trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="Truncate only the first N styles (default all)."),
     psi_from: float = typer.Option(1.0, "--psi-from", callback=finite(), help="Truncation mode: psi at the start."),
     psi_to: float = typer.Option(-1.0, "--psi-to", callback=finite(), help="Truncation mode: psi at the end (with --loop it returns)."),
