@@ -109,6 +109,8 @@ def video_command(
     if trunc_cutoff is not None and trunc_cutoff < 0:
         raise UsageError("--trunc-cutoff must be zero or more (the number of styles truncated from the coarsest).")
     seed_list = parse_int_list(seeds or "0-3", option="--seeds") if not latent_files else []
+    _check_frame_count(mode, seconds_per_seed=seconds_per_seed, seconds=seconds, fps=fps, loop=loop,
+                       keys=len(latent_files) or len(seed_list))
     check_out_file(out, "--out")
     if frames is not None:
         check_out_dir(frames, "--frames")
@@ -174,3 +176,20 @@ def video_command(
     extra_note = f" and {info['frames']} PNGs in {frames}/" if frames else ""
     console.print(f"Wrote {out}: {anim.description}, {info['frames']} frames {info['width']}x{info['height']} "
                   f"at {fps:g} fps ({info['seconds']:.1f} s){extra_note}.")
+
+
+MAX_FRAMES = 100_000   # about 55 minutes at 30 fps; every frame is rendered and encoded
+
+
+def _check_frame_count(mode: str, *, seconds_per_seed: float, seconds: float, fps: float, loop: bool, keys: int) -> None:
+    """Refuse, before anything is rendered, a video with more than MAX_FRAMES frames (the number named)."""
+    from sgan.errors import UsageError
+
+    if mode == "walk":
+        segments = max(1, keys if loop else keys - 1)
+        frames, why = seconds_per_seed * fps * segments, f"--seconds-per-seed x --fps x {segments} keyframe steps"
+    else:
+        frames, why = seconds * fps, "--seconds x --fps"
+    if not frames <= MAX_FRAMES:
+        raise UsageError(f"the video would have {frames:.4g} frames ({why}); sgan renders at most {MAX_FRAMES}: "
+                         "lower --fps, --seconds or --seconds-per-seed.")

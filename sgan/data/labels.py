@@ -4,7 +4,8 @@ Sources (`sgan prepare-dataset SRC OUT --labels MODE`):
 - `folders`: one folder per class; an image's class is the first folder of its path inside SRC,
   classes are numbered in sorted name order.
 - `dataset.json`: StyleGAN2-ADA's file at the top of SRC, `{"labels": [["rel/path.png", int], ...]}`
-  (or `{"labels": null}`: no labels); integer classes, numbered as given.
+  (or `{"labels": null}`: no labels); integer classes below MAX_CLASSES (100000), numbered as given,
+  one entry per image (a duplicate is refused).
 - `auto` (default): dataset.json when SRC has one, otherwise none. `none`: no labels.
 `builtin:shapes` always stores its attributes; its class is `shape_id` (circle, square, ...).
 
@@ -105,6 +106,12 @@ def _from_dataset_json(raw: bytes, entries: list[str], spec: str) -> SourceLabel
                             "(vector labels are not supported).")
         if value < 0:
             raise DataError(f"{spec}/{DATASET_JSON}: {name} has the negative class {value}.")
+        if value >= MAX_CLASSES:
+            raise DataError(f"{spec}/{DATASET_JSON}: {name} has the class {str(value)[:40]}; class ids must be below "
+                            f"{MAX_CLASSES} (a conditional model has one input per class up to the largest id).")
+        if name in by_name:
+            raise DataError(f"{spec}/{DATASET_JSON}: {name} is listed twice (classes {by_name[name]} and {value}); "
+                            "give each image one label.")
         by_name[name] = value
     missing = [e for e in entries if e not in by_name]
     if missing:

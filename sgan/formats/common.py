@@ -194,3 +194,18 @@ def check_fir(kernel: Any, *, what: str) -> None:
     ref = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1]))
     if k.shape != (4, 4) or not torch.allclose(k / k.sum(), ref / ref.sum(), atol=1e-6):
         raise ImportFormatError(f"{what}: its resampling filter is not [1,3,3,1]; sgan's StyleGAN2 uses only that one.")
+
+
+def count_blocks(sd: Mapping[str, Any], prefix: str) -> int:
+    """How many numbered blocks `{prefix}0.`, `{prefix}1.`, ... a state dict holds without a gap (one pass
+    over the keys, so a crafted file with very many keys costs linear time)."""
+    found: set[int] = set()
+    for k in sd:
+        if isinstance(k, str) and k.startswith(prefix):
+            head, dot, _ = k[len(prefix):].partition(".")
+            if dot and head.isdigit() and len(head) <= 9 and (head == "0" or head[0] != "0"):
+                found.add(int(head))
+    n = 0
+    while n in found:
+        n += 1
+    return n
