@@ -164,7 +164,8 @@ def _identify_foreign(p: Path, err: Exception) -> str:
     if head[:1] == b"\x80":
         if b"dnnlib" in head or b"torch_utils" in head:
             return ("this looks like an NVIDIA StyleGAN network pickle (.pkl, which runs code when loaded), "
-                    "not an sgan checkpoint; sgan refuses pickles.")
+                    f"not an sgan checkpoint; convert it once with `sgan import {p.name} --out model.pt` "
+                    "(which runs none of its code).")
         return "this is a Python pickle, not an sgan checkpoint; sgan refuses pickles (they can run code)."
     if head[:1] in (b"{", b"["):
         return "this is a text/JSON file, not an sgan checkpoint; give a snapshot-*.pt file or a run folder."
