@@ -182,3 +182,19 @@ def test_nan_tensor_in_a_rosinality_file_is_named(tmp_path):
     path = tmp_path / "n.pt"
     torch.save(data, path)
     assert_one_line(invoke("import", path, "--out", tmp_path / "m.pt"), "NaN or infinite")
+
+
+def test_pickled_tensors_of_nvidia_pickles_must_be_dense():
+    """ADA and StyleGAN3 pickles rebuild their tensors through _rebuild_tensor_v2: zero strides, overlapping
+    strides and a short storage are refused there, before anything reads the tensor."""
+    from sgan.formats.safe_pickle import UnsafePickleError, _rebuild_tensor_v2
+
+    one = torch.zeros(1).untyped_storage()
+    four = torch.zeros(4).untyped_storage()
+    with pytest.raises(UnsafePickleError, match="strides"):
+        _rebuild_tensor_v2(torch.TypedStorage(wrap_storage=one, dtype=torch.float32, _internal=True), 0,
+                           (4096, 4096), (0, 0))
+    with pytest.raises(UnsafePickleError, match="strides"):
+        _rebuild_tensor_v2(torch.TypedStorage(wrap_storage=four, dtype=torch.float32, _internal=True), 0, (3, 2), (1, 1))
+    t = _rebuild_tensor_v2(torch.TypedStorage(wrap_storage=four, dtype=torch.float32, _internal=True), 0, (2, 2), (1, 2))
+    assert t.shape == (2, 2)                            # a transposed (column-major) tensor is dense: accepted
