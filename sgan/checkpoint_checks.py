@@ -4,7 +4,13 @@
   shape), keyed by its path in the payload (`G_ema/synthesis.b8.conv0.weight`,
   `extra/opt_G/state/0/exp_avg`). `save_checkpoint` stores them as `payload["checksums"]`;
   `verify_checksums` recomputes them on load (about 1 s per GB of tensors) and names the damaged
-  tensors. Files without checksums (older sgan) load unchecked.
+  tensors. `checksums["fields"]` is a CRC-32 of every non-tensor field (config JSON, versions,
+  counters and other plain values of `extra`, `fields_checksum`). Files without checksums (older
+  sgan) load unchecked; files without the fields checksum load with a one-line note.
+- Density: `dense_problem` refuses tensors with zero or overlapping strides or a storage smaller than
+  their shape (a small file describing a huge tensor), `check_zip_expansion` zip members that claim
+  far more bytes than they store (decompression bombs), both before anything is read or copied;
+  `check_finite` names a tensor holding NaN or infinity.
 - Types and bounds: `check_payload` refuses state dicts that are not {str: Tensor}, extras that
   are not dicts and model configs whose fields have the wrong type or absurd sizes, so that a
   crafted file cannot make sgan allocate without bound or fail with a traceback.

@@ -15,6 +15,12 @@ Anything else is refused with a one-line `UnsafePickleError` that names the glob
 (zip or legacy) go through `torch.load(weights_only=True)`, PyTorch's own restricted unpickler,
 with only `argparse.Namespace` added (as the stand-in); the small `torch.save` blobs nested in
 StyleGAN2-ADA pickles go through the same function.
+
+Whatever the container, a file may not make sgan allocate more than it holds: zip members that
+expand more than a tensor file can are refused before they are decompressed
+(`checkpoint_checks.check_zip_expansion`), and every tensor must be dense and real (no zero or
+overlapping strides, no short storage, no complex dtype; `check_tensors`, one walk over at most
+MAX_NODES objects, iterative, so deep nesting cannot overflow the stack).
 """
 
 from __future__ import annotations
