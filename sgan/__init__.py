@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     if name == "load_generator":  # imported on first use, so `import sgan` stays light
-        from sgan.checkpoint import load_generator
+        from sgan.formats import load_generator  # sgan checkpoints and foreign files
 
         return load_generator
     raise AttributeError(f"module 'sgan' has no attribute {name!r}")

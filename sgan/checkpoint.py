@@ -29,11 +29,15 @@ from typing import Any, BinaryIO, Callable
 import torch
 
 from sgan import __version__
-from sgan.checkpoint_checks import (check_against_model, check_config_fields, check_payload, tensor_checksums,
-                                    verify_checksums)
+from sgan.checkpoint_checks import (STATE_DICTS, all_tensors, check_against_model, check_config_fields, check_finite,
+                                    check_payload, check_zip_expansion, tensor_checksums, verify_checksums)
 from sgan.errors import CheckpointError
 from sgan.fileio import atomic_write, atomic_write_json
 from sgan.nn import Discriminator, Generator, ModelConfig, make_discriminator, make_generator
+
+class NotAnSganCheckpoint(CheckpointError):
+    """A readable file that is not an sgan checkpoint (perhaps a foreign one: sgan.formats opens those)."""
+
 
 FORMAT = "sgan-checkpoint"
 FORMAT_VERSION = 1
@@ -109,14 +113,15 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     p = resolve_checkpoint(path)
     if p.stat().st_size == 0:
         raise CheckpointError(f"{p}: the file is empty (an interrupted copy?); use another snapshot.")
+    check_zip_expansion(p, p)
     try:
         with warnings.catch_warnings():  # foreign pickles make torch warn before it refuses them
             warnings.simplefilter("ignore")
             data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # any refusal: name what the file looks like instead of a traceback
-        raise CheckpointError(f"{p}: {_identify_foreign(p, err)}") from None
+        raise NotAnSganCheckpoint(f"{p}: {_identify_foreign(p, err)}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{p}: {_describe_dict(data)}")
+        raise NotAnSganCheckpoint(f"{p}: {_describe_dict(data)}")
     version = data.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{p}: checkpoint format version {version} is newer than this sgan understands "
@@ -128,6 +133,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{p}: the model config is not valid JSON; the checkpoint is damaged.") from None
     check_config_fields(raw_config, p, ModelConfig)
     verify_checksums(data, p)
+    for key in STATE_DICTS:
+        check_finite(all_tensors(data.get(key), key), p)
     try:
         config = ModelConfig.from_dict(raw_config)
         return Checkpoint(path=p, config=config, G=data["G"], G_ema=data["G_ema"], D=data.get("D"),
@@ -157,7 +164,8 @@ def _identify_foreign(p: Path, err: Exception) -> str:
     if head[:1] == b"\x80":
         if b"dnnlib" in head or b"torch_utils" in head:
             return ("this looks like an NVIDIA StyleGAN network pickle (.pkl, which runs code when loaded), "
-                    "not an sgan checkpoint; sgan refuses pickles.")
+                    f"not an sgan checkpoint; convert it once with `sgan import {p.name} --out model.pt` "
+                    "(which runs none of its code).")
         return "this is a Python pickle, not an sgan checkpoint; sgan refuses pickles (they can run code)."
     if head[:1] in (b"{", b"["):
         return "this is a text/JSON file, not an sgan checkpoint; give a snapshot-*.pt file or a run folder."
@@ -201,17 +209,10 @@ def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: P
 
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """An sgan checkpoint (file or run folder), or a foreign StyleGAN checkpoint (NVIDIA pickle,
-    rosinality file) converted in memory by sgan.formats without running its code, with a note."""
-    try:
-        return load_checkpoint(path)
-    except CheckpointError:
-        from sgan.formats import checkpoint_in_memory  # imported only when a file is not sgan's own
-
-        ckpt = checkpoint_in_memory(resolve_checkpoint(path))
-        if ckpt is None:
-            raise
-        return ckpt
+    """An sgan checkpoint (file or run folder). Foreign StyleGAN files (NVIDIA pickles, rosinality
+    files) are opened by `sgan.formats.open_checkpoint`, which converts them in memory; this module
+    knows nothing of them (imports flow formats -> checkpoint)."""
+    return load_checkpoint(path)
 
 
 def inference_generator(ckpt: Checkpoint, *, ema: bool = True, device: torch.device | str = "cpu") -> Generator:
@@ -225,5 +226,6 @@ def inference_generator(ckpt: Checkpoint, *, ema: bool = True, device: torch.dev
 
 
 def load_generator(path: str | os.PathLike, *, device: torch.device | str = "cpu", ema: bool = True) -> Generator:
-    """Load G_ema (or G) from a snapshot file, run folder or foreign checkpoint, ready for inference."""
+    """Load G_ema (or G) from a snapshot file or run folder, ready for inference (`sgan.load_generator`
+    also takes foreign checkpoints)."""
     return inference_generator(open_checkpoint(path), ema=ema, device=device)

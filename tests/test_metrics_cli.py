@@ -105,6 +105,9 @@ def test_fid_of_reals_against_reals_is_small_and_cache_is_keyed_by_content(shape
     with wenv.begin(write=True) as txn:
         key = layout.image_key(16, 5)
         txn.put(key, txn.get(layout.image_key(16, 6)))  # one image changed
+        sums = json.loads(txn.get(layout.checksum_key(5)))  # with its checksum (else the reader refuses the record)
+        sums[key.decode()] = layout.record_checksum(txn.get(key))
+        txn.put(layout.checksum_key(5), json.dumps(sums).encode())
     wenv.close()
     ds2 = open_dataset(shapes_db, 16)
     c, info = cached_real_features(ds2, det, num=120, cache_dir=tmp_path)

@@ -27,6 +27,9 @@ def _parse_floats(text: str, option: str) -> list[float]:
         raise UsageError(f"{option} {text!r}: give numbers separated by commas, e.g. 1,0.7,0.5,0,-0.5,-1.") from None
     if not values:
         raise UsageError(f"{option} is empty.")
+    bad = next((v for v in values if not -100 <= v <= 100), None)   # NaN too: outside float32's safe range for psi
+    if bad is not None:
+        raise UsageError(f"{option} values must be finite numbers from -100 to 100, got {bad}.")
     return values
 
 
@@ -102,7 +105,7 @@ def variation_command(
     seeds: str = typer.Option("0", "--seeds", help="One row per seed."),
     samples: int = typer.Option(100, "--samples", callback=at_least(2), help="Noise draws behind the standard-deviation image (the paper: 100)."),
     show: int = typer.Option(4, "--show", callback=at_least(1), help="Noise draws shown as pictures."),
-    trunc: float = typer.Option(0.7, "--trunc", callback=finite(), help="Truncation psi of the seeds' w."),
+    trunc: float = typer.Option(0.7, "--trunc", callback=finite(lo=-100, hi=100), help="Truncation psi of the seeds' w."),
     trunc_cutoff: Optional[int] = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N styles."),
     noise_seed: int = typer.Option(0, "--noise-seed", callback=at_least(0), help="Seed of the noise draws."),
     out: Path = typer.Option(Path("variation.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
@@ -140,7 +143,7 @@ def noise_command(
     seeds: str = typer.Option("0-3", "--seeds", help="One row per seed (its noise maps are drawn from the seed)."),
     fine_from: Optional[int] = typer.Option(None, "--fine-from", help="First resolution of the fine layers (default: 64, or half a smaller model's resolution)."),
     columns: str = typer.Option("all,none,fine,coarse", "--columns", help="Which columns, in order: all, none, fine, coarse."),
-    trunc: float = typer.Option(0.7, "--trunc", callback=finite(), help="Truncation psi of the seeds' w."),
+    trunc: float = typer.Option(0.7, "--trunc", callback=finite(lo=-100, hi=100), help="Truncation psi of the seeds' w."),
     trunc_cutoff: Optional[int] = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N styles."),
     out: Path = typer.Option(Path("noise.png"), "--out", help="Output PNG (a .json with the settings beside it)."),
     scale: int = SCALE,

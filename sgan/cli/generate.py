@@ -33,7 +33,7 @@ GRID_MAX = 256   # grid.png holds at most this many images (the first seeds)
 def generate_command(
     ckpt: Path = typer.Argument(..., metavar="CKPT", help="A snapshot file or a training run folder (its latest snapshot)."),
     seeds: str = typer.Option("0-7", "--seeds", help="Seeds, e.g. 0-15,42. Each seed gives the same image at any batch size."),
-    trunc: Optional[float] = typer.Option(None, "--trunc", callback=finite(), help="Truncation psi in W (1 = none, 0 = the average image). Default 0.7; an imported model uses its original tool's default."),
+    trunc: Optional[float] = typer.Option(None, "--trunc", callback=finite(lo=-100, hi=100), help="Truncation psi in W (1 = none, 0 = the average image). Default 0.7; an imported model uses its original tool's default."),
     trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="Truncate only the first N style layers. Default 8 (the paper); an imported model uses its original tool's default."),
     noise_mode: Optional[str] = typer.Option(None, "--noise-mode", help="Noise inputs: const (stored maps), random (from the seed), none, or numpy (from numpy RandomState(seed) after z, as NVIDIA's StyleGAN2 run_generator.py). Default const; an imported model uses its original tool's."),
     outdir: Path = typer.Option(Path("out"), "--outdir", help="Folder for seedNNNN.png files (created if needed)."),

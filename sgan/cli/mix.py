@@ -39,7 +39,7 @@ def mix_command(
     rows: Optional[str] = typer.Option(None, "--rows", help="Row seeds of a mixing grid, e.g. 1,2,3."),
     cols: Optional[str] = typer.Option(None, "--cols", help="Column seeds whose styles are copied, e.g. 10-14."),
     styles: str = typer.Option("coarse", "--styles", help="Styles taken from the columns: coarse, middle, fine, A-B or a list."),
-    trunc: float = typer.Option(0.7, "--trunc", callback=finite(), help="Truncation psi for seed latents (grid mode)."),
+    trunc: float = typer.Option(0.7, "--trunc", callback=finite(lo=-100, hi=100), help="Truncation psi for seed latents (grid mode)."),
     trunc_cutoff: int = typer.Option(8, "--trunc-cutoff", help="Truncate only the first N style layers."),
     noise_mode: str = typer.Option("const", "--noise-mode", help="const, random or none."),
     out: Path = typer.Option(..., "--out", help="Output PNG."),

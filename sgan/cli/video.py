@@ -91,7 +91,7 @@ def video_command(
     translate_sweep: Optional[str] = typer.Option(None, "--translate-sweep", help="StyleGAN3: translate the input from X0,Y0 to X1,Y1 (image widths), e.g. 0,0:0.5,0."),
     rotate_sweep: Optional[str] = typer.Option(None, "--rotate-sweep", help="StyleGAN3: rotate the input from A to B degrees, e.g. 0:360."),
     grid: Optional[str] = typer.Option(None, "--grid", help="COLSxROWS cells, e.g. 2x2."),
-    trunc: float = typer.Option(1.0, "--trunc", callback=finite(), help="Truncation psi for seed keyframes (1 = none)."),
+    trunc: float = typer.Option(1.0, "--trunc", callback=finite(lo=-100, hi=100), help="Truncation psi for seed keyframes (1 = none)."),
     trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="Truncate only the first N styles (default all)."),
     psi_from: float = typer.Option(1.0, "--psi-from", callback=finite(), help="Truncation mode: psi at the start."),
     psi_to: float = typer.Option(-1.0, "--psi-to", callback=finite(), help="Truncation mode: psi at the end (with --loop it returns)."),
@@ -145,6 +145,8 @@ def video_command(
     if trunc_cutoff is not None and trunc_cutoff < 0:
         raise UsageError("--trunc-cutoff must be zero or more (the number of styles truncated from the coarsest).")
     seed_list = parse_int_list(seeds or "0-3", option="--seeds") if not latent_files else []
+    _check_frame_count(mode, seconds_per_seed=seconds_per_seed, seconds=seconds, fps=fps, loop=loop,
+                       keys=len(latent_files) or len(seed_list))
     check_out_file(out, "--out")
     if frames is not None:
         check_out_dir(frames, "--frames")
@@ -223,3 +225,20 @@ def video_command(
     extra_note = f" and {info['frames']} PNGs in {frames}/" if frames else ""
     console.print(f"Wrote {out}: {anim.description}, {info['frames']} frames {info['width']}x{info['height']} "
                   f"at {fps:g} fps ({info['seconds']:.1f} s){extra_note}.")
+
+
+MAX_FRAMES = 100_000   # about 55 minutes at 30 fps; every frame is rendered and encoded
+
+
+def _check_frame_count(mode: str, *, seconds_per_seed: float, seconds: float, fps: float, loop: bool, keys: int) -> None:
+    """Refuse, before anything is rendered, a video with more than MAX_FRAMES frames (the number named)."""
+    from sgan.errors import UsageError
+
+    if mode == "walk":
+        segments = max(1, keys if loop else keys - 1)
+        frames, why = seconds_per_seed * fps * segments, f"--seconds-per-seed x --fps x {segments} keyframe steps"
+    else:
+        frames, why = seconds * fps, "--seconds x --fps"
+    if not frames <= MAX_FRAMES:
+        raise UsageError(f"the video would have {frames:.4g} frames ({why}); sgan renders at most {MAX_FRAMES}: "
+                         "lower --fps, --seconds or --seconds-per-seed.")

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from sgan.data import images, layout
+from sgan.data.labels import class_value_problem
 from sgan.errors import DataError, UsageError
 
 ProgressFn = Callable[[int, int], None]
@@ -51,10 +52,12 @@ def _classes(path: Path, labels: dict[str, Any]) -> list[dict[str, Any]] | None:
     """[{"index", "name", "images"}] per class when the database has class labels."""
     if not labels.get("class_field"):
         return None
-    from sgan.data.labels import class_labels
+    from sgan.data.labels import DamagedLabel, class_labels
 
     try:
         found = class_labels(path)
+    except DamagedLabel:
+        raise
     except DataError:
         return None
     return [{"index": i, "name": n, "images": c} for i, (n, c) in enumerate(zip(found.names, found.counts()))]
@@ -151,6 +154,8 @@ def verify_dataset(path: str | Path, *, progress: ProgressFn | None = None) -> V
     report.checksums = (meta or {}).get("checksums") == layout.CHECKSUM_ALGO
     labels = (meta or {}).get("labels") or {}
     dim = len(labels.get("names", []))
+    names = list(labels.get("names", []))
+    class_j = names.index(labels["class_field"]) if labels.get("class_field") in names else None
     problems = report.problems
 
     def problem(text: str) -> None:
@@ -188,6 +193,10 @@ def verify_dataset(path: str | Path, *, progress: ProgressFn | None = None) -> V
                     problem(f"{layout.label_key(i).decode()}: missing or not {dim} float32 values")
                 elif not np.isfinite(layout.decode_label(raw)).all():
                     problem(f"{layout.label_key(i).decode()}: holds NaN or infinity")
+                elif class_j is not None:
+                    why = class_value_problem(float(layout.decode_label(raw)[class_j]), len(labels.get("classes") or []))
+                    if why:
+                        problem(f"{layout.label_key(i).decode()}: {why}")
                 attrs = txn.get(layout.attrs_key(i))
                 if attrs is not None:
                     try:

@@ -4,7 +4,8 @@ Sources (`sgan prepare-dataset SRC OUT --labels MODE`):
 - `folders`: one folder per class; an image's class is the first folder of its path inside SRC,
   classes are numbered in sorted name order.
 - `dataset.json`: StyleGAN2-ADA's file at the top of SRC, `{"labels": [["rel/path.png", int], ...]}`
-  (or `{"labels": null}`: no labels); integer classes, numbered as given.
+  (or `{"labels": null}`: no labels); integer classes below MAX_CLASSES (100000), numbered as given,
+  one entry per image (a duplicate is refused).
 - `auto` (default): dataset.json when SRC has one, otherwise none. `none`: no labels.
 `builtin:shapes` always stores its attributes; its class is `shape_id` (circle, square, ...).
 
@@ -105,6 +106,12 @@ def _from_dataset_json(raw: bytes, entries: list[str], spec: str) -> SourceLabel
                             "(vector labels are not supported).")
         if value < 0:
             raise DataError(f"{spec}/{DATASET_JSON}: {name} has the negative class {value}.")
+        if value >= MAX_CLASSES:
+            raise DataError(f"{spec}/{DATASET_JSON}: {name} has the class {str(value)[:40]}; class ids must be below "
+                            f"{MAX_CLASSES} (a conditional model has one input per class up to the largest id).")
+        if name in by_name:
+            raise DataError(f"{spec}/{DATASET_JSON}: {name} is listed twice (classes {by_name[name]} and {value}); "
+                            "give each image one label.")
         by_name[name] = value
     missing = [e for e in entries if e not in by_name]
     if missing:
@@ -121,6 +128,25 @@ def class_metadata(classes: list[str], origin: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- reading back
+
+MAX_CLASSES = 100_000   # sgan's bound on c_dim (sgan.nn.config.SIZE_LIMITS); no class index reaches it
+
+
+class DamagedLabel(DataError):
+    """A stored class label that is not a class of the database (NaN, fractional, negative, too large)."""
+
+
+def class_value_problem(value: float, num_classes: int) -> str | None:
+    """Why a stored class label is not a class index below `num_classes` (MAX_CLASSES when the database
+    lists no class names), or None."""
+    limit = num_classes if num_classes > 0 else MAX_CLASSES
+    if not np.isfinite(value):
+        return f"the class label is {value}, not a number"
+    if value != int(value) or not 0 <= value < limit:
+        return (f"the class label {value:g} is not one of the {limit} classes (0 to {limit - 1})" if num_classes
+                else f"the class label {value:g} is not a class index (0 to {limit - 1})")
+    return None
+
 
 @dataclass
 class ClassLabels:
@@ -151,15 +177,19 @@ def class_labels(path: str | Path) -> ClassLabels:
         raise DataError(f"{path} has no class labels; prepare it with `sgan prepare-dataset SRC {path} --labels folders` "
                         "(one folder per class) or a dataset.json, or train without --cond.")
     j, dim = names.index(field_name), len(names)
+    classes = list(labels.get("classes") or [])
     out = np.empty(header["length"], dtype=np.int64)
     with env.begin(write=False) as txn:
         for i in range(header["length"]):
             raw = txn.get(layout.label_key(i))
             if raw is None or len(raw) != 4 * dim:
-                raise DataError(f"{path}: the label of image {i} is missing or damaged; prepare the dataset again.")
+                raise DamagedLabel(f"{path}: the label of image {i} is missing or damaged; prepare the dataset again.")
+            problem = class_value_problem(float(layout.decode_label(raw)[j]), len(classes))
+            if problem:
+                raise DamagedLabel(f"{path}: record {layout.label_key(i).decode()}: {problem}; run `sgan dataset verify "
+                                   f"{path}` and prepare the dataset again.")
             out[i] = int(layout.decode_label(raw)[j])
     c_dim = int(out.max()) + 1 if len(out) else 0
-    classes = list(labels.get("classes") or [])
     names_out = [classes[k] if k < len(classes) else str(k) for k in range(c_dim)]
     return ClassLabels(out, names_out)
 

@@ -27,13 +27,14 @@ import torch
 from torch.utils.data import Dataset
 
 from sgan.data import images, layout
+from sgan.data.labels import class_value_problem
 from sgan.errors import DataError
 
 
 class MultiResolutionDataset(Dataset):
     """Images of one LMDB at a changeable resolution, with optional deterministic x-flip."""
 
-    def __init__(self, path: str | Path, *, resolution: int, xflip: bool = False):
+    def __init__(self, path: str | Path, *, resolution: int, xflip: bool = False, check_records: bool = True):
         self.path = Path(path)
         self.xflip = bool(xflip)
         self._real = os.path.realpath(self.path)
@@ -46,6 +47,13 @@ class MultiResolutionDataset(Dataset):
         self.label_names: list[str] = list(labels.get("names", []))
         self._flip_ops = [(j, labels.get("xflip", {}).get(name)) for j, name in enumerate(self.label_names)
                           if labels.get("xflip", {}).get(name)]
+        field_name = labels.get("class_field")
+        self._class_j = self.label_names.index(field_name) if field_name in self.label_names else None
+        self._num_classes = len(labels.get("classes") or [])
+        # Per-record BLAKE2b (databases that store it): each record is checked the first time this process
+        # reads it, so a record altered after `prepare-dataset` is refused by name instead of trained on.
+        self.check_records = bool(check_records) and (self.metadata or {}).get("checksums") == layout.CHECKSUM_ALGO
+        self._checked: set[bytes] = set()
         self._resolution = 0
         self.resolution = resolution
 
@@ -75,6 +83,22 @@ class MultiResolutionDataset(Dataset):
         with env.begin(write=False, buffers=False) as txn:
             return txn.get(key)
 
+    def _check_record(self, index: int, key: bytes, data: bytes) -> None:
+        if not self.check_records or key in self._checked:
+            return
+        raw = self._txn_get(layout.checksum_key(index))
+        try:
+            sums = json.loads(raw.decode("utf-8")) if raw is not None else None
+        except (UnicodeDecodeError, ValueError):
+            sums = None
+        digest = sums.get(key.decode()) if isinstance(sums, dict) else None
+        if digest != layout.record_checksum(data):
+            what = ("has no valid checksum record" if digest is None else
+                    "does not match the checksum written with it (the record was altered)")
+            raise DataError(f"{self.path}: record {key.decode()} {what}; run `sgan dataset verify {self.path}` "
+                            "and prepare the dataset again.")
+        self._checked.add(key)
+
     def _split(self, index: int) -> tuple[int, bool]:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} is out of range for a dataset of {len(self)} items")
@@ -93,6 +117,7 @@ class MultiResolutionDataset(Dataset):
         except (OSError, ValueError, SyntaxError) as err:
             raise DataError(f"{self.path}: record {key.decode()} does not decode ({err}); run `sgan dataset verify "
                             f"{self.path}` and prepare the dataset again.") from None
+        self._check_record(index, key, data)
         if arr.shape != (r, r, 3):
             raise DataError(f"{self.path}: record {key.decode()} is {arr.shape[1]}x{arr.shape[0]}, not {r}x{r}; "
                             f"prepare the dataset again.")
@@ -106,7 +131,15 @@ class MultiResolutionDataset(Dataset):
         if data is None or len(data) != 4 * len(self.label_names):
             raise DataError(f"{self.path}: the label of image {index} is missing or has the wrong length; "
                             f"prepare the dataset again.")
-        return layout.decode_label(data)
+        self._check_record(index, layout.label_key(index), data)
+        label = layout.decode_label(data)
+        if not np.isfinite(label).all() or self._class_j is not None:
+            why = ("it holds NaN or infinity" if not np.isfinite(label).all() else
+                   class_value_problem(float(label[self._class_j]), self._num_classes))
+            if why:
+                raise DataError(f"{self.path}: record {layout.label_key(index).decode()}: {why}; run `sgan dataset "
+                                f"verify {self.path}` and prepare the dataset again.")
+        return label
 
     def attributes(self, index: int) -> dict | None:
         """All recorded attributes of item `index` (flipped items report their source image's)."""

@@ -64,11 +64,50 @@ def widths_text(cfg: ModelConfig) -> str:
     return ", ".join(f"{2 ** r}:{width(r)}" for r in range(2, cfg.resolution_log2 + 1))
 
 
-def tensor(x: Any) -> torch.Tensor:
-    """A float32 CPU tensor from an ndarray, a numpy scalar, a number or a tensor."""
+MAX_LIST_ELEMENTS = 1 << 24  # numbers a nested list may expand to (a StyleGAN vector stored as a list has w_dim)
+
+
+def expanded_size(x: Any, *, limit: int = MAX_LIST_ELEMENTS) -> int:
+    """How many numbers nested lists/tuples expand to, counting a list shared by reference once per use
+    (memoised per object, so a crafted tower of shared lists costs no time), capped just above `limit`."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(x, False)]
+    while stack:
+        obj, done = stack.pop()
+        if not isinstance(obj, (list, tuple)) or id(obj) in sizes:
+            continue
+        if done:
+            total = 0
+            for v in obj:
+                total += sizes.get(id(v), 1) if isinstance(v, (list, tuple)) else 1
+                if total > limit:
+                    break
+            sizes[id(obj)] = min(total, limit + 1)
+        else:
+            stack.append((obj, True))
+            stack.extend((v, False) for v in obj if isinstance(v, (list, tuple)) and id(v) not in sizes)
+    return sizes.get(id(x), 1)
+
+
+def tensor(x: Any, *, what: str = "a weight") -> torch.Tensor:
+    """A float32 CPU tensor from an ndarray, a numpy scalar, a number or a tensor (complex values and
+    strings refused; nested lists bounded by MAX_LIST_ELEMENTS before they are expanded)."""
     if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise ImportFormatError(f"{what} holds complex numbers ({x.dtype}); StyleGAN weights are real.")
         return x.detach().to("cpu", torch.float32).clone()
-    return torch.from_numpy(np.array(x, dtype=np.float32))
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
+        raise ImportFormatError(f"{what} is an array of {x.dtype} ({'complex numbers' if x.dtype.kind == 'c' else 'not numbers'}); "
+                                "StyleGAN weights are real numbers.")
+    if isinstance(x, (list, tuple)) and expanded_size(x) > MAX_LIST_ELEMENTS:
+        raise ImportFormatError(f"{what} is a nested list of more than {MAX_LIST_ELEMENTS} numbers (shared references "
+                                "repeated); the file is damaged or crafted.")
+    if isinstance(x, (str, bytes, complex)):
+        raise ImportFormatError(f"{what} is {type(x).__name__} {str(x)[:40]!r}, not a number.")
+    try:
+        return torch.from_numpy(np.array(x, dtype=np.float32))
+    except (ValueError, TypeError) as err:
+        raise ImportFormatError(f"{what} is not an array of numbers ({str(err)[:80]}).") from None
 
 
 def fit_widths(widths: Mapping[int, int], *, what: str) -> tuple[int, int, int]:
@@ -98,6 +137,11 @@ def build(module: nn.Module, state: Mapping[str, torch.Tensor], *, what: str) ->
         if tuple(own[k].shape) != tuple(v.shape):
             raise ImportFormatError(f"{what}: {k} has shape {list(v.shape)} where sgan expects {list(own[k].shape)}; "
                                     "the file does not match its format.")
+        if v.is_complex():
+            raise ImportFormatError(f"{what}: {k} holds complex numbers ({v.dtype}); StyleGAN weights are real.")
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise ImportFormatError(f"{what}: the weight {k} holds NaN or infinite values; the file is damaged "
+                                    "(such a model renders blank images).")
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
     return module.eval().requires_grad_(False)
 
@@ -150,3 +194,18 @@ def check_fir(kernel: Any, *, what: str) -> None:
     ref = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1]))
     if k.shape != (4, 4) or not torch.allclose(k / k.sum(), ref / ref.sum(), atol=1e-6):
         raise ImportFormatError(f"{what}: its resampling filter is not [1,3,3,1]; sgan's StyleGAN2 uses only that one.")
+
+
+def count_blocks(sd: Mapping[str, Any], prefix: str) -> int:
+    """How many numbered blocks `{prefix}0.`, `{prefix}1.`, ... a state dict holds without a gap (one pass
+    over the keys, so a crafted file with very many keys costs linear time)."""
+    found: set[int] = set()
+    for k in sd:
+        if isinstance(k, str) and k.startswith(prefix):
+            head, dot, _ = k[len(prefix):].partition(".")
+            if dot and head.isdigit() and len(head) <= 9 and (head == "0" or head[0] != "0"):
+                found.add(int(head))
+    n = 0
+    while n in found:
+        n += 1
+    return n

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from sgan.checkpoint import (Checkpoint, NotAnSganCheckpoint, inference_generator, load_checkpoint, resolve_checkpoint,
+                             save_checkpoint)
 from sgan.errors import CheckpointError, UsageError
 from sgan.formats.common import FORMAT_TITLES, ImportFormatError, Imported
 from sgan.formats.safe_pickle import PersistentObject, UnsafePickleError, load_foreign
@@ -27,8 +29,8 @@ def detect(data: Any) -> str | None:
 
     if tf_stylegan.is_tf_tuple(data):
         name = data[2].get("build_func_name")
-        version = int(data[2].get("version", 0) or 0)
-        if name == "G_style" or version == 3:
+        version = data[2].get("version", 0)
+        if name == "G_style" or (isinstance(version, int) and version == 3):
             return "tf-stylegan"
         return "tf-stylegan2"
     if isinstance(data, Mapping):
@@ -76,7 +78,16 @@ def import_file(path: str | os.PathLike, *, format: str = "auto", resolution: in
                          "other formats store their resolution.")
     try:
         return _convert(format, data, p, resolution)
-    except (KeyError, IndexError, AttributeError, TypeError) as err:
+    except ImportFormatError as err:
+        msg = str(err)
+        raise ImportFormatError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
+    except RecursionError:
+        raise ImportFormatError(f"{p}: the file nests its structure too deeply for {format}; it is damaged or "
+                                "crafted.") from None
+    except MemoryError:
+        raise ImportFormatError(f"{p}: converting it as {format} ran out of memory; the network it describes is "
+                                "larger than this machine can hold (or the file is crafted).") from None
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError, RuntimeError) as err:
         raise ImportFormatError(f"{p}: the file does not have the layout of {format} "
                                 f"({type(err).__name__}: {str(err)[:120]}).") from None
 
@@ -133,8 +144,6 @@ def import_record(imp: Imported) -> dict[str, Any]:
 
 def save_imported(imp: Imported, out: str | os.PathLike) -> Path:
     """Write the converted networks as an ordinary sgan checkpoint (atomically)."""
-    from sgan.checkpoint import save_checkpoint
-
     return save_checkpoint(out, config=imp.config, G=imp.G if imp.G is not None else imp.G_ema, G_ema=imp.G_ema,
                            D=imp.D, extra={"import": import_record(imp)})
 
@@ -142,8 +151,6 @@ def save_imported(imp: Imported, out: str | os.PathLike) -> Path:
 def checkpoint_in_memory(path: str | os.PathLike):
     """A foreign file as a `sgan.checkpoint.Checkpoint` (converted in memory, nothing written), or None
     when the file is not a known foreign format."""
-    from sgan.checkpoint import Checkpoint
-
     p = Path(path)
     try:
         data = _open(p)
@@ -160,3 +167,20 @@ def checkpoint_in_memory(path: str | os.PathLike):
     return Checkpoint(path=p, config=imp.config, G=state(imp.G if imp.G is not None else imp.G_ema),
                       G_ema=state(imp.G_ema), D=state(imp.D) if imp.D is not None else None,
                       extra={"import": import_record(imp)})
+
+
+def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """An sgan checkpoint (file or run folder), or a foreign StyleGAN checkpoint (NVIDIA pickle,
+    rosinality file) converted in memory without running its code, with a note."""
+    try:
+        return load_checkpoint(path)
+    except NotAnSganCheckpoint:
+        ckpt = checkpoint_in_memory(resolve_checkpoint(path))
+        if ckpt is None:
+            raise
+        return ckpt
+
+
+def load_generator(path: str | os.PathLike, *, device: Any = "cpu", ema: bool = True) -> Any:
+    """G_ema (or G) of a snapshot file, run folder or foreign checkpoint, ready for inference."""
+    return inference_generator(open_checkpoint(path), ema=ema, device=device)

@@ -25,8 +25,8 @@ from typing import Any, Mapping
 
 import torch
 
-from sgan.formats.common import (ImportFormatError, Imported, build, fit_widths, mean_w, new_discriminator,
-                                 new_generator, tensor)
+from sgan.formats.common import (ImportFormatError, Imported, build, count_blocks, fit_widths, mean_w,
+                                 new_discriminator, new_generator, tensor)
 from sgan.nn import ModelConfig
 
 SQRT2 = math.sqrt(2.0)
@@ -43,10 +43,7 @@ def is_bare(data: Any) -> bool:
 
 
 def _blocks(sd: Mapping[str, Any], prefix: str) -> int:
-    n = 0
-    while any(k.startswith(f"{prefix}{n}.") for k in sd):
-        n += 1
-    return n
+    return count_blocks(sd, prefix)
 
 
 def convert(data: Mapping[str, Any], *, path: Path, resolution: int | None = None) -> Imported:

@@ -20,17 +20,14 @@ from typing import Any, Mapping
 
 import torch
 
-from sgan.formats.common import (ImportFormatError, Imported, build, check_fir, fit_channels, mean_w,
-                                 new_discriminator, new_generator, tensor)
+from sgan.formats.common import (ImportFormatError, Imported, build, check_fir, count_blocks, fit_channels,
+                                 mean_w, new_discriminator, new_generator, tensor)
 from sgan.formats.safe_pickle import ArgsNamespace
 from sgan.nn import ModelConfig
 
 
 def _count(sd: Mapping[str, Any], prefix: str) -> int:
-    n = 0
-    while any(k.startswith(f"{prefix}{n}.") for k in sd):
-        n += 1
-    return n
+    return count_blocks(sd, prefix)
 
 
 def convert(data: Mapping[str, Any], *, path: Path) -> Imported:

@@ -15,6 +15,12 @@ Anything else is refused with a one-line `UnsafePickleError` that names the glob
 (zip or legacy) go through `torch.load(weights_only=True)`, PyTorch's own restricted unpickler,
 with only `argparse.Namespace` added (as the stand-in); the small `torch.save` blobs nested in
 StyleGAN2-ADA pickles go through the same function.
+
+Whatever the container, a file may not make sgan allocate more than it holds: zip members that
+expand more than a tensor file can are refused before they are decompressed
+(`checkpoint_checks.check_zip_expansion`), and every tensor must be dense and real (no zero or
+overlapping strides, no short storage, no complex dtype; `check_tensors`, one walk over at most
+MAX_NODES objects, iterative, so deep nesting cannot overflow the stack).
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
+from sgan.checkpoint_checks import check_zip_expansion, dense_problem
 from sgan.errors import CheckpointError
+
+MAX_NODES = 1 << 22  # objects a foreign file may hold (far above any StyleGAN checkpoint's few thousand)
 
 
 class UnsafePickleError(CheckpointError):
@@ -109,8 +118,12 @@ def _check_storage(storage: Any) -> None:
 def _rebuild_tensor_v2(storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any = False,
                        backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
     _check_storage(storage)
-    return torch._utils._rebuild_tensor_v2(storage, int(offset), tuple(size), tuple(stride), bool(requires_grad),
-                                           collections.OrderedDict())
+    t = torch._utils._rebuild_tensor_v2(storage, int(offset), tuple(size), tuple(stride), bool(requires_grad),
+                                        collections.OrderedDict())
+    why = dense_problem(t)
+    if why:
+        raise UnsafePickleError(f"refusing a tensor of shape {list(t.shape)}: {why}; the file is damaged or crafted.")
+    return t
 
 
 def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: Any = None, *state: Any) -> torch.Tensor:
@@ -178,13 +191,17 @@ def load_pickle(file: str | os.PathLike | BinaryIO) -> Any:
         with open(file, "rb") as f:
             return load_pickle(f)
     try:
-        return SafeUnpickler(file, encoding="latin1").load()
+        data = SafeUnpickler(file, encoding="latin1").load()
     except UnsafePickleError:
         raise
+    except RecursionError:
+        raise CheckpointError("the pickle nests its containers too deeply to read safely; it is damaged or crafted.") from None
     except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, IndexError, KeyError,
             RuntimeError, MemoryError, OverflowError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise CheckpointError(f"the pickle cannot be read safely ({first}); it is damaged or not a known StyleGAN format.") from None
+    check_tensors(data)
+    return data
 
 
 _GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
@@ -192,10 +209,11 @@ _GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
 
 def load_torch(file: str | os.PathLike | BinaryIO, *, what: str = "the file") -> Any:
     """torch.load(weights_only=True) with only argparse.Namespace added (as ArgsNamespace)."""
+    check_zip_expansion(file, what)
     try:
         with warnings.catch_warnings(), torch.serialization.safe_globals([(ArgsNamespace, "argparse.Namespace")]):
             warnings.simplefilter("ignore")
-            return torch.load(file, map_location="cpu", weights_only=True)
+            data = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
         m = _GLOBAL_RE.search(text)
@@ -209,6 +227,44 @@ def load_torch(file: str | os.PathLike | BinaryIO, *, what: str = "the file") ->
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, TypeError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise CheckpointError(f"{what} is not a readable PyTorch file ({first[:200]}); it may be truncated.") from None
+    check_tensors(data, what)
+    return data
+
+
+def _children(obj: Any) -> list[Any]:
+    if isinstance(obj, dict):
+        return [*obj.keys(), *obj.values()]
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return list(obj)
+    if isinstance(obj, ArgsNamespace):
+        return list(obj.__dict__.values())
+    return []
+
+
+def check_tensors(data: Any, what: str = "the file") -> None:
+    """Walk everything a foreign file holds (iteratively, each object once) and refuse tensors that are
+    not dense (zero or overlapping strides, short storage) and complex tensors or arrays, before any
+    of them is read or copied."""
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if len(seen) > MAX_NODES:
+            raise UnsafePickleError(f"refusing {what}: it holds more than {MAX_NODES} objects, far more than any "
+                                    "StyleGAN checkpoint; it is damaged or crafted.")
+        if isinstance(obj, torch.Tensor):
+            why = dense_problem(obj)
+            if why:
+                raise UnsafePickleError(f"refusing {what}: a tensor of shape {list(obj.shape)} is refused: {why}.")
+        elif isinstance(obj, np.ndarray):
+            if np.iscomplexobj(obj):
+                raise UnsafePickleError(f"refusing {what}: an array of shape {list(obj.shape)} holds complex numbers "
+                                        f"({obj.dtype}), which no StyleGAN weight is.")
+        else:
+            stack.extend(_children(obj))
 
 
 def file_kind(path: str | os.PathLike) -> str:

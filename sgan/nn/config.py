@@ -18,6 +18,15 @@ G_ARCHITECTURES = ("skip", "resnet")          # StyleGAN2 generator forms
 D_ARCHITECTURES = ("resnet", "skip", "orig")  # StyleGAN2 discriminator forms
 
 
+# Upper bounds of the sizes that decide how much memory a network takes (far above any published StyleGAN:
+# the widest, StyleGAN3-R at 1024 px, has channel base 65536 and 1024 channels); checkpoints and imports
+# that describe more are refused before anything is allocated.
+SIZE_LIMITS = {"resolution": 4096, "z_dim": 4096, "w_dim": 4096, "mapping_layers": 64, "mapping_fmaps": 4096,
+               "fmap_base": 1 << 17, "fmap_max": 4096, "fmap_min": 4096, "channel_base": 1 << 17, "channel_max": 4096,
+               "cmap_dim": 4096, "d_mapping_layers": 64, "c_dim": 100000, "sg3_channel_base": 1 << 18,
+               "sg3_channel_max": 4096, "sg3_num_layers": 64}
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     arch: str = "stylegan1"         # network family: 'stylegan1' (Karras et al. 2019) or 'stylegan2' (Karras et al. 2020)
@@ -95,6 +104,11 @@ class ModelConfig:
             raise ValueError(f"conv_clamp must be None or more than 0, got {self.conv_clamp}")
         if self.channel_base < 1 or self.channel_max < 1:
             raise ValueError("channel_base and channel_max must be at least 1")
+        for name, limit in SIZE_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, int) and value > limit:
+                raise ValueError(f"{name} = {value} is above sgan's limit of {limit} (far above any published "
+                                 "StyleGAN); such a network would need more memory than any file justifies")
 
     @property
     def resolution_log2(self) -> int:

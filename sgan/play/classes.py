@@ -89,7 +89,8 @@ def with_class(G: nn.Module, class_spec: str | int | None, names: list[str], *, 
 def load_class_generator(path: str | os.PathLike, class_spec: str | int | None = None, *,
                          device: torch.device | str = "cpu", mixture_ok: bool = False) -> nn.Module:
     """G_ema of a checkpoint or run folder, with its class fixed when the model is conditional."""
-    from sgan.checkpoint import inference_generator, open_checkpoint
+    from sgan.checkpoint import inference_generator
+    from sgan.formats import open_checkpoint  # sgan checkpoints and foreign files (converted in memory)
 
     ckpt = open_checkpoint(path)
     G = inference_generator(ckpt, device=device)
