@@ -24,13 +24,11 @@ RANKS = {
 }
 # (importing module, imported module) pairs allowed to break the order, with the reason.
 ALLOWED_EDGES = {
-    ("sgan.checkpoint", "sgan.formats"): "checkpoint_in_memory / save_checkpoint cycle: fixed on branch harden",
-    ("sgan", "sgan.checkpoint"): "the package root's sgan.load_generator, imported on first use",
+    ("sgan", "sgan.formats"): "the package root's sgan.load_generator, imported on first use",
 }
 # modules outside cli/ that import sgan inside a function body, with the reason.
 ALLOWED_FUNCTION_IMPORTS = {
     "sgan": "`import sgan` stays light: load_generator is imported on first use (module __getattr__)",
-    "sgan.checkpoint": "the checkpoint <-> formats cycle: fixed on branch harden",
     "sgan.nn.factory": "only the architecture a ModelConfig names is imported (stylegan1/2/3)",
     "sgan.formats.registry": "a foreign format's converter is imported once its file is detected",
     "sgan.formats.common": "the StyleGAN3 synthesis plan only for StyleGAN3 widths (nn.stylegan3 is large)",

@@ -49,7 +49,8 @@ def directions_command(
     import numpy as np
 
     from sgan.device import resolve_device
-    from sgan.checkpoint import inference_generator, open_checkpoint
+    from sgan.checkpoint import inference_generator
+    from sgan.formats import open_checkpoint
     from sgan.play.classes import class_names, with_class
     from sgan.play.directions import METHODS, layer_indices, save_directions
     from sgan.play.provenance import checkpoint_fields

@@ -71,7 +71,8 @@ def project_command(
     import numpy as np
     import torch
 
-    from sgan.checkpoint import build_generator, open_checkpoint
+    from sgan.checkpoint import build_generator
+    from sgan.formats import open_checkpoint
     from sgan.play.classes import class_names, with_class
     from sgan.device import autocast_module, check_precision, configure_cuda, resolve_device
     from sgan.play.provenance import png_text, provenance

@@ -29,6 +29,7 @@ from sgan.checkpoint import LATEST_POINTER
 from sgan.errors import SganError
 from sgan.fileio import append_jsonl, atomic_write_json
 from sgan.viz import image_grid, save_png, upscale_nearest
+from sgan.train.tblog import EventLog
 
 SNAPSHOT_RE = re.compile(r"^snapshot-(\d{6,})\.pt$")
 
@@ -75,7 +76,6 @@ class RunFolder:
     def events(self) -> Any:
         """The run's TensorBoard events (sgan.train.tblog.EventLog), or None without tensorboard."""
         if self._events is False:
-            from sgan.train.tblog import EventLog
 
             self._events = EventLog.open(self.path)
         return self._events

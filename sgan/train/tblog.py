@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sgan.checkpoint import LATEST_POINTER
 
 MISSING_NOTE = ("note: TensorBoard is not installed, so this run writes no event files "
                 "(pip install 'sgan[tensorboard]' to get them; stats.jsonl has the same values).")
@@ -247,7 +248,6 @@ def _nimg(record: dict[str, Any]) -> int:
 
 def _resumed_nimg(run_dir: Path) -> int | None:
     """cur_nimg of the newest snapshot (latest.json), when the folder already has one."""
-    from sgan.checkpoint import LATEST_POINTER
 
     try:
         kimg = json.loads((run_dir / LATEST_POINTER).read_text()).get("kimg")

@@ -29,7 +29,8 @@ from sgan.play.generate import sampling_options, synthesize
 from sgan.play.mixing import mix_rows_cols, model_style_groups
 from sgan.play.provenance import png_text, provenance, write_latent_sidecar
 from sgan.viz import png_bytes, save_png, to_uint8
-from sgan.checkpoint import inference_generator, open_checkpoint
+from sgan.checkpoint import inference_generator
+from sgan.formats import open_checkpoint   # sgan checkpoints and foreign files (converted in memory)
 from sgan.fileio import atomic_write_bytes
 from sgan.nn.stylegan3 import input_transform
 from sgan.play.classes import class_names, with_class
