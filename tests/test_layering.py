@@ -34,18 +34,7 @@ ALLOWED_FUNCTION_IMPORTS = {
     "sgan.formats.common": "the StyleGAN3 synthesis plan only for StyleGAN3 widths (nn.stylegan3 is large)",
     "sgan.formats.stylegan3": "the StyleGAN3 filter design only when a StyleGAN3 file is converted",
     "sgan.metrics.api": "each metric's detector and module are imported when that metric runs",
-    "sgan.metrics.ppl": "movable to the top (outside sgan/train: left to the metrics owner)",
-    "sgan.metrics.detector_train": "movable to the top (outside sgan/train: left to the metrics owner)",
-    "sgan.metrics.features": "movable to the top (outside sgan/train: left to the metrics owner)",
-    "sgan.metrics.conditional": "movable to the top (outside sgan/train: left to the metrics owner)",
-    "sgan.play.classes": "movable to the top (outside sgan/train: left to the play owner)",
-    "sgan.play.project": "movable to the top (outside sgan/train: left to the play owner)",
     "sgan.play.project_loss": "LPIPS / VGG weights only when projection uses the perceptual loss",
-    "sgan.play.provenance": "movable to the top (outside sgan/train: left to the play owner)",
-    "sgan.play.figures": "movable to the top (outside sgan/train: left to the play owner)",
-    "sgan.data.inspect": "movable to the top (outside sgan/train: left to the data owner)",
-    "sgan.data.prepare": "movable to the top (outside sgan/train: left to the data owner)",
-    "sgan.data.labels": "movable to the top (outside sgan/train: left to the data owner)",
 }
 
 

@@ -13,6 +13,8 @@ from PIL import Image
 from sgan.data import images, layout
 from sgan.data.labels import class_value_problem
 from sgan.errors import DataError, UsageError
+from sgan.data.labels import DamagedLabel, class_labels
+from sgan.data.lmdb_dataset import MultiResolutionDataset
 
 ProgressFn = Callable[[int, int], None]
 
@@ -52,7 +54,6 @@ def _classes(path: Path, labels: dict[str, Any]) -> list[dict[str, Any]] | None:
     """[{"index", "name", "images"}] per class when the database has class labels."""
     if not labels.get("class_field"):
         return None
-    from sgan.data.labels import DamagedLabel, class_labels
 
     try:
         found = class_labels(path)
@@ -66,7 +67,6 @@ def _classes(path: Path, labels: dict[str, Any]) -> list[dict[str, Any]] | None:
 def preview_grid(path: str | Path, *, size: int = 64, count: int = 64, start: int = 0,
                  columns: int | None = None) -> np.ndarray:
     """A grid of images `start .. start+count-1` at `size` px as RGB uint8 [H, W, 3] (2 px gaps)."""
-    from sgan.data.lmdb_dataset import MultiResolutionDataset
 
     if count < 1:
         raise UsageError(f"--count {count} must be 1 or more.")

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from sgan.errors import DataError, UsageError
+from sgan.data import layout
 
 LABEL_MODES = ("auto", "folders", "dataset.json", "none")
 DATASET_JSON = "dataset.json"
@@ -165,7 +166,6 @@ class ClassLabels:
 
 def class_labels(path: str | Path) -> ClassLabels:
     """The class labels of a dataset LMDB; DataError when it has none."""
-    from sgan.data import layout
 
     path = Path(path)
     env = layout.shared_env(path)

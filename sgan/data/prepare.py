@@ -33,6 +33,7 @@ from sgan.data.lfw import LFW_COUNT, LFW_SIZE, lfw_faces
 from sgan.data.shapes import ALL_SHAPE_CLASSES, VARIANTS, XFLIP_LABELS, render_shapes
 from sgan.data.sources import Source, open_source, read_entry
 from sgan.errors import DataError, UsageError
+from sgan import __version__
 
 DEFAULT_BUILTIN_COUNT = 10_000
 IMAGES_PER_TXN = 256
@@ -426,7 +427,6 @@ def _nothing_kept_message(source: str, skipped: list[dict], max_size: int) -> st
 
 
 def _metadata(src: Source, seed: int, writer: _Writer, sizes, format, quality, resample, crop, upscale, bg) -> dict:
-    from sgan import __version__
 
     labels = None
     if writer.label_names is not None:

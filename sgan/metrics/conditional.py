@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from sgan.data.labels import class_labels, one_hot
+from sgan.errors import DataError, UsageError
+from sgan.latent import z_from_seed
 
 
 class ClassSubset:
@@ -68,8 +71,6 @@ def condition_for_metric(G: nn.Module, ds: Any, data_path: Any, *, seed: int) ->
     c_dim = int(getattr(G, "c_dim", 0) or 0)
     if c_dim == 0:
         return G, ds, True
-    from sgan.data.labels import class_labels
-    from sgan.errors import DataError, UsageError
 
     try:
         labels = class_labels(data_path)
@@ -95,8 +96,6 @@ def class_accuracy(G: nn.Module, class_names: list[str], detector: nn.Module, *,
     (seeds seed..seed+num-1, const noise) that the offline detector classifies as k.
     `detector` maps images in [-1, 1] to (features, class logits, ...); its classes are matched to
     G's by name when `detector_classes` is given."""
-    from sgan.data.labels import one_hot
-    from sgan.latent import z_from_seed
 
     c_dim = int(getattr(G, "c_dim", 0) or 0)
     if c_dim == 0:

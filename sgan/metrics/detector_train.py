@@ -29,6 +29,10 @@ import torch.nn.functional as F
 from sgan.errors import DataError, UsageError
 from sgan.metrics.junk import make_junk
 from sgan.metrics.shapes_detector import JUNK, ShapesNet, save_detector
+from sgan.data import layout
+from sgan.data.labels import class_labels
+from sgan.data.lmdb_dataset import MultiResolutionDataset
+from sgan.data.shapes import ALL_SHAPE_CLASSES
 
 # name -> (how it is computed from the label vector), all split at the training median.
 BINARY_SPECS = {
@@ -46,7 +50,6 @@ CLASS_IMAGES_SEEN = 20000  # class datasets: default epochs = this many training
 
 
 def _open(path: str | Path):
-    from sgan.data.lmdb_dataset import MultiResolutionDataset
 
     p = Path(path)
     if not p.exists():
@@ -61,7 +64,6 @@ def _open(path: str | Path):
 
 
 def _any_size(p: Path) -> int:
-    from sgan.data import layout
 
     header = layout.read_header(layout.shared_env(p, str(p.resolve())), p)
     return sorted(header["sizes"])[-1]
@@ -101,7 +103,6 @@ def load_training_data(path: str | Path, *, limit: int | None = None,
 
 
 def _shapes_targets(labels: np.ndarray, names: list[str], n_train: int, ds):
-    from sgan.data.shapes import ALL_SHAPE_CLASSES
 
     shape_ids = labels[:, names.index("shape_id")].astype(np.int64)
     present = sorted(set(shape_ids[:n_train].tolist()))
@@ -157,7 +158,6 @@ def train_detector(data_path: str | Path, out: str | Path, *, epochs: int | None
         label_source, epochs = "shape_id", epochs or SHAPES_EPOCHS
         junk = bool(junk)
     else:
-        from sgan.data.labels import class_labels
 
         try:
             cl = class_labels(ds.path)

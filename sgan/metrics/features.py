@@ -19,6 +19,9 @@ import torch
 
 from sgan.errors import DataError, UsageError
 from sgan.fileio import atomic_write
+from sgan.data import layout
+from sgan.data.lmdb_dataset import MultiResolutionDataset
+from sgan.metrics.fid import mean_cov
 
 Progress = Callable[[int, int], None]
 CACHE_VERSION = 1
@@ -67,7 +70,6 @@ def generated_features(G, detector, *, num: int, batch: int = 32, seed: int = 0,
 
 def open_dataset(path: str | os.PathLike, resolution: int):
     """The LMDB dataset at `resolution`, or a one-line DataError saying what is wrong."""
-    from sgan.data.lmdb_dataset import MultiResolutionDataset
 
     p = Path(path)
     if not p.exists():
@@ -83,7 +85,6 @@ def open_dataset(path: str | os.PathLike, resolution: int):
 
 def dataset_digest(ds, num: int, progress: Progress | None = None) -> str:
     """sha256 of the encoded records of the first `num` images at the dataset's resolution."""
-    from sgan.data import layout
 
     env = layout.shared_env(ds.path, os.path.realpath(ds.path))
     h = hashlib.sha256()
@@ -142,7 +143,6 @@ def load_cached(path: Path, meta: dict) -> np.ndarray | None:
 
 def save_cached(path: Path, features: np.ndarray, meta: dict) -> None:
     """Write features, their mean and covariance (`mu`, `sigma`: pytorch-fid's .npz keys) atomically."""
-    from sgan.metrics.fid import mean_cov
 
     mu, sigma = mean_cov(features) if features.shape[0] > 1 else (features.mean(0), np.zeros((features.shape[1],) * 2))
     atomic_write(path, lambda f: np.savez(f, features=features, mu=mu, sigma=sigma, n=np.int64(features.shape[0]),

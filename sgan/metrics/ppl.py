@@ -19,6 +19,7 @@ import torch
 
 from sgan.errors import UsageError
 from sgan.metrics.features import Progress, latent_stream, noise_generators
+from sgan.nn import truncate
 
 SPACES = ("z", "w")
 SAMPLINGS = ("full", "end")
@@ -84,7 +85,6 @@ def path_lengths(G, distance, *, space: str = "w", sampling: str = "full", num: 
             w = torch.cat([torch.lerp(w0, w1, t), torch.lerp(w0, w1, t + epsilon)])
         ws = w.unsqueeze(1).expand(-1, G.num_ws, -1)
         if trunc != 1.0:
-            from sgan.nn import truncate
             ws = truncate(ws, G.w_avg, truncation_psi=trunc, truncation_cutoff=None)
         gens = noise_generators(seed, start, n, salt=4) + noise_generators(seed, start, n, salt=4)
         images = G.synthesis(ws, noise_mode="random", generator=gens).float()

@@ -16,6 +16,9 @@ import torch
 from torch import nn
 
 from sgan.errors import UsageError
+from sgan.checkpoint import inference_generator
+from sgan.data.labels import one_hot, resolve_class
+from sgan.formats import open_checkpoint
 
 
 def class_names(extra: dict[str, Any], c_dim: int) -> list[str]:
@@ -69,7 +72,6 @@ class ClassConditioned(nn.Module):
 
 
 def with_class(G: nn.Module, class_spec: str | int | None, names: list[str], *, mixture_ok: bool = False) -> nn.Module:
-    from sgan.data.labels import one_hot, resolve_class
 
     c_dim = int(getattr(G, "c_dim", 0) or 0)
     if c_dim == 0:
@@ -89,8 +91,6 @@ def with_class(G: nn.Module, class_spec: str | int | None, names: list[str], *, 
 def load_class_generator(path: str | os.PathLike, class_spec: str | int | None = None, *,
                          device: torch.device | str = "cpu", mixture_ok: bool = False) -> nn.Module:
     """G_ema of a checkpoint or run folder, with its class fixed when the model is conditional."""
-    from sgan.checkpoint import inference_generator
-    from sgan.formats import open_checkpoint  # sgan checkpoints and foreign files (converted in memory)
 
     ckpt = open_checkpoint(path)
     G = inference_generator(ckpt, device=device)

@@ -30,6 +30,8 @@ from sgan.latent import noise_generator, z_from_seed
 from sgan.nn import Generator
 from sgan.play.noise_maps import noise_resolutions, random_noise_maps, select_layers, use_noise_maps
 from sgan.viz import to_uint8, upscale_nearest
+from sgan.nn.stylegan3 import input_transform
+from sgan.nn.styles import truncate
 
 DEFAULT_PSIS = (1.0, 0.7, 0.5, 0.0, -0.5, -1.0)
 NOISE_COLUMNS = ("all", "none", "fine", "coarse")   # the order of the paper's Figure 5 (a)-(d)
@@ -136,7 +138,6 @@ def truncation_figure(G: Generator, seeds: Sequence[int], *, psis: Sequence[floa
                       truncation_cutoff: int | None = 8, noise_mode: str = "const", precision: str = "fp32") -> Figure:
     """Figure 8: one row per seed, one column per psi (towards G.w_avg, on the first `cutoff` styles).
     `precision`: fp32 (the default: the same figure on every machine), bf16 or fp16 autocast."""
-    from sgan.nn.styles import truncate
 
     check_psis(psis)
     ws = _seed_ws(G, seeds)                                        # untruncated
@@ -182,7 +183,6 @@ def _variation(G: Generator, seeds: Sequence[int], *, generator: torch.Generator
                truncation_psi: float, truncation_cutoff: int | None, batch: int,
                progress: Callable[[int, int], None] | None) -> Figure:
     ws = _seed_ws(G, seeds)
-    from sgan.nn.styles import truncate
 
     ws = truncate(ws, G.w_avg, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
     rows, peaks = [], []
@@ -250,7 +250,6 @@ def noise_figure(G: Generator, seeds: Sequence[int], *, fine_from: int | None = 
                  precision: str = "fp32") -> Figure:
     """Figure 5: per seed, noise in all layers, none, fine layers only, coarse layers only (the same
     noise maps, drawn from the seed, switched off per layer)."""
-    from sgan.nn.styles import truncate
 
     fine_from, masks = check_noise_columns(G, fine_from, columns)
     ws = truncate(_seed_ws(G, seeds), G.w_avg, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
@@ -279,8 +278,6 @@ def transform_figure(G: Generator, seeds: Sequence[int], *, axis: str = "rotate"
                      truncation_cutoff: int | None = None, precision: str = "fp32") -> Figure:
     """StyleGAN3's equivariance at a glance: one row per seed, one column per input transform (gen_images.py's
     --rotate DEG, or --translate X,0 / 0,Y in image widths along `axis`); the w of a row is fixed."""
-    from sgan.nn.stylegan3 import input_transform
-    from sgan.nn.styles import truncate
 
     if getattr(G.cfg, "arch", None) != "stylegan3":
         raise UsageError(f"figure transform moves the input of a StyleGAN3 model; this model is {G.cfg.arch}.")

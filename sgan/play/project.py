@@ -35,6 +35,7 @@ from sgan.errors import DataError, UsageError
 from sgan.nn import Generator
 from sgan.play.noise_maps import noise_resolutions, use_noise_maps
 from sgan.viz import to_uint8
+from sgan.data.images import SkipImage, decode_image, square
 
 SPACES = ("w", "w+")
 
@@ -98,7 +99,6 @@ class ProjectionResult:
 def load_target(path: str | os.PathLike, resolution: int, channels: int = 3) -> np.ndarray:
     """Read any image file -> uint8 [R, R, channels]: decoded (EXIF orientation, alpha over white,
     16-bit scaled), centre-cropped to a square and resized with Lanczos."""
-    from sgan.data.images import SkipImage, decode_image, square
 
     p = Path(path)
     if not p.is_file():

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sgan.fileio import atomic_write_json
+from sgan import __version__
+from sgan.checkpoint import resolve_checkpoint
 
 
 @lru_cache(maxsize=8)
@@ -29,7 +31,6 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 
 def checkpoint_fields(path: str | os.PathLike) -> dict[str, Any]:
     """{"checkpoint": the snapshot file a path names (a run folder: its latest snapshot), "checkpoint_sha256"}."""
-    from sgan.checkpoint import resolve_checkpoint
 
     try:
         file = Path(resolve_checkpoint(path))
@@ -49,7 +50,6 @@ def provenance(*, command: str, precision: Any, checkpoint: str | os.PathLike | 
                **fields: Any) -> dict[str, Any]:
     """The record of one command's outputs. `precision` is a PrecisionChoice (its concrete precision,
     what was asked and, for auto, why) or a name; `fields` are the sampling options (None left out)."""
-    from sgan import __version__
 
     record: dict[str, Any] = {"sgan_version": __version__, "command": command}
     if hasattr(precision, "precision"):
