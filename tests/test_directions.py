@@ -78,7 +78,7 @@ def test_sefa_equals_direct_eigendecomposition_stylegan1_coarse():
 def test_sefa_of_an_imported_stylegan3_leaves_out_the_input_transform():
     from pathlib import Path
 
-    from sgan.checkpoint import load_generator
+    from sgan.formats import load_generator
 
     G = load_generator(Path(__file__).parent / "fixtures" / "import" / "sg3-r_network-snapshot-000100.pkl")
     S = G.synthesis

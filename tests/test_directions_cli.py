@@ -66,7 +66,7 @@ def test_imported_models_sefa_ganspace_and_edit(fixture, arch_layers, tmp_path):
     dirs = load_directions(dirs_path)
     expected = list(range(1, dirs.num_ws)) if arch_layers == "sg3" else list(range(dirs.num_ws))
     assert dirs.layers.tolist() == expected                 # StyleGAN3's ws 0 drives the input transform, no style
-    from sgan.checkpoint import load_generator
+    from sgan.formats import load_generator
     from sgan.play.mixing import model_style_groups
     coarse = list(model_style_groups(load_generator(ckpt))["coarse"])   # sgan mix's groups (StyleGAN3: by band)
     result = invoke("directions", "sefa", ckpt, "--layers", "coarse", "--num", "2", "--out", tmp_path / "c.npz")

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from sgan.checkpoint import load_generator
+from sgan.formats import load_generator   # sgan checkpoints and NVIDIA pickles
 from sgan.cli import app
 from sgan.latent import load_latent, parse_styles, z_from_seed
 from sgan.nn.stylegan3 import input_transform
