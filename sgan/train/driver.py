@@ -21,7 +21,6 @@ from sgan.train.compiled import choose_for as choose_compile_for
 from sgan.train.config import RESUMABLE, TrainConfig, option_name
 from sgan.train.hooks import Hooks, TrainResult
 from sgan.train.loop import Trainer
-from sgan.train.loop_sg2 import StyleGAN2Trainer
 from sgan.train.plan import plan
 from sgan.train.reals import dataset_sizes
 from sgan.train.precision import decide, resume_note, unsupported
@@ -79,8 +78,7 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
         raise CheckpointError(f"--resume {resume}: nothing to resume from.")
     cfg, recorded, redecide = _resumed_config(cfg, ckpt_path, resume_overrides, info, device, say)
     cfg, cuda, fp16_note = _check_and_create(cfg, data, out, fresh=ckpt_path is None, device=device, info=info, say=say)
-    trainer_class = StyleGAN2Trainer if cfg.arch == "stylegan2" else Trainer
-    tr = trainer_class(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
+    tr = Trainer(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
     tr.cuda_setup = cuda
     last_snapshot = _set_up(tr, ckpt_path, fp16_note, recorded, redecide, command_line, say)
     line = _start_line(tr, device, out)
