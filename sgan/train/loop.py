@@ -50,6 +50,7 @@ class Trainer:
     precision_choice = None   # a sgan.train.precision.TrainPrecision once resolve_precision has run
     compile_choice = None     # a sgan.train.compiled.CompileChoice once setup_compile has run
     compiled = False          # G's and D's pieces compiled (sgan.train.compiled)
+    procs_choice = None       # a sgan.train.procs.ProcsChoice when --procs chose the processes
 
     def __init__(self, cfg: TrainConfig, data: Path, out: Path, *, device: torch.device,
                  info: dist_utils.DistInfo, hooks: Hooks, threads: int | None = None) -> None:
