@@ -32,7 +32,7 @@ from sgan.train.plan import plan
 from sgan.train.precision import decide
 from sgan.train.reals import RealStream
 from sgan.train.run import RunFolder
-from sgan.train.scaler import load_scaler_states, make_scalers, tick_record as scaler_tick
+from sgan.train.scaler import load_scaler_states, make_scalers, scaler_gauges
 from sgan.train.state import restore_rng, unpack
 from sgan.train.snapshot import fakes_grid, write_snapshot
 from sgan.train.stats import Riders, TickStats, memory_mb
@@ -135,6 +135,7 @@ class Trainer:
         self._tick_train_s0 = self.c.train_seconds   # the next tick's img/s counts from here
         if "augment" in ckpt.extra:
             self.aug.load_state_dict(ckpt.extra["augment"])
+            self.stats.load_d_accuracy_state(ckpt.extra["augment"].get("tick"))   # the tick's D accuracies
         load_scaler_states(self.scalers, st.scalers)
 
     # -- randomness --------------------------------------------------------------------------
@@ -278,11 +279,8 @@ class Trainer:
             "tick_seconds": round(wall, 2), "train_seconds": round(c.train_seconds, 2),
             "skipped_steps": c.skipped_steps, "rollbacks": c.rollbacks, "memory_mb": memory_mb(self.device),
         }
-        record.update(self.aug.tick_record())  # aug_p, aug_rt, acc_real, acc_fake
-        record.update(scaler_tick(self.scalers))  # fp16: grad_scale, overflow_steps
-        if self.compiled:
-            record.update(compile_counts())
-        record.update(self.stats.record())
+        gauges = self.aug.gauges() | scaler_gauges(self.scalers)   # aug_p, aug_rt; fp16: grad_scale, overflow_steps
+        record.update(self.stats.record(gauges | (compile_counts() if self.compiled else {})))
         record.update(self.arch.tick_extras())
         c.tick += 1
         c.tick_start_nimg = c.cur_nimg

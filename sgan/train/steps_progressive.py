@@ -156,6 +156,7 @@ class ProgressiveSteps:
         riders = Riders(w_mean=w.detach().float().mean(dim=0), signs=tr.aug.observe(st["real_logits"], st["fake_logits"]))
         ok, got = tr._finish(tr.D, tr.opt_D, tr.scaler_D, st["loss"], riders)
         tr.aug.update(got["signs"], batch=batch)  # r_t and ADA's p
+        tr.stats.add_d_accuracy(got["signs"])
         self._track_w_avg(got["w_mean"])         # official: w_avg moves in every mapping pass that trains
         return ok
 

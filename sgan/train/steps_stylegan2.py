@@ -164,6 +164,7 @@ class StyleGAN2Steps:
                         signs=tr.aug.observe(st["real_logits"], st["fake_logits"]))
         good, got = tr._finish(tr.D, tr.opt_D, tr.scaler_D, st["D_real"] + st["D_fake"], riders, clean=tr._D_params)
         tr.aug.update(got["signs"], batch=batch)  # r_t and ADA's p
+        tr.stats.add_d_accuracy(got["signs"])
         obj.update_w_avg(got["w_mean"])
         return good, (bool(got["stop"] > 0) if tr.info.enabled else stop_requested)
 
