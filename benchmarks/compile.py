@@ -66,7 +66,6 @@ def main() -> None:
     from sgan.train import Hooks, preset_config
     from sgan.train import compiled as comp
     from sgan.train.loop import Trainer
-    from sgan.train.loop_sg2 import StyleGAN2Trainer
 
     res1 = [] if args.res == "none" else [int(r) for r in args.res.split(",")]
     res2 = [] if args.sg2_res == "none" else [int(r) for r in args.sg2_res.split(",")]
@@ -86,10 +85,10 @@ def main() -> None:
             tr.c.cur_nimg = tr.c.data_position = 100_000    # lod 0.9 and falling
         return tr
 
-    def sg2(res: int, run: str) -> StyleGAN2Trainer:
+    def sg2(res: int, run: str) -> Trainer:
         cfg = preset_config(args.sg2_preset, arch="stylegan2", resolution=res)
         cfg.resolution, cfg.minutes, cfg.precision = res, None, args.precision
-        return StyleGAN2Trainer(cfg, data, Path(tmp) / run, device=torch.device("cpu"),
+        return Trainer(cfg, data, Path(tmp) / run, device=torch.device("cpu"),
                                 info=dist_utils.DistInfo(), hooks=Hooks())
 
     def cycle(tr: Trainer) -> int:

@@ -39,7 +39,6 @@ from sgan import distributed as dist_utils
 from sgan.data.prepare import prepare_dataset
 from sgan.train import Hooks, preset_config
 from sgan.train.loop import Trainer
-from sgan.train.loop_sg2 import StyleGAN2Trainer
 
 
 def make_trainer(data: Path, out: Path, preset: str, res: int, loss: str, amp: str, batch: int,
@@ -57,15 +56,15 @@ def make_trainer(data: Path, out: Path, preset: str, res: int, loss: str, amp: s
                    threads=threads)
 
 
-def make_sg2_trainer(data: Path, out: Path, preset: str, res: int, batch: int) -> StyleGAN2Trainer:
+def make_sg2_trainer(data: Path, out: Path, preset: str, res: int, batch: int) -> Trainer:
     cfg = preset_config(preset, arch="stylegan2", resolution=res)
     cfg.minutes = None
     cfg.batch_base = batch
     cfg.pl_weight, cfg.style_mixing_prob = 2.0, 0.9   # the official regularisers, whatever the preset
-    return StyleGAN2Trainer(cfg, data, out, device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks())
+    return Trainer(cfg, data, out, device=torch.device("cpu"), info=dist_utils.DistInfo(), hooks=Hooks())
 
 
-def sg2_times(tr: StyleGAN2Trainer, seconds: float) -> tuple[float, float, float]:
+def sg2_times(tr: Trainer, seconds: float) -> tuple[float, float, float]:
     """Seconds of a step with no regulariser, with path length, and with path length and R1."""
     out = []
     for step in (1, 4, 0):   # 1: main phases only; 4: + Greg; 0: + Greg + Dreg
@@ -78,7 +77,7 @@ def sg2_times(tr: StyleGAN2Trainer, seconds: float) -> tuple[float, float, float
     return out[0], out[1], out[2]
 
 
-def sg2_flops(tr: StyleGAN2Trainer) -> float:
+def sg2_flops(tr: Trainer) -> float:
     tr.c.step = 1
     with FlopCounterMode(display=False) as counter:
         tr.step(False)
@@ -136,10 +135,10 @@ def precision_rows(data: Path, tmp: Path, rounds: int, seconds: float) -> None:
     def sg1(preset: str, res: int, precision: str) -> Trainer:
         return make_trainer(data, tmp / "p1", preset, res, "logistic", precision, 16)
 
-    def sg2(res: int, precision: str) -> StyleGAN2Trainer:
+    def sg2(res: int, precision: str) -> Trainer:
         cfg = preset_config("cpu", arch="stylegan2", resolution=res)
         cfg.minutes, cfg.precision = None, precision
-        return StyleGAN2Trainer(cfg, data, tmp / "p2", device=torch.device("cpu"), info=dist_utils.DistInfo(),
+        return Trainer(cfg, data, tmp / "p2", device=torch.device("cpu"), info=dist_utils.DistInfo(),
                                 hooks=Hooks())
 
     def steps(tr: Trainer, block: int):

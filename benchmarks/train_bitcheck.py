@@ -1,12 +1,14 @@
 """Bit-identity check of training: a few tiny runs on the library API, one sha256 per run over
-G, D, G_ema, both optimizers' states, the training counters and the logged losses.
+G, D, G_ema, both optimizers' states, the training counters (StyleGAN2's pl_mean among them), the
+logged losses, ADA's state and the fp16 loss scalers' state.
 
     PYTHONPATH=. python benchmarks/train_bitcheck.py [--out hashes.json] [--compare hashes.json]
 
 Run it before and after a change to sgan/train/: the same seeds must give the same hashes, for
-both architectures, with and without ADA, labels (--cond), WGAN-GP and fp16 (emulated on the CPU:
+both architectures, with and without ADA, labels (--cond), style mixing, WGAN-GP and fp16 (emulated on the CPU:
 the run pretends the CPU has native float16, as tests/test_train_fp16.py does). `--compare` exits
-1 when a hash differs."""
+1 when a hash differs; a hash the reference file does not hold (a run or state added after it was
+written) is reported, not compared."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ RUNS = {
                                        aug_kimg=0.5, aug_interval=2, aug_target=0.01, cond=True)),
     "sg2": ("stylegan2", dict()),
     "sg2-ada-cond": ("stylegan2", dict(aug="ada", aug_kimg=0.5, aug_interval=2, aug_target=0.01, cond=True)),
+    "sg2-ada-cond-nomix": ("stylegan2", dict(aug="ada", aug_kimg=0.5, aug_interval=2, aug_target=0.01, cond=True,
+                                             style_mixing_prob=0.0)),
     "sg2-diffaug-nomix": ("stylegan2", dict(aug="diffaug", style_mixing_prob=0.0)),
     "sg2-fp16": ("stylegan2", dict(precision="fp16")),
     "sg1-fp16": ("stylegan1", dict(lod_training_kimg=0.024, lod_transition_kimg=0.024, precision="fp16")),
@@ -85,7 +89,7 @@ def run_one(name: str, data: Path, work: Path) -> dict[str, str]:
     counters = {k: v for k, v in extra["counters"].items() if not k.endswith("_seconds")}
     return {"G": _digest(ckpt.G), "D": _digest(ckpt.D), "G_ema": _digest(ckpt.G_ema),
             "opt": _digest([extra["opt_G"], extra["opt_D"]]), "counters": _digest(counters),
-            "stats": _digest(stats), "aug": _digest(extra.get("augment"))}
+            "stats": _digest(stats), "aug": _digest(extra.get("augment")), "scalers": _digest(extra.get("grad_scalers"))}
 
 
 def main() -> int:
@@ -113,9 +117,12 @@ def main() -> int:
         args.out.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
     if args.compare:
         want = json.loads(args.compare.read_text())
-        bad = [n for n in names if want.get(n) != hashes[n]]
+        new = [f"{n}:{k}" for n in names for k in hashes[n] if k not in want.get(n, {})]
+        if new:
+            print(f"not in {args.compare.name} (not compared): {', '.join(new)}")
+        bad = [n for n in names if any(want[n][k] != v for k, v in hashes[n].items() if k in want.get(n, {}))]
         for n in bad:
-            diff = [k for k in hashes[n] if want.get(n, {}).get(k) != hashes[n][k]]
+            diff = [k for k, v in hashes[n].items() if k in want[n] and want[n][k] != v]
             print(f"DIFFERS: {n}: {', '.join(diff)}")
         print("all identical" if not bad else f"{len(bad)} of {len(names)} runs differ")
         return 1 if bad else 0

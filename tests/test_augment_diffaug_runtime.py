@@ -92,8 +92,7 @@ def test_p_rises_on_an_overfitting_d_and_falls_otherwise():
     assert aug.rt == 0.0 and aug.p == pytest.approx(1.0 - 2 * 64 / 1000)
     _feed(aug, healthy, 400, 16)
     assert aug.p == 0.0
-    rec = aug.tick_record()
-    assert rec["aug_p"] == 0.0 and rec["acc_real"] == pytest.approx((408 * 16 + 408 * 8) / (816 * 16))
+    assert aug.gauges()["aug_p"] == 0.0
 
 
 def test_fixed_p_does_not_move():

@@ -13,7 +13,6 @@ from sgan.nn.inputs import draw_noise_maps
 from sgan.train import Hooks, preset_config
 from sgan.train import compiled as comp
 from sgan.train.loop import Trainer
-from sgan.train.loop_sg2 import StyleGAN2Trainer
 from train_helpers import tiny_config
 
 
@@ -141,7 +140,7 @@ def _sg1(shapes16, path):
 
 def _sg2(shapes16, path):
     cfg = tiny_config("stylegan2", resolution=8, g_reg_interval=2, r1_interval=2)
-    return StyleGAN2Trainer(cfg, shapes16, path, device=torch.device("cpu"), info=dist_utils.DistInfo(),
+    return Trainer(cfg, shapes16, path, device=torch.device("cpu"), info=dist_utils.DistInfo(),
                             hooks=Hooks(), threads=1)
 
 

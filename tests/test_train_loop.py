@@ -106,7 +106,7 @@ def test_style_mixing_crossover_range(shapes16, tmp_path):
         cuts = []
         for step in range(400):
             tr.c.step = step
-            crossover = tr._latents(tr._step_generator(1), 4, num_ws - 2 * int(lod // 1))["crossover"]
+            crossover = tr.arch.latents(tr._step_generator(1), 4, num_ws - 2 * int(lod // 1))["crossover"]
             assert crossover.shape == (4,) and bool((crossover == crossover[0]).all())   # one per minibatch
             cuts.append(int(crossover[0]))
         cuts = torch.tensor(cuts)

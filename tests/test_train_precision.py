@@ -17,7 +17,6 @@ from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint
 from sgan.train import Hooks, train
 from sgan.train.loop import Trainer
-from sgan.train.loop_sg2 import StyleGAN2Trainer
 from sgan.train.precision import step_probe
 
 CPU = torch.device("cpu")
@@ -35,8 +34,7 @@ def tiny(arch="stylegan1", **changes):
 
 
 def make(arch, path, shapes16, **changes):
-    cls = StyleGAN2Trainer if arch == "stylegan2" else Trainer
-    return cls(tiny(arch, **changes), shapes16, path, device=CPU, info=dist_utils.DistInfo(), hooks=Hooks(), threads=1)
+    return Trainer(tiny(arch, **changes), shapes16, path, device=CPU, info=dist_utils.DistInfo(), hooks=Hooks(), threads=1)
 
 
 def kimg(steps):

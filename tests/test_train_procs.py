@@ -28,7 +28,7 @@ runner = CliRunner()
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SGAN_PROCS")}
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     return dict(env, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
 
 
@@ -122,10 +122,9 @@ def _children_of(out: Path) -> list[int]:
         if d.name.isdigit():
             try:
                 cmd = (d / "cmdline").read_bytes().split(b"\0")
-                env = (d / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if str(out).encode() in cmd and b"--procs" not in cmd and any(e.startswith(b"SGAN_PROCS=") for e in env):
+            if str(out).encode() in cmd and b"--procs" not in cmd and b"--procs-child" in cmd:
                 found.append(int(d.name))
     return found
 
@@ -265,14 +264,15 @@ def test_parse_and_child_argv():
     assert child_argv(argv, threads=False) == ["train", "d.lmdb", "--out", "r"]
 
 
-def test_the_record_in_config_json_and_the_first_line(monkeypatch):
-    from sgan.train.procs import PROCS_ENV, command_line, procs_record, procs_summary
+def test_the_record_in_config_json_and_the_first_line():
+    from sgan.train.procs import ProcsRun, procs_record, procs_summary
 
-    monkeypatch.delenv(PROCS_ENV, raising=False)
     assert procs_record(1) == {"procs": 1, "requested": None, "reason": "one process (no --procs)"}
     assert procs_record(4)["reason"] == "started by torchrun" and procs_summary(4) == ""
     choice = choose_procs("auto", device=torch.device("cpu"), config_for=_cpu_cfg, data=None, cores=2, environ={})
-    monkeypatch.setenv(PROCS_ENV, json.dumps(choice.to_dict() | {"command_line": ["sgan", "train", "--procs", "auto"]}))
-    assert procs_record(2) == {"procs": 2, "requested": "auto", "reason": choice.reason}
-    assert procs_summary(2) == f" (--procs auto: {choice.reason})"
-    assert command_line(["sgan", "train"]) == ["sgan", "train", "--procs", "auto"]
+    assert procs_record(2, choice) == {"procs": 2, "requested": "auto", "reason": choice.reason}
+    assert procs_summary(2, choice) == f" (--procs auto: {choice.reason})"
+    told = ProcsRun.from_json(ProcsRun(choice, ("sgan", "train", "--procs", "auto"), 123).to_json())
+    assert told == ProcsRun(choice, ("sgan", "train", "--procs", "auto"), 123)   # what a child gets, as an argument
+    with pytest.raises(UsageError, match="--procs-child is set by --procs"):
+        ProcsRun.from_json("{not json")

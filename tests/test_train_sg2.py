@@ -14,7 +14,7 @@ from train_helpers import AMX_FLAGS, assert_same, fake_cpu, tiny_config
 from sgan import distributed as dist_utils
 from sgan.checkpoint import load_checkpoint, load_generator
 from sgan.train import Hooks, TrainingDiverged, train
-from sgan.train.loop_sg2 import StyleGAN2Trainer
+from sgan.train.loop import Trainer
 from sgan.train.state import unpack
 
 
@@ -25,7 +25,7 @@ def trainer(shapes16, path, resolve=True, **changes):
     """A tiny StyleGAN2 trainer at 16 px; `resolve`: its precision decided (as the driver does first)."""
     cfg = tiny(**changes)
     cfg.resolution = 16
-    tr = StyleGAN2Trainer(cfg, shapes16, path, device=torch.device("cpu"), info=dist_utils.DistInfo(),
+    tr = Trainer(cfg, shapes16, path, device=torch.device("cpu"), info=dist_utils.DistInfo(),
                           hooks=Hooks(), threads=1)
     if resolve:
         tr.resolve_precision()
@@ -123,7 +123,7 @@ def test_w_avg_mixing_and_ema_buffers(shapes16, tmp_path, monkeypatch):
         assert 1 <= cut < num_ws and first[:, :cut].all() and second[:, cut:].all()   # one crossover for all
         cuts.append(cut)
     assert torch.equal(tr.G_ema.mapping.w_avg, tr.G.mapping.w_avg)
-    assert tr.c.pl_mean != 0.0 and tr.pl_mean.item() == tr.c.pl_mean
+    assert tr.c.pl_mean != 0.0 and tr.objective.pl_mean.item() == tr.c.pl_mean
 
 
 def test_injected_nan_rolls_back_and_recovers(shapes16, tmp_path):

@@ -49,3 +49,15 @@ def test_a_rank_draws_its_slice_of_the_global_minibatch(draw):
         assert torch.equal(part["z"], one["z"][rank::2]) and torch.equal(part["z2"], one["z2"][rank::2])
         assert len(part["noise"]) == 3
     assert mix_seed(1, 2, 3) == mix_seed(1, 2, 3) != mix_seed(1, 2, 4)
+
+
+def test_d_accuracies_are_ratios_of_tick_sums_and_survive_a_snapshot():
+    st = TickStats()
+    st.add_d_accuracy(torch.tensor([4.0, 8.0, 6.0, 1.0, 8.0]))   # [sum sign, n real, real > 0, fake < 0, n fake]
+    st.add_d_accuracy(torch.tensor([0.0, 8.0, 2.0, 7.0, 8.0]))
+    saved = st.d_accuracy_state()
+    assert saved == {"real_pos": 8.0, "n_real": 16.0, "fake_neg": 8.0, "n_fake": 16.0}
+    again = TickStats()
+    again.load_d_accuracy_state(saved)                             # a resume in the middle of a tick
+    assert again.record({"aug_p": 0.25}) == st.record({"aug_p": 0.25}) == {"aug_p": 0.25, "acc_real": 0.5, "acc_fake": 0.5}
+    assert st.record() == {} and st.d_accuracy_state() == {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -188,12 +187,14 @@ def train_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch; default: one for small convolutions (8-16 px at CPU widths), all cores above."),
     procs: Optional[str] = typer.Option(None, "--procs", help="Train in N data-parallel processes started here (gloo on the CPU, one torch thread each; the torchrun code path, same result as one process), or auto (CPU: one per physical core the minibatch splits into; CUDA: 1). Example: sgan train data/shapes.lmdb --out runs/shapes --preset cpu --procs auto"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and schedule, then exit."),
+    procs_child: Optional[str] = typer.Option(None, "--procs-child", hidden=True, help="Set by --procs in the processes it starts."),
 ) -> None:
     from sgan.distributed import env_info
     from sgan.train import Hooks, TrainingInterrupted, train
-    from sgan.train.procs import command_line as procs_command_line, follow_parent
+    from sgan.train.procs import ProcsRun, follow_parent
 
-    follow_parent()   # a child of --procs stops cleanly when its parent dies
+    told = ProcsRun.from_json(procs_child) if procs_child is not None else None   # a child of --procs
+    follow_parent(told.parent_pid if told else None)   # a child of --procs stops cleanly when its parent dies
 
     from sgan.train.config import FLAGS
 
@@ -237,25 +238,21 @@ def train_command(
     if not data.exists():
         raise UsageError(f"{data}: no such dataset; make one with `sgan prepare-dataset SOURCE {data}`.")
     given["preset"] = preset
-    if choice is not None:
-        from sgan.train.procs import PROCS_ENV, launch
+    if choice is not None and choice.procs > 1:  # this process only starts, watches and stops the training processes
+        from sgan.train.procs import launch
 
-        if choice.procs > 1:  # this process only starts, watches and stops the training processes
-            raise typer.Exit(launch(sys.argv[1:], choice, cpu=resolve_device(device).type == "cpu", threads=threads))
-        os.environ[PROCS_ENV] = json.dumps(choice.to_dict())  # one process: this one (config.json says why)
+        raise typer.Exit(launch(sys.argv[1:], choice, cpu=resolve_device(device).type == "cpu", threads=threads))
+    command_line = list(told.command_line) if told else ["sgan"] + sys.argv[1:]   # what the user typed
     with _Bar(info.is_main) as bar:
         hooks = Hooks(report=bar.report, log=bar.log)
         if metrics:
             hooks.on_snapshot.append(_metrics_hook(metrics, data, out, detector, device))
         try:
-            result = train(cfg, data, out, resume=resume, device=device, hooks=hooks,
-                           command_line=procs_command_line(["sgan"] + sys.argv[1:]), resume_overrides=given, threads=threads)
+            result = train(cfg, data, out, resume=resume, device=device, hooks=hooks, command_line=command_line,
+                           resume_overrides=given, threads=threads, procs=told.choice if told else choice)
         except TrainingInterrupted as stop:
             bar.log(f"{stop}")
             raise typer.Exit(stop.exit_code) from None
-        finally:
-            if choice is not None:
-                os.environ.pop(PROCS_ENV, None)
     if info.is_main:
         console.print(f"done: {result.kimg:.1f} kimg in {result.seconds / 60:.1f} min; latest snapshot "
                       f"{result.snapshot}; try `sgan generate {out} --seeds 0-31 --grid`.", markup=False, highlight=False)

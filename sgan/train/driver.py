@@ -21,11 +21,10 @@ from sgan.train.compiled import choose_for as choose_compile_for
 from sgan.train.config import RESUMABLE, TrainConfig, option_name
 from sgan.train.hooks import Hooks, TrainResult
 from sgan.train.loop import Trainer
-from sgan.train.loop_sg2 import StyleGAN2Trainer
 from sgan.train.plan import plan
 from sgan.train.reals import dataset_sizes
 from sgan.train.precision import decide, resume_note, unsupported
-from sgan.train.procs import procs_record, procs_summary
+from sgan.train.procs import ProcsChoice, procs_record, procs_summary
 from sgan.train.run import RunFolder, StopSignals, TrainingDiverged, TrainingInterrupted
 from sgan.train.scaler import fp16_setup
 from sgan.train.state import unpack
@@ -58,19 +57,19 @@ def _status_line(rec: dict[str, Any]) -> str:
 
 def run_training(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device: torch.device,
                  hooks: Hooks, command_line: list[str], resume_overrides: dict[str, Any],
-                 threads: int | None = None) -> TrainResult:
+                 threads: int | None = None, procs: ProcsChoice | None = None) -> TrainResult:
     info = dist_utils.init(device)
     device = dist_utils.device_for(device, info)
     try:
         return _run(cfg, data, out, resume=resume, device=device, info=info, hooks=hooks,
-                    command_line=command_line, resume_overrides=resume_overrides, threads=threads)
+                    command_line=command_line, resume_overrides=resume_overrides, threads=threads, procs=procs)
     finally:
         dist_utils.shutdown()
 
 
 def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device: torch.device,
          info: dist_utils.DistInfo, hooks: Hooks, command_line: list[str],
-         resume_overrides: dict[str, Any], threads: int | None) -> TrainResult:
+         resume_overrides: dict[str, Any], threads: int | None, procs: ProcsChoice | None) -> TrainResult:
     """The outer loop: the run's config (a resumed run's own), every check before anything is written,
     the Trainer and its decisions, then steps, ticks, snapshots and rollbacks until the end or a signal."""
     say = (hooks.log or (lambda s: None)) if info.is_main else (lambda s: None)
@@ -79,9 +78,9 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
         raise CheckpointError(f"--resume {resume}: nothing to resume from.")
     cfg, recorded, redecide = _resumed_config(cfg, ckpt_path, resume_overrides, info, device, say)
     cfg, cuda, fp16_note = _check_and_create(cfg, data, out, fresh=ckpt_path is None, device=device, info=info, say=say)
-    trainer_class = StyleGAN2Trainer if cfg.arch == "stylegan2" else Trainer
-    tr = trainer_class(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
+    tr = Trainer(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
     tr.cuda_setup = cuda
+    tr.procs_choice = procs   # how --procs chose this run's processes (config.json, the first line)
     last_snapshot = _set_up(tr, ckpt_path, fp16_note, recorded, redecide, command_line, say)
     line = _start_line(tr, device, out)
     if info.is_main:
@@ -183,8 +182,9 @@ def _set_up(tr: Trainer, ckpt_path: Path | None, fp16_note: str | None, recorded
 
 def _start_line(tr: Trainer, device: torch.device, out: Path) -> str:
     cfg, info = tr.cfg, tr.info
+    procs = f" x {info.world_size} processes" if info.enabled else ""
     return (f"training {tr.model_cfg.resolution}x{tr.model_cfg.resolution} on {describe_device(device)}"
-            f"{f' x {info.world_size} processes' if info.enabled else ''}{procs_summary(info.world_size)}; "
+            f"{procs}{procs_summary(info.world_size, tr.procs_choice)}; "
             + (f"{cfg.minutes:g} minutes" if cfg.by_time else f"{cfg.total_kimg:g} kimg") + f"; run folder {out}; "
             + (tr.precision_choice.summary() if tr.precision_choice else f"precision {cfg.precision}")
             + f"; {tr.compile_choice.summary()}; activations "
@@ -345,7 +345,7 @@ def _write_config(tr: Trainer, command_line: list[str], device: torch.device, in
         "schedule_unit": "seconds" if tr.cfg.by_time else "kimg",
         "command_line": command_line, "sgan_version": __version__, "torch_version": torch.__version__,
         "device": describe_device(device), "cuda": getattr(tr, "cuda_setup", None) and tr.cuda_setup.to_dict(),
-        "world_size": info.world_size, "procs": procs_record(info.world_size), "starts": starts,
+        "world_size": info.world_size, "procs": procs_record(info.world_size, tr.procs_choice), "starts": starts,
         "precision": tr.precision_choice.to_dict() if tr.precision_choice else previous.get(
             "precision", {"precision": tr.cfg.precision, "requested": tr.cfg.precision, "timings_ms": {}}),
         "compile": tr.compile_choice.to_dict() if tr.compile_choice else None,

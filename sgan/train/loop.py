@@ -1,16 +1,15 @@
-"""The training loop: `train(config, data, out)`.
+"""The Trainer: one run's networks, optimizers, counters and run folder, and the one phase runner.
 
-One step = one D step and one G step on a global minibatch (official D_repeats 1). All the
-randomness of step k (z, style-mixing choices, noise maps, gradient-penalty mixing factors) comes
-from generators seeded by (seed, rollbacks, k), drawn for the global minibatch and sliced by rank,
-so a run is a function of its counters: resuming from a snapshot continues bit-identically on the
-same machine, and N ranks compute what one process computes for the same global minibatch.
+What differs between the architectures (objective, loss scalers, draws, counters, schedule point,
+the step's phases, tick fields) lives in one object per architecture, held as `Trainer.arch`:
+sgan.train.steps_progressive (StyleGAN) and sgan.train.steps_stylegan2 (StyleGAN2). A run is a
+function of its counters: resuming from a snapshot continues bit-identically on the same machine,
+and N ranks compute what one process computes for the same global minibatch.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -22,27 +21,28 @@ from sgan.device import PRECISIONS, autocast
 from sgan.checkpoint import load_checkpoint
 from sgan.errors import CheckpointError
 from sgan.nn import make_discriminator, make_generator
-from sgan.nn.styles import mix_styles
-from sgan.train import losses
 from sgan.train.augment import Augmentation
-from sgan.train.compiled import compile_counts, eager, noise_input
+from sgan.train.compiled import compile_counts, noise_input
 from sgan.train.config import TrainConfig
 from sgan.train.hooks import Hooks, log_to
 from sgan.train.conditioning import TrainLabels
-from sgan.train.ema import ema_beta, update_ema
 from sgan.train.finetune import freeze_d
-from sgan.train.objectives.progressive import ProgressiveObjective
-from sgan.train.latents import Share, progressive_draws, step_generator
+from sgan.train.latents import Share, step_generator
 from sgan.train.plan import plan
 from sgan.train.precision import decide
-from sgan.train.reals import RealStream, fade_reals, to_float
+from sgan.train.reals import RealStream
 from sgan.train.run import RunFolder
-from sgan.train.scaler import load_scaler_states, make_scalers, tick_record as scaler_tick
-from sgan.train.schedule import Point, optimizer_reset_needed, point_at
-from sgan.train.state import Counters, restore_rng, unpack
+from sgan.train.scaler import load_scaler_states, make_scalers, scaler_gauges
+from sgan.train.state import restore_rng, unpack
 from sgan.train.snapshot import fakes_grid, write_snapshot
 from sgan.train.stats import Riders, TickStats, memory_mb
-from sgan.train.threads import INITIAL_THREADS, cpu_threads, set_requires_grad
+from sgan.train.steps_progressive import ProgressiveSteps
+from sgan.train.steps_stylegan2 import StyleGAN2Steps
+from sgan.train.threads import INITIAL_THREADS
+
+ARCHS = {"stylegan1": ProgressiveSteps, "stylegan2": StyleGAN2Steps}
+"""The step object of each architecture (TrainConfig.arch)."""
+
 
 class Trainer:
     """Holds the networks, optimizers and counters of one run."""
@@ -50,6 +50,7 @@ class Trainer:
     precision_choice = None   # a sgan.train.precision.TrainPrecision once resolve_precision has run
     compile_choice = None     # a sgan.train.compiled.CompileChoice once setup_compile has run
     compiled = False          # G's and D's pieces compiled (sgan.train.compiled)
+    procs_choice = None       # a sgan.train.procs.ProcsChoice when --procs chose the processes
 
     def __init__(self, cfg: TrainConfig, data: Path, out: Path, *, device: torch.device,
                  info: dist_utils.DistInfo, hooks: Hooks, threads: int | None = None) -> None:
@@ -71,14 +72,15 @@ class Trainer:
         self.frozen_d = freeze_d(self.D, cfg.freeze_d)
         self._D_params = [p for p in self.D.parameters() if p.requires_grad]
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.opt_G, self.opt_D = self._optimizers()
+        self.arch = ARCHS[cfg.arch](self)   # what the architecture does differently (sgan.train.steps_*)
+        self.opt_G, self.opt_D = self._adam(self.G), self._adam(self.D)
         self._make_scalers(cfg.precision)  # fp16 loss scaling (else no-ops)
         self.aug = Augmentation(cfg.aug, seed=cfg.seed, pipe=cfg.aug_pipe, policy=cfg.aug_policy, fixed_p=cfg.aug_p,
                                 target=cfg.aug_target, interval=cfg.aug_interval, kimg=cfg.aug_kimg,
                                 log=log_to(hooks, self.run) if info.is_main else None)
-        self.c = self._counters()
-        self.point = self._point(0.0)
-        self.objective = self._objective()   # the architecture's losses (sgan.train.objectives)
+        self.c = self.arch.counters()
+        self.point = self.arch.point(0.0)
+        self.objective = self.arch.objective()   # the architecture's losses (sgan.train.objectives)
         self.stats = TickStats()
         self._bad_streak = 0
         self._tick_t0 = time.perf_counter()
@@ -88,13 +90,7 @@ class Trainer:
         self._max_threads = max(torch.get_num_threads(), INITIAL_THREADS)
         self.auto_threads = device.type == "cpu" and threads is None  # one thread for small convs
 
-    # -- set-up (the StyleGAN2 trainer overrides these) ----------------------------------------
-
-    def _optimizers(self) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-        return self._adam(self.G), self._adam(self.D)
-
-    def _counters(self) -> Counters:
-        return Counters()
+    # -- set-up -----------------------------------------------------------------------------
 
     def _adam(self, module: torch.nn.Module) -> torch.optim.Adam:
         """A fresh Adam of G or D with the plan's settings (StyleGAN2: the lazy-regularisation correction)."""
@@ -102,14 +98,12 @@ class Trainer:
         return torch.optim.Adam(module.parameters(), lr=s.lr, betas=s.betas, eps=s.eps, foreach=True)
 
     def _make_scalers(self, precision: str) -> None:
-        self.scalers = make_scalers(self.device, precision)
+        """The architecture's fp16 loss scalers (no-ops in another precision)."""
+        self.scalers = make_scalers(self.device, precision, self.arch.scaler_names)
         self.scaler_G, self.scaler_D = self.scalers["G"], self.scalers["D"]
 
     def _progress(self) -> float:
         return self.c.train_seconds if self.cfg.by_time else self.c.cur_nimg / 1000.0
-
-    def _point(self, progress: float) -> Point:
-        return point_at(progress, self.phases, self.cfg.resolution)
 
     def done(self) -> bool:
         if self.cfg.by_time:
@@ -135,27 +129,19 @@ class Trainer:
             self.opt_D.load_state_dict(st.opt_D)
         except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise CheckpointError(f"{ckpt.path}: the weights do not fit this run ({str(err).splitlines()[0]}).") from None
-        self.c = self._restore_counters(st.counters, ckpt.extra)
-        self.point = self._point(self.c.sched_progress)
+        self.c = self.arch.restore_counters(st.counters, ckpt.extra)
+        self.point = self.arch.point(self.c.sched_progress)
         restore_rng(st.rng)
         self._tick_train_s0 = self.c.train_seconds   # the next tick's img/s counts from here
         if "augment" in ckpt.extra:
             self.aug.load_state_dict(ckpt.extra["augment"])
+            self.stats.load_d_accuracy_state(ckpt.extra["augment"].get("tick"))   # the tick's D accuracies
         load_scaler_states(self.scalers, st.scalers)
-
-    def _restore_counters(self, counters: Counters, extra: dict[str, Any]) -> Counters:
-        return counters
 
     # -- randomness --------------------------------------------------------------------------
 
     def _step_generator(self, purpose: int) -> torch.Generator:
         return step_generator(self.cfg.seed, self.c.reseed, self.c.step, purpose)
-
-    def _latents(self, gen: torch.Generator, batch: int, cur_layers: int) -> dict[str, Any]:
-        """z, z2, crossover and noise generators of this rank's share of a global minibatch."""
-        return progressive_draws(gen, batch=batch, share=self.share, z_dim=self.model_cfg.z_dim,
-                                 num_ws=self.model_cfg.num_ws, cur_layers=cur_layers,
-                                 mixing_prob=self.cfg.style_mixing_prob, device=self.device, labels=self.labels)
 
     # -- forward passes ----------------------------------------------------------------------
 
@@ -179,21 +165,6 @@ class Trainer:
         if (choice.precision == "fp16") != self.scaler_G.enabled:
             self._make_scalers(choice.precision)
         return choice
-
-    def step_threads(self, res: int, batch: int) -> int:
-        """Torch threads of a CPU step at `res` with this process's share of `batch` (cpu_threads)."""
-        return cpu_threads(batch=batch, channels=self.model_cfg.nf(int(math.log2(res)) - 1), resolution=res,
-                           max_threads=self._max_threads)
-
-    def _generate(self, lat: dict[str, Any], lod: float) -> tuple[torch.Tensor, torch.Tensor]:
-        with self._autocast():
-            w = self.G.mapping(lat["z"], lat.get("c"))
-            ws = w.unsqueeze(1).expand(-1, self.model_cfg.num_ws, -1)
-            if self.cfg.style_mixing_prob > 0:
-                w2 = self.G.mapping(lat["z2"], lat.get("c")).unsqueeze(1).expand(-1, self.model_cfg.num_ws, -1)
-                ws = mix_styles(ws, w2, lat["crossover"])
-            img = self.G.synthesis(ws, lod=lod, noise_mode="random", generator=self._noise(lat["noise"], lod, len(ws)))
-        return img, w
 
     def _noise(self, generators: Any, lod: float, n: int) -> Any:
         return noise_input(self.G.synthesis, generators, lod=lod, n=n, device=self.device, compiled=self.compiled)
@@ -244,51 +215,15 @@ class Trainer:
         ok = scaler.finish(opt, grads_ok=ok, loss=loss, clean=clean)   # fp16 overflow skips are not bad
         return ok, riders.unpack(flat) if riders is not None else {}
 
-    # -- one step ----------------------------------------------------------------------------
+    # -- one step (the architecture's, sgan.train.steps_*) --------------------------------------
 
     def step(self, stop_requested: bool) -> bool:
-        """One D + one G step. Returns True when any rank asked to stop."""
-        self._check_precision()
-        res, lod, batch = self._schedule_step()
-        cur_layers = self.model_cfg.num_ws - 2 * int(math.floor(lod))
-        reals, c_real = self._reals(res, lod, batch)
-        lat = self._latents(self._step_generator(1), batch, cur_layers)
-        fakes, w = self._generate(lat, lod)
-        terms: dict[str, torch.Tensor] = {}
-        ok_D = self._d_phase(terms, reals, c_real, fakes, w, lat, lod, batch)
-        # official StyleGAN training_loop.py runs Gs_update_op with the D step, before the G step
-        update_ema(self.G_ema, self.G, ema_beta(batch, self.cfg.ema_kimg, cur_nimg=self.c.cur_nimg,
-                                                rampup=self.cfg.ema_rampup))
-        if self.cfg.fresh_g_latents:
-            lat = self._latents(self._step_generator(2), batch, cur_layers)
-            fakes, w = None, None   # the G phase runs G on its own draws
-        ok_G, stop = self._g_phase(terms, fakes, w, lat, lod, stop_requested)
-        self._end_step(batch, ok_D and ok_G)
-        overflow = "overflow" in (self.scaler_D.last, self.scaler_G.last)  # fp16: a skipped step's
-        for k, v in terms.items():                                         # penalty may be inf: not averaged
-            if not (overflow and not bool(torch.isfinite(v))):
-                self.stats.add(k, v)
-        self.stats.end_step()
-        return stop
+        """One training step of the architecture's phases. Returns True when any rank asked to stop."""
+        return self.arch.step(stop_requested)
 
-    def _schedule_step(self) -> tuple[int, float, int]:
-        """The schedule point of this step (taken every minibatch_repeats steps), the optimizer reset at
-        a new lod, the CPU threads and the learning rate; (resolution, lod, global minibatch)."""
-        cfg, c = self.cfg, self.c
-        if c.step % cfg.minibatch_repeats == 0:
-            c.sched_progress = self._progress()
-            self.point = self._point(c.sched_progress)
-        pt = self.point
-        if optimizer_reset_needed(None if c.prev_lod < 0 else c.prev_lod, pt.lod) and cfg.reset_optimizer:
-            self.opt_G, self.opt_D = self._adam(self.G), self._adam(self.D)
-        c.prev_lod = pt.lod
-        batch = cfg.batch_at(pt.resolution, self.info.world_size)
-        self._set_threads(pt.resolution, batch)
-        lr = cfg.lr_at(pt.resolution)
-        for opt in (self.opt_G, self.opt_D):
-            for group in opt.param_groups:
-                group["lr"] = lr
-        return pt.resolution, pt.lod, batch
+    def step_threads(self, res: int, batch: int) -> int:
+        """Torch threads of a CPU step at `res` with this process's share of `batch`."""
+        return self.arch.step_threads(res, batch)
 
     def _set_threads(self, res: int, batch: int) -> None:
         if self.auto_threads:
@@ -296,60 +231,10 @@ class Trainer:
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
 
-    def _reals(self, res: int, lod: float, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """This rank's reals of the step (faded during a fade-in) and their labels; the next batch is
-        decoded ahead unless the schedule may change resolution."""
-        c, cfg = self.c, self.cfg
-        reals_u8 = self.stream.batch(c.data_position, batch, res)
-        if c.step % cfg.minibatch_repeats != cfg.minibatch_repeats - 1:
-            self.stream.prefetch(c.data_position + batch, batch, res)
-        reals = fade_reals(to_float(reals_u8, self.device), lod)
-        c_real = (self.labels.of_items(self.stream.indices(c.data_position, batch)).to(self.device)
-                  if self.labels is not None else None)
-        return reals, c_real
-
-    def _objective(self) -> Any:
-        cfg = self.cfg
-        return ProgressiveObjective(
-            self.D, loss=cfg.loss, r1_gamma=cfg.r1_gamma, r1_interval=cfg.r1_interval, wgan_lambda=cfg.wgan_lambda,
-            wgan_target=cfg.wgan_target, wgan_drift=cfg.wgan_drift, augment=self._augment, autocast=self._autocast,
-            d_pair=self._d_pair, double_backward=lambda: eager(self.compiled))  # double backward: compiled graphs cannot
-
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         """Every image D sees (ADA / DiffAugment): the global draw of this step's minibatch, this rank's slice."""
         batch = self.cfg.batch_at(self.point.resolution, self.info.world_size)
         return self.aug(x, n_global=batch, sl=self.share.of(batch))
-
-    def _d_phase(self, terms: dict[str, torch.Tensor], reals: torch.Tensor, c_real: torch.Tensor | None,
-                 fakes: torch.Tensor, w: torch.Tensor, lat: dict[str, Any], lod: float, batch: int) -> bool:
-        """The objective's Dmain, the phase runner, ADA's update and w_avg; True unless bad."""
-        set_requires_grad(self._D_params, True)
-        self.opt_D.zero_grad(set_to_none=True)
-        st = self.objective.accumulate("Dmain", fakes=fakes, c_fake=lat.get("c"), lod=lod, scaler=self.scaler_D,
-                                       reals=reals, c_real=c_real, u=lat["u"], r1=self.objective.r1_due(self.c.step))
-        terms.update(st["terms"])
-        riders = Riders(w_mean=w.detach().float().mean(dim=0), signs=self.aug.observe(st["real_logits"], st["fake_logits"]))
-        ok, got = self._finish(self.D, self.opt_D, self.scaler_D, st["loss"], riders)
-        self.aug.update(got["signs"], batch=batch)  # r_t and ADA's p
-        self._track_w_avg(got["w_mean"])           # official: w_avg moves in every mapping pass that trains
-        return ok
-
-    def _g_phase(self, terms: dict[str, torch.Tensor], fakes: torch.Tensor | None, w: torch.Tensor | None,
-                 lat: dict[str, Any], lod: float, stop_requested: bool) -> tuple[bool, bool]:
-        """G's loss on fresh draws (or the D phase's fakes), the phase runner and w_avg; (not bad, stop)."""
-        set_requires_grad(self._D_params, False)
-        fresh = fakes is None
-        if fresh:
-            fakes, w = self._generate(lat, lod)
-        self.opt_G.zero_grad(set_to_none=True)
-        st = self.objective.accumulate("Gmain", fakes=fakes, c_fake=lat.get("c"), lod=lod, scaler=self.scaler_G)
-        terms.update(st["terms"])
-        riders = Riders(w_mean=w.detach().float().mean(dim=0),
-                        stop=torch.tensor([1.0 if stop_requested else 0.0], device=self.device))
-        ok, got = self._finish(self.G, self.opt_G, self.scaler_G, st["loss"], riders)
-        if fresh:                                  # a second mapping pass this step (the reused fakes have none)
-            self._track_w_avg(got["w_mean"])
-        return ok, (bool(got["stop"] > 0) if self.info.enabled else stop_requested)
 
     def _end_step(self, batch: int, ok: bool) -> None:
         """Counters after a step; a bad (non-finite) step extends the streak that triggers a rollback."""
@@ -362,11 +247,6 @@ class Trainer:
         else:
             c.skipped_steps += 1
             self._bad_streak += 1
-
-    def _track_w_avg(self, w_mean: torch.Tensor | None) -> None:
-        """w_avg <- lerp(mean w of a mapping pass (over all ranks), w_avg, w_avg_beta), if finite."""
-        if w_mean is not None and bool(torch.isfinite(w_mean).all()):
-            self.G.mapping.w_avg.copy_(w_mean.lerp(self.G.mapping.w_avg, self.model_cfg.w_avg_beta))
 
     # -- grids and snapshots (sgan.train.snapshot) --------------------------------------------
 
@@ -399,11 +279,9 @@ class Trainer:
             "tick_seconds": round(wall, 2), "train_seconds": round(c.train_seconds, 2),
             "skipped_steps": c.skipped_steps, "rollbacks": c.rollbacks, "memory_mb": memory_mb(self.device),
         }
-        record.update(self.aug.tick_record())  # aug_p, aug_rt, acc_real, acc_fake
-        record.update(scaler_tick(self.scalers))  # fp16: grad_scale, overflow_steps
-        if self.compiled:
-            record.update(compile_counts())
-        record.update(self.stats.record())
+        gauges = self.aug.gauges() | scaler_gauges(self.scalers)   # aug_p, aug_rt; fp16: grad_scale, overflow_steps
+        record.update(self.stats.record(gauges | (compile_counts() if self.compiled else {})))
+        record.update(self.arch.tick_extras())
         c.tick += 1
         c.tick_start_nimg = c.cur_nimg
         self._tick_t0, self._tick_train_s0 = now, c.train_seconds

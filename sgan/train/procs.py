@@ -1,7 +1,9 @@
 """`sgan train --procs N|auto`: N data-parallel training processes on one machine, started by sgan.
 
 The parent process trains nothing: it starts N children, `python -m sgan <the same command line
-without --procs>`, with torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+without --procs> --procs-child <ProcsRun as JSON>` (the choice, the user's command line for
+config.json and the parent's pid: passed as an argument, no environment variable carries it), with
+torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 MASTER_PORT) in their environment, so they take exactly the torchrun code path (sgan.distributed:
 gloo on the CPU, NCCL on CUDA; every rank draws the global minibatch's randomness and takes its
 slice; one flat all-reduce of the gradients). On the CPU each child runs one torch thread unless
@@ -39,7 +41,7 @@ from sgan.train.plan import check_batches
 from sgan.train.reals import dataset_sizes
 from sgan.train.threads import SMALL_CONV_WORK, top_channels
 
-PROCS_ENV = "SGAN_PROCS"   # JSON of the parent's ProcsChoice, in every child's environment
+CHILD_OPTION = "--procs-child"   # the hidden `sgan train` option that hands a child its ProcsRun
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 # --procs auto on a CPU: a process must get at least SMALL_CONV_WORK batch*C^2*r^2 at the final resolution
 # (the threshold of sgan.train.threads.cpu_threads). Below it fixed per-step costs dominate: measured on the cpu
@@ -62,6 +64,30 @@ class ProcsChoice:
 
     def summary(self) -> str:
         return f"--procs {self.requested}: {self.procs} process{'es' if self.procs > 1 else ''} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class ProcsRun:
+    """What the `--procs` parent tells each child, on its command line: the choice, the command line
+    the user typed (config.json keeps it) and the parent's pid (a child stops when the parent dies)."""
+
+    choice: ProcsChoice
+    command_line: tuple[str, ...]
+    parent_pid: int
+
+    def to_json(self) -> str:
+        return json.dumps({"choice": self.choice.to_dict(), "command_line": list(self.command_line),
+                           "parent_pid": self.parent_pid})
+
+    @classmethod
+    def from_json(cls, text: str) -> "ProcsRun":
+        try:
+            raw = json.loads(text)
+            return cls(ProcsChoice(**raw["choice"]), tuple(str(a) for a in raw["command_line"]),
+                       int(raw["parent_pid"]))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise UsageError(f"{CHILD_OPTION} is set by --procs for the processes it starts; "
+                             "drop it and use --procs N.") from None
 
 
 # -- the machine ------------------------------------------------------------------------------
@@ -208,32 +234,18 @@ def choose_procs(requested: str, *, device: torch.device, config_for: Callable[[
                                   f"of whole minibatch-stddev groups with {SMALL_CONV_WORK:.0e} batch*C^2*r^2 each")
 
 
-def procs_record(world_size: int) -> dict[str, Any]:
-    """What config.json says about the processes of this run."""
-    raw = os.environ.get(PROCS_ENV)
-    if raw:
-        try:
-            rec = json.loads(raw)
-            if int(rec.get("procs", -1)) == world_size:
-                return {k: rec[k] for k in ("procs", "requested", "reason")}
-        except (ValueError, TypeError, AttributeError):
-            pass
+def procs_record(world_size: int, choice: ProcsChoice | None = None) -> dict[str, Any]:
+    """What config.json says about the processes of this run (`choice`: how --procs chose them)."""
+    if choice is not None and choice.procs == world_size:
+        return choice.to_dict()
     if world_size > 1:
         return {"procs": world_size, "requested": None, "reason": "started by torchrun"}
     return {"procs": 1, "requested": None, "reason": "one process (no --procs)"}
 
 
-def command_line(default: list[str]) -> list[str]:
-    """The command line the user typed: the parent's (with --procs) in a child of `--procs N`."""
-    try:
-        return list(json.loads(os.environ[PROCS_ENV])["command_line"])
-    except (KeyError, ValueError, TypeError):
-        return default
-
-
-def procs_summary(world_size: int) -> str:
+def procs_summary(world_size: int, choice: ProcsChoice | None = None) -> str:
     """The note on the first progress line: why this many processes (only when --procs chose)."""
-    rec = procs_record(world_size)
+    rec = procs_record(world_size, choice)
     if rec.get("requested") is None:
         return ""
     return f" (--procs {rec['requested']}: {rec['reason']})"
@@ -265,11 +277,10 @@ def child_argv(argv: list[str], *, threads: bool) -> list[str]:
     return out
 
 
-def follow_parent() -> None:
-    """In a child of `--procs`: receive SIGTERM (a clean stop with a snapshot) when the parent dies (Linux)."""
-    try:
-        parent = int(json.loads(os.environ[PROCS_ENV])["parent_pid"])
-    except (KeyError, ValueError, TypeError):
+def follow_parent(parent: int | None) -> None:
+    """In a child of `--procs` (`parent`: its pid, else None): receive SIGTERM (a clean stop with a
+    snapshot) when the parent dies (Linux)."""
+    if parent is None:
         return
     if not sys.platform.startswith("linux"):
         return
@@ -289,11 +300,10 @@ def launch(argv: list[str], choice: ProcsChoice, *, cpu: bool, threads: int | No
     n = choice.procs
     say = log or (lambda s: print(s, file=sys.stderr, flush=True))
     prefix = prefix or [sys.executable, "-m", "sgan"]
-    args = child_argv(argv, threads=cpu and threads is None)
+    told = ProcsRun(choice, ("sgan", *argv), os.getpid())   # the user's command line, for config.json
+    args = child_argv(argv, threads=cpu and threads is None) + [CHILD_OPTION, told.to_json()]
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE=str(n),
                LOCAL_WORLD_SIZE=str(n))
-    env[PROCS_ENV] = json.dumps(choice.to_dict() | {"command_line": ["sgan"] + list(argv),   # the user's, for config.json
-                                                    "parent_pid": os.getpid()})
     if cpu:
         env["OMP_NUM_THREADS"] = str(threads or 1)
     procs: list[subprocess.Popen] = []

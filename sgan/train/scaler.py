@@ -117,7 +117,7 @@ def load_scaler_states(scalers: dict[str, LossScaler], state: dict[str, Any] | N
             s.load_state_dict(state[name])
 
 
-def tick_record(scalers: dict[str, LossScaler]) -> dict[str, Any]:
+def scaler_gauges(scalers: dict[str, LossScaler]) -> dict[str, Any]:
     """`grad_scale` (D's main loss), `grad_scale_<name>` of the others and `overflow_steps` (all
     overflow skips so far) for stats.jsonl; nothing without loss scaling."""
     if not any(s.enabled for s in scalers.values()):

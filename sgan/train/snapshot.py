@@ -41,7 +41,7 @@ def write_snapshot(tr: Any) -> Path:
     extra = pack(counters=tr.c, config=tr.cfg.to_dict(), opt_G=tr.opt_G.state_dict(),
                  opt_D=tr.opt_D.state_dict(), world_size=tr.info.world_size,
                  scalers=scaler_states(tr.scalers))
-    extra["augment"] = tr.aug.state_dict()
+    extra["augment"] = tr.aug.state_dict() | {"tick": tr.stats.d_accuracy_state()}   # the tick's D accuracies
     if tr.labels is not None:
         extra["classes"] = tr.labels.names  # `sgan generate --class NAME`
     try:

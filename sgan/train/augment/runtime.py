@@ -54,7 +54,6 @@ class Augmentation:
         self.log = log
         self.sign_sum, self.sign_count, self.batches = 0.0, 0.0, 0
         self.warned = False
-        self._tick: dict[str, float] = {}
 
     @property
     def enabled(self) -> bool:
@@ -105,8 +104,6 @@ class Augmentation:
         sign_sum, n_real, real_pos, fake_neg, n_fake = (float(v) for v in stats.tolist())
         self.sign_sum += sign_sum
         self.sign_count += n_real
-        for k, v in (("real_pos", real_pos), ("n_real", n_real), ("fake_neg", fake_neg), ("n_fake", n_fake)):
-            self._tick[k] = self._tick.get(k, 0.0) + v
         self.batches += 1
         if self.batches % self.interval:
             return
@@ -124,18 +121,13 @@ class Augmentation:
         elif self.p <= LEAK_WARNING_P:
             self.warned = False
 
-    def tick_record(self) -> dict[str, float]:
-        """Values for stats.jsonl since the last tick (and resets the tick sums)."""
-        t, self._tick = self._tick, {}
+    def gauges(self) -> dict[str, float]:
+        """ADA's p and the last r_t, for a tick of stats.jsonl (the D accuracies: sgan.train.stats)."""
         rec: dict[str, float] = {}
         if self.kind == "ada":
             rec["aug_p"] = round(self.p, 6)
         if self.rt is not None:
             rec["aug_rt"] = round(self.rt, 6)
-        if t.get("n_real"):
-            rec["acc_real"] = round(t["real_pos"] / t["n_real"], 6)
-        if t.get("n_fake"):
-            rec["acc_fake"] = round(t["fake_neg"] / t["n_fake"], 6)
         return rec
 
     # -- state -------------------------------------------------------------------------------
@@ -143,7 +135,7 @@ class Augmentation:
     def state_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "p": self.p, "rt": self.rt, "sign_sum": self.sign_sum,
                 "sign_count": self.sign_count, "batches": self.batches, "warned": self.warned,
-                "generator": self.generator.get_state(), "tick": dict(self._tick)}
+                "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.p = float(state["p"]) if self.fixed_p is None else self.fixed_p
@@ -151,4 +143,3 @@ class Augmentation:
         self.sign_sum, self.sign_count = float(state["sign_sum"]), float(state["sign_count"])
         self.batches, self.warned = int(state["batches"]), bool(state["warned"])
         self.generator.set_state(state["generator"])
-        self._tick = {k: float(v) for k, v in (state.get("tick") or {}).items()}
