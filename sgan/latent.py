@@ -121,6 +121,7 @@ def load_latent(path: str | os.PathLike, *, num_ws: int, w_dim: int) -> torch.Te
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such latent file; give a .npy written by `sgan generate --save-latents` or `sgan project`.")
+    _check_npy_header(p)
     try:
         arr = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
@@ -143,3 +144,22 @@ def load_latent(path: str | os.PathLike, *, num_ws: int, w_dim: int) -> torch.Te
     if not np.isfinite(arr).all():
         raise DataError(f"{p}: the latent holds NaN or infinite values.")
     return torch.from_numpy(np.array(arr, dtype=np.float32))
+
+
+def _check_npy_header(p: Path) -> None:
+    """Read only the .npy header and refuse, before any array is allocated, a file that is not an .npy,
+    holds Python objects (which would need unpickling) or claims more data than it holds; the shape is
+    checked against the model (num_ws, w_dim) after loading."""
+    try:
+        with open(p, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f, max_header_size=10_000)
+            data_bytes = p.stat().st_size - f.tell()
+    except (ValueError, OSError, EOFError) as err:
+        first = str(err).splitlines()[0] if str(err) else "bad file"
+        raise DataError(f"{p}: not a .npy latent ({first}).") from None
+    if dtype.hasobject:
+        raise DataError(f"{p}: holds Python objects, not a latent of floats; sgan never unpickles .npy files.")
+    if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > data_bytes:
+        raise DataError(f"{p}: the header claims {list(shape)} {dtype} but the file holds only {data_bytes} bytes of data.")

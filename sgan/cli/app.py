@@ -13,6 +13,11 @@ import sys
 import typer
 from typer.core import TyperGroup
 
+try:  # typer vendors click from 0.2x on; before, it depends on click itself
+    from typer._click import ClickException
+except ImportError:  # pragma: no cover - older typer
+    from click import ClickException
+
 from sgan.errors import SganError
 
 _DEBUG_ENV = "SGAN_DEBUG"
@@ -29,7 +34,27 @@ def print_error(message: str) -> None:
 
 
 class SganGroup(TyperGroup):
-    """Runs a command and turns sgan's errors into one line on stderr and an exit code."""
+    """Runs a command and turns sgan's errors, and Click's usage errors (a bad option value, an
+    unknown option, a missing argument), into one line on stderr and an exit code."""
+
+    def main(self, *args, **kwargs):
+        standalone = kwargs.pop("standalone_mode", True)
+        if not standalone:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except ClickException as err:
+            if debug_enabled():
+                raise
+            if not err.format_message().strip():  # `sgan` alone: the help is already shown
+                sys.exit(err.exit_code)
+            command = err.ctx.command_path if getattr(err, "ctx", None) is not None else "sgan"
+            print_error(f"{err.format_message().rstrip('.')}; see `{command} --help`.")
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            print_error("aborted.")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: typer.Context):
         try:
@@ -59,7 +84,8 @@ OOM_HINTS = {
     "metrics": "use a smaller --batch (it does not change the result)",
     "video": "use a smaller --batch or --scale",
     "project": "use --device cpu or a smaller model",
-    "figure": "use fewer --seeds",
+    "figure": "use fewer --seeds or a smaller --scale",
+    "edit": "use fewer --seeds or a smaller --scale",
     "mix": "use fewer --rows/--cols",
     "detector": "use a smaller --batch",
     "directions": "use a smaller --batch",
