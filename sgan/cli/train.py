@@ -173,7 +173,7 @@ def train_command(
     aug: Optional[str] = typer.Option(None, "--aug", help="Augment what D sees: none, ada (adaptive, StyleGAN2-ADA) or diffaug (DiffAugment) (none)."),
     aug_pipe: Optional[str] = typer.Option(None, "--aug-pipe", help="ADA pipeline: blit, geom, color, bg or bgc (bgc)."),
     aug_policy: Optional[str] = typer.Option(None, "--aug-policy", help="DiffAugment policy, a subset of color,translation,cutout (all three)."),
-    aug_target: Optional[float] = typer.Option(None, "--aug-target", callback=finite(lo=-1, hi=1), help="ADA: target of r_t = E[sign(D(real))] (0.6)."),
+    aug_target: Optional[float] = typer.Option(None, "--aug-target", callback=finite(lo=0, hi=1, lo_open=True, hi_open=True), help="ADA: target of r_t = E[sign(D(real))] (0.6)."),
     aug_p: Optional[float] = typer.Option(None, "--aug-p", callback=finite(lo=0, hi=1), help="ADA: a fixed augmentation probability instead of the heuristic."),
     aug_kimg: Optional[float] = typer.Option(None, "--aug-kimg", callback=finite(lo=0, lo_open=True), help="ADA: p can move by 1 in this many kimg (500; 100 with --init)."),
     cond: Optional[bool] = typer.Option(None, "--cond/--no-cond", help="Class-conditional training on the dataset's labels (off)."),
@@ -213,6 +213,7 @@ def train_command(
     if not dry_run and not data.exists():
         raise UsageError(f"{data}: no such dataset; make one with `sgan prepare-dataset SOURCE {data}`.")
     sg2 = arch == "stylegan2"
+    preset_typed = preset is not None   # a resumed run names only what the user typed as ignored
     if preset is None or (preset == "auto" and not sg2):
         cuda = resolve_device(device).type == "cuda"
         preset = ("auto" if cuda else "cpu") if sg2 else ("paper" if cuda else "cpu")
@@ -237,7 +238,8 @@ def train_command(
             raise UsageError("--threads must be at least 1.")
     if not data.exists():
         raise UsageError(f"{data}: no such dataset; make one with `sgan prepare-dataset SOURCE {data}`.")
-    given["preset"] = preset
+    if preset_typed:
+        given["preset"] = preset
     if choice is not None and choice.procs > 1:  # this process only starts, watches and stops the training processes
         from sgan.train.procs import launch
 
