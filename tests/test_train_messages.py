@@ -44,3 +44,31 @@ def test_aug_target_has_one_range(shapes16, tmp_path, value):
         tiny_config(aug="ada", aug_target=float(value)).validate()
     assert _train(shapes16, tmp_path / "run", "--preset", "tiny", "--aug", "ada", "--aug-target", "0.5",
                   "--dry-run").exit_code == 0
+
+
+def test_init_opens_a_foreign_pickle_as_generate_does(shapes16, tmp_path):
+    """--init of an NVIDIA pickle is converted in memory (as `sgan generate` opens it); here its
+    model is not the run's, so the refusal names the settings that differ, not the file's kind."""
+    out = tmp_path / "run"
+    r = _train(shapes16, out, "--preset", "tiny", "--kimg", "0.016", "--init", TF32)
+    assert r.exit_code != 0 and r.output.startswith("Error: ") and len(r.output.strip().splitlines()) == 1, r.output
+    assert "does not match this run's" in r.output and "Settings that differ" in r.output, r.output
+    assert "pickle" not in r.output and not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "damaged", "other-model"])
+def test_a_failed_init_leaves_no_run_folder(shapes16, tmp_path, kind):
+    from sgan.train import train
+
+    source = tmp_path / "source.pt"
+    if kind == "damaged":
+        source.write_bytes(b"PK\x03\x04 not a whole zip archive")
+    elif kind == "other-model":   # a 16 px run of another width
+        train(tiny_config(total_kimg=0.008, model={**tiny_config().model, "fmap_max": 16}), shapes16,
+              tmp_path / "src", device="cpu", threads=1)
+        source = tmp_path / "src"
+    out = tmp_path / "new" / "run"
+    r = _train(shapes16, out, "--preset", "tiny", "--kimg", "0.016", "--init", source)
+    assert r.exit_code != 0 and r.output.startswith("Error: ") and len(r.output.strip().splitlines()) == 1, r.output
+    assert "--init" in r.output or str(source) in r.output, r.output
+    assert not out.exists() and not out.parent.exists(), r.output
