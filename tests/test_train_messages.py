@@ -72,3 +72,17 @@ def test_a_failed_init_leaves_no_run_folder(shapes16, tmp_path, kind):
     assert r.exit_code != 0 and r.output.startswith("Error: ") and len(r.output.strip().splitlines()) == 1, r.output
     assert "--init" in r.output or str(source) in r.output, r.output
     assert not out.exists() and not out.parent.exists(), r.output
+
+
+@pytest.mark.parametrize("pointer", ["{not json", '{"snapshot": "snapshot-999999.pt", "kimg": 999.0}',
+                                     '{"snapshot": "../elsewhere.pt"}'])
+def test_resume_auto_refuses_a_bad_latest_json_as_generate_does(shapes16, tmp_path, pointer):
+    out = tmp_path / "run"
+    assert _train(shapes16, out, "--preset", "tiny", "--kimg", "0.016").exit_code == 0
+    (out / "latest.json").write_text(pointer)
+    before = sorted(p.name for p in out.iterdir())
+    shown = runner.invoke(app, ["generate", str(out), "--seeds", "0", "--outdir", str(tmp_path / "img")])
+    assert shown.exit_code != 0 and "latest.json" in shown.output
+    r = _train(shapes16, out, "--preset", "tiny", "--kimg", "0.032", "--resume", "auto")
+    assert r.exit_code != 0 and r.output.startswith("Error: --resume auto: ") and "latest.json" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1 and sorted(p.name for p in out.iterdir()) == before

@@ -12,7 +12,7 @@ import torch
 
 from sgan import __version__
 from sgan import distributed as dist_utils
-from sgan.checkpoint import load_checkpoint, resolve_checkpoint
+from sgan.checkpoint import LATEST_POINTER, load_checkpoint, resolve_checkpoint
 from sgan.device import check_precision, configure_cuda, describe_device
 from sgan.errors import CheckpointError, DataError, UsageError
 from sgan.nn.memory import describe_memory_format
@@ -34,15 +34,17 @@ from sgan.train.conditioning import TrainLabels
 
 
 def resolve_resume(resume: str | None, out: Path) -> Path | None:
-    """`auto`: the run folder's latest complete snapshot (None when there is none); a path must exist."""
+    """`auto`: the snapshot the run folder's latest.json names (None when there is no pointer); a bad
+    pointer is refused in one line naming it, as `sgan generate RUN` refuses it. A path must exist."""
     if resume is None or resume == "":
         return None
     if resume == "auto":
+        if not (out / LATEST_POINTER).is_file():
+            return None
         try:
-            return resolve_checkpoint(out) if (out / "latest.json").is_file() else None
-        except CheckpointError:
-            snaps = RunFolder(out).snapshots()
-            return snaps[-1] if snaps else None
+            return resolve_checkpoint(out)
+        except CheckpointError as err:
+            raise CheckpointError(f"--resume auto: {err} (--resume takes a snapshot file too)") from None
     p = Path(resume)
     if not p.exists():
         raise CheckpointError(f"--resume {resume}: no such file or folder; give a snapshot, a run folder, or `auto`.")
