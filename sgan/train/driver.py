@@ -44,7 +44,7 @@ def resolve_resume(resume: str | None, out: Path) -> Path | None:
         try:
             return resolve_checkpoint(out)
         except CheckpointError as err:
-            raise CheckpointError(f"--resume auto: {err} (--resume takes a snapshot file too)") from None
+            raise CheckpointError(f"--resume auto: {err}") from None
     p = Path(resume)
     if not p.exists():
         raise CheckpointError(f"--resume {resume}: no such file or folder; give a snapshot, a run folder, or `auto`.")
