@@ -86,3 +86,13 @@ def test_resume_auto_refuses_a_bad_latest_json_as_generate_does(shapes16, tmp_pa
     r = _train(shapes16, out, "--preset", "tiny", "--kimg", "0.032", "--resume", "auto")
     assert r.exit_code != 0 and r.output.startswith("Error: --resume auto: ") and "latest.json" in r.output, r.output
     assert len(r.output.strip().splitlines()) == 1 and sorted(p.name for p in out.iterdir()) == before
+
+
+@pytest.mark.parametrize("metrics, detector", [("modes2k", None), ("fid1k,ls1k", None), ("modes2k", "inception")])
+def test_metrics_needing_a_detector_are_refused_before_training(shapes16, tmp_path, metrics, detector):
+    out = tmp_path / "run"
+    extra = ["--detector", detector] if detector else []
+    r = _train(shapes16, out, "--preset", "tiny", "--kimg", "0.016", "--metrics", metrics, *extra)
+    assert r.exit_code == 2 and r.output.startswith(f"Error: --metrics {metrics}: ") and "--detector" in r.output, \
+        r.output
+    assert len(r.output.strip().splitlines()) == 1 and not out.exists()

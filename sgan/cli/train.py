@@ -109,17 +109,27 @@ class _Bar:
             self.progress.__exit__(*exc)
 
 
-def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device: str):
-    """At each snapshot: compute the metrics with sgan.metrics and append them to metric-<name>.jsonl."""
+def _check_metrics(text: str, detector: str | None) -> None:
+    """--metrics names and the detectors they need, refused before training starts (not at the first snapshot)."""
     try:
-        from sgan.metrics import compute_metric, parse_metric_list
+        from sgan.metrics.api import check_metric_detector, parse_metric_list
     except ImportError:
         raise UsageError("--metrics needs sgan's metrics package, which this installation lacks; drop --metrics.") from None
+    for spec in parse_metric_list(text):
+        try:
+            check_metric_detector(spec.metric, detector)
+        except UsageError as err:
+            raise UsageError(f"--metrics {text}: {err}") from None
+
+
+def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device: str):
+    """At each snapshot: compute the metrics with sgan.metrics and append them to metric-<name>.jsonl."""
+    from sgan.metrics import compute_metric
     from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
     from sgan.fileio import append_jsonl
 
-    parse_metric_list(text)  # bad names fail now, not after the first snapshot
+    _check_metrics(text, detector)  # bad names and missing detectors fail now, not after the first snapshot
     names = [n.strip() for n in text.split(",") if n.strip()]
 
     def hook(snapshot: Path, kimg: float) -> None:
@@ -230,6 +240,8 @@ def train_command(
                               config_for=lambda n: build_config(preset, n, options, data_resolution)[0])
         world_size = choice.procs
     cfg, given = build_config(preset, world_size, options, data_resolution)
+    if metrics:
+        _check_metrics(metrics, detector)
     if dry_run:
         _dry_run(cfg, data, world_size)
         return
