@@ -109,17 +109,27 @@ class _Bar:
             self.progress.__exit__(*exc)
 
 
-def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device: str):
-    """At each snapshot: compute the metrics with sgan.metrics and append them to metric-<name>.jsonl."""
+def _check_metrics(text: str, detector: str | None) -> None:
+    """--metrics names and the detectors they need, refused before training starts (not at the first snapshot)."""
     try:
-        from sgan.metrics import compute_metric, parse_metric_list
+        from sgan.metrics.api import check_metric_detector, parse_metric_list
     except ImportError:
         raise UsageError("--metrics needs sgan's metrics package, which this installation lacks; drop --metrics.") from None
+    for spec in parse_metric_list(text):
+        try:
+            check_metric_detector(spec.metric, detector)
+        except UsageError as err:
+            raise UsageError(f"--metrics {text}: {err}") from None
+
+
+def _metrics_hook(text: str, data: Path, out: Path, detector: str | None, device: str):
+    """At each snapshot: compute the metrics with sgan.metrics and append them to metric-<name>.jsonl."""
+    from sgan.metrics import compute_metric
     from sgan.play.classes import load_class_generator
     from sgan.device import resolve_device
     from sgan.fileio import append_jsonl
 
-    parse_metric_list(text)  # bad names fail now, not after the first snapshot
+    _check_metrics(text, detector)  # bad names and missing detectors fail now, not after the first snapshot
     names = [n.strip() for n in text.split(",") if n.strip()]
 
     def hook(snapshot: Path, kimg: float) -> None:
@@ -173,7 +183,7 @@ def train_command(
     aug: Optional[str] = typer.Option(None, "--aug", help="Augment what D sees: none, ada (adaptive, StyleGAN2-ADA) or diffaug (DiffAugment) (none)."),
     aug_pipe: Optional[str] = typer.Option(None, "--aug-pipe", help="ADA pipeline: blit, geom, color, bg or bgc (bgc)."),
     aug_policy: Optional[str] = typer.Option(None, "--aug-policy", help="DiffAugment policy, a subset of color,translation,cutout (all three)."),
-    aug_target: Optional[float] = typer.Option(None, "--aug-target", callback=finite(lo=-1, hi=1), help="ADA: target of r_t = E[sign(D(real))] (0.6)."),
+    aug_target: Optional[float] = typer.Option(None, "--aug-target", callback=finite(lo=0, hi=1, lo_open=True, hi_open=True), help="ADA: target of r_t = E[sign(D(real))] (0.6)."),
     aug_p: Optional[float] = typer.Option(None, "--aug-p", callback=finite(lo=0, hi=1), help="ADA: a fixed augmentation probability instead of the heuristic."),
     aug_kimg: Optional[float] = typer.Option(None, "--aug-kimg", callback=finite(lo=0, lo_open=True), help="ADA: p can move by 1 in this many kimg (500; 100 with --init)."),
     cond: Optional[bool] = typer.Option(None, "--cond/--no-cond", help="Class-conditional training on the dataset's labels (off)."),
@@ -213,6 +223,7 @@ def train_command(
     if not dry_run and not data.exists():
         raise UsageError(f"{data}: no such dataset; make one with `sgan prepare-dataset SOURCE {data}`.")
     sg2 = arch == "stylegan2"
+    preset_typed = preset is not None   # a resumed run names only what the user typed as ignored
     if preset is None or (preset == "auto" and not sg2):
         cuda = resolve_device(device).type == "cuda"
         preset = ("auto" if cuda else "cpu") if sg2 else ("paper" if cuda else "cpu")
@@ -229,6 +240,8 @@ def train_command(
                               config_for=lambda n: build_config(preset, n, options, data_resolution)[0])
         world_size = choice.procs
     cfg, given = build_config(preset, world_size, options, data_resolution)
+    if metrics:
+        _check_metrics(metrics, detector)
     if dry_run:
         _dry_run(cfg, data, world_size)
         return
@@ -237,7 +250,8 @@ def train_command(
             raise UsageError("--threads must be at least 1.")
     if not data.exists():
         raise UsageError(f"{data}: no such dataset; make one with `sgan prepare-dataset SOURCE {data}`.")
-    given["preset"] = preset
+    if preset_typed:
+        given["preset"] = preset
     if choice is not None and choice.procs > 1:  # this process only starts, watches and stops the training processes
         from sgan.train.procs import launch
 

@@ -62,6 +62,17 @@ def parse_metric_list(text: str) -> list[MetricSpec]:
     return [parse_metric_name(part) for part in text.split(",") if part.strip()]
 
 
+def check_metric_detector(metric: str, detector: Any) -> None:
+    """Refuse, before any work, a metric that cannot run with `detector` (None: the metric's default):
+    ls and modes have no default; they need a file from `sgan detector train` (as `ls` and `modes` say)."""
+    if metric == "ls" and detector is None:
+        raise UsageError("linear separability needs attribute classifiers: pass --detector shapes-detector.pt "
+                         "(train it with `sgan detector train DATA.lmdb --out shapes-detector.pt`).")
+    if metric == "modes" and (detector is None or str(detector) in ("inception", "vgg16", "lpips")):
+        raise UsageError("mode coverage needs a class detector of the dataset: train one with `sgan detector train "
+                         "DATA.lmdb --out det.pt` and pass --detector det.pt.")
+
+
 def _stage(progress: StageProgress | None, stage: str):
     return (lambda done, total: progress(stage, done, total)) if progress else None
 

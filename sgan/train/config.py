@@ -312,7 +312,7 @@ def _check_extras(cfg: TrainConfig) -> None:
     except ValueError as err:
         raise UsageError(f"--aug-policy: {err}.") from None
     if not (math.isfinite(cfg.aug_target) and 0 < cfg.aug_target < 1):
-        raise UsageError(f"--aug-target {cfg.aug_target}: choose a value between 0 and 1 (ADA: 0.6).")
+        raise UsageError(f"--aug-target {cfg.aug_target}: choose a value above 0 and below 1 (ADA: 0.6).")
     if cfg.aug_p is not None and not 0 <= cfg.aug_p <= 1:
         raise UsageError(f"--aug-p {cfg.aug_p}: p is a probability in [0, 1].")
     if cfg.aug_interval < 1 or not cfg.aug_kimg > 0:

@@ -12,7 +12,7 @@ import torch
 
 from sgan import __version__
 from sgan import distributed as dist_utils
-from sgan.checkpoint import load_checkpoint, resolve_checkpoint
+from sgan.checkpoint import LATEST_POINTER, load_checkpoint, resolve_checkpoint
 from sgan.device import check_precision, configure_cuda, describe_device
 from sgan.errors import CheckpointError, DataError, UsageError
 from sgan.nn.memory import describe_memory_format
@@ -28,20 +28,23 @@ from sgan.train.procs import ProcsChoice, procs_record, procs_summary
 from sgan.train.run import RunFolder, StopSignals, TrainingDiverged, TrainingInterrupted
 from sgan.train.scaler import fp16_setup
 from sgan.train.state import unpack
-from sgan.train.finetune import init_from
+from sgan.train.finetune import init_from, open_init
+from sgan.train.conditioning import TrainLabels
 
 
 
 def resolve_resume(resume: str | None, out: Path) -> Path | None:
-    """`auto`: the run folder's latest complete snapshot (None when there is none); a path must exist."""
+    """`auto`: the snapshot the run folder's latest.json names (None when there is no pointer); a bad
+    pointer is refused in one line naming it, as `sgan generate RUN` refuses it. A path must exist."""
     if resume is None or resume == "":
         return None
     if resume == "auto":
+        if not (out / LATEST_POINTER).is_file():
+            return None
         try:
-            return resolve_checkpoint(out) if (out / "latest.json").is_file() else None
-        except CheckpointError:
-            snaps = RunFolder(out).snapshots()
-            return snaps[-1] if snaps else None
+            return resolve_checkpoint(out)
+        except CheckpointError as err:
+            raise CheckpointError(f"--resume auto: {err}") from None
     p = Path(resume)
     if not p.exists():
         raise CheckpointError(f"--resume {resume}: no such file or folder; give a snapshot, a run folder, or `auto`.")
@@ -77,11 +80,12 @@ def _run(cfg: TrainConfig, data: Path, out: Path, *, resume: str | None, device:
     if ckpt_path is None and resume not in (None, "", "auto"):
         raise CheckpointError(f"--resume {resume}: nothing to resume from.")
     cfg, recorded, redecide = _resumed_config(cfg, ckpt_path, resume_overrides, info, device, say)
-    cfg, cuda, fp16_note = _check_and_create(cfg, data, out, fresh=ckpt_path is None, device=device, info=info, say=say)
+    cfg, cuda, fp16_note, init = _check_and_create(cfg, data, out, fresh=ckpt_path is None, device=device, info=info,
+                                                   say=say)
     tr = Trainer(cfg, data, out, device=device, info=info, hooks=hooks, threads=threads)
     tr.cuda_setup = cuda
     tr.procs_choice = procs   # how --procs chose this run's processes (config.json, the first line)
-    last_snapshot = _set_up(tr, ckpt_path, fp16_note, recorded, redecide, command_line, say)
+    last_snapshot = _set_up(tr, ckpt_path, fp16_note, recorded, redecide, command_line, say, init=init)
     line = _start_line(tr, device, out)
     if info.is_main:
         tr.run.log(line)
@@ -126,17 +130,22 @@ def _resumed_config(cfg: TrainConfig, ckpt_path: Path | None, overrides: dict[st
 
 
 def _check_and_create(cfg: TrainConfig, data: Path, out: Path, *, fresh: bool, device: torch.device,
-                      info: dist_utils.DistInfo, say) -> tuple[TrainConfig, Any, str | None]:
-    """Every check of the run before anything is written (the plan's included), then the run folder.
-    (a private copy of the config, the CUDA set-up, the fp16 note)."""
+                      info: dist_utils.DistInfo, say) -> tuple[TrainConfig, Any, str | None, Any]:
+    """Every check of the run before anything is written (the plan's and --init's included), then the
+    run folder. (a private copy of the config, the CUDA set-up, the fp16 note, the --init checkpoint)."""
     cfg = TrainConfig.from_dict(cfg.to_dict())  # a private copy
     cfg.validate()
     check_precision(cfg.precision, device, training=True)  # fp16 off CUDA: one line, before anything is written
     cuda = configure_cuda(device, tf32=cfg.tf32)  # TF32, cudnn.benchmark (CUDA only)
     if not data.exists():
         raise DataError(f"{data}: no such dataset; prepare one with `sgan prepare-dataset SOURCE {data}`.")
-    plan(cfg, dataset_sizes(data), info.world_size, data=data)  # sizes and minibatch shapes
+    sizes = dataset_sizes(data)
+    plan(cfg, sizes, info.world_size, data=data)  # sizes and minibatch shapes
     fp16_note = fp16_setup(cfg) if fresh else None  # StyleGAN2 fp16: conv_clamp 256
+    init = None
+    if fresh and cfg.init:  # the model the Trainer will build (--cond: the dataset's classes), checked now
+        c_dim = TrainLabels(data).c_dim if cfg.cond else None
+        init = open_init(cfg.init, plan(cfg, sizes, info.world_size, data=data, c_dim=c_dim).model)
     if info.is_main:
         folder = RunFolder(out)
         folder.create()
@@ -146,11 +155,11 @@ def _check_and_create(cfg: TrainConfig, data: Path, out: Path, *, fresh: bool, d
                                  "another --out folder.")
             say(f"note: {out} held no trained snapshot (only kimg 0); starting it afresh.")
     dist_utils.barrier(info)
-    return cfg, cuda, fp16_note
+    return cfg, cuda, fp16_note, init
 
 
 def _set_up(tr: Trainer, ckpt_path: Path | None, fp16_note: str | None, recorded: str | None, redecide: str | None,
-            command_line: list[str], say) -> Path | None:
+            command_line: list[str], say, init: Any = None) -> Path | None:
     """Resume or --init, the precision and compile decisions, config.json, the reals grid and the kimg-0
     snapshot; the last complete snapshot."""
     cfg, info, main = tr.cfg, tr.info, tr.info.is_main
@@ -160,7 +169,7 @@ def _set_up(tr: Trainer, ckpt_path: Path | None, fp16_note: str | None, recorded
     if tr.frozen_d:
         say(f"--freeze-d {cfg.freeze_d}: D's layers {', '.join(tr.frozen_d)} stay fixed")
     if ckpt_path is None and cfg.init:
-        say(init_from(tr, cfg.init, ema=cfg.init_ema))
+        say(init_from(tr, cfg.init, ema=cfg.init_ema, ckpt=init))
     if ckpt_path is not None:
         tr.load_state(ckpt_path)
         say(f"resuming from {ckpt_path} at {tr.c.cur_nimg / 1000:.1f} kimg (step {tr.c.step}, "
