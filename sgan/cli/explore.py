@@ -60,6 +60,7 @@ def explore_command(
         raise UsageError(f"cannot listen on {host}:{port} ({reason}); choose another --port (0 picks a free one) "
                          "or --host.") from None
     try:                                      # from here on Ctrl-C stops the server cleanly
+        _stop_on_signals()                    # before the URL is printed: a script may signal right after it
         if host not in ("127.0.0.1", "localhost", "::1"):
             console.print(f"Warning: listening on {host}, not only this machine: anyone who can reach it and has the "
                           "URL below can drive the model and write into --out.", style="yellow", highlight=False,
@@ -70,7 +71,6 @@ def explore_command(
                       highlight=False, soft_wrap=True)
         typer.echo(f"Open {server.url}")      # stdout: the one line a script may read
         console.print("Ctrl-C stops the server.", highlight=False)
-        _stop_on_signals()
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         console.print("Stopped.", highlight=False)
