@@ -1,5 +1,6 @@
 """Running the real CLI in a subprocess under an address-space limit (resource.setrlimit(RLIMIT_AS)),
-for the checks that a small crafted file cannot make sgan allocate more than it holds."""
+for the checks that a small crafted file cannot make sgan allocate more than it holds; and the
+in-process CLI with its one-`Error:`-line check."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import resource
 import subprocess
 import sys
 from pathlib import Path
+
+from typer.testing import CliRunner
+
+from sgan.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 2 << 30   # bytes of address space on a CPU build of torch (sgan's imports take ~0.65 GB there)
@@ -45,4 +50,20 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
     assert "Traceback" not in text, text
     errors = [ln for ln in text.splitlines() if ln.startswith("Error:")]
     assert len(errors) == 1, text
+    return errors[0]
+
+
+def invoke(*args):
+    """`sgan ARGS` in this process (typer's CliRunner)."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line(result, *needles) -> str:
+    """The one `Error:` line of a failed command (never a traceback), holding every needle."""
+    assert result.exit_code != 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    for n in needles:
+        assert n in errors[0], errors[0]
     return errors[0]

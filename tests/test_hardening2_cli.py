@@ -9,27 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from sgan.cli import app
 from sgan.fileio import STALE_TMP_SECONDS, OutputError, atomic_write_bytes
+from tests.hardening2_helpers import invoke, one_line
 
 TF32 = Path(__file__).parent / "fixtures" / "import" / "tf-sg1-32_karras2019stylegan-tiny-32x32.pkl"
 UNWRITABLE = ["/sys/x.pt", "/proc/x.pt"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line(result, *needles):
-    assert result.exit_code != 0, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    for n in needles:
-        assert n in errors[0], errors[0]
-    return errors[0]
 
 
 @pytest.fixture

@@ -8,24 +8,9 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from sgan.cli import app
 from sgan.formats.common import count_blocks
-from tests.hardening2_helpers import one_error_line, run_limited
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def _one_line(result, *needles):
-    assert result.exit_code != 0, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    for n in needles:
-        assert n in errors[0], errors[0]
+from tests.hardening2_helpers import invoke, one_error_line, one_line, run_limited
 
 
 @pytest.mark.parametrize("args, number", [(["--fps", "1e9"], "2e+09"), (["--seconds-per-seed", "1e9"], "3e+10"),
@@ -55,7 +40,7 @@ def test_a_duplicate_dataset_json_entry_is_refused(tmp_path):
     src = tmp_path / "src"
     _images(src, ["a.png", "b.png"])
     (src / "dataset.json").write_text(json.dumps({"labels": [["a.png", 0], ["b.png", 1], ["a.png", 1]]}))
-    _one_line(invoke("prepare-dataset", src, tmp_path / "db", "--max-size", "8", "--workers", "1"),
+    one_line(invoke("prepare-dataset", src, tmp_path / "db", "--max-size", "8", "--workers", "1"),
               "a.png is listed twice")
 
 
