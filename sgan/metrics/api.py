@@ -297,9 +297,7 @@ def ls(G, *, detector: Any, num: int = 200000, batch: int = 32, seed: int = 0, t
     t0 = time.perf_counter()
     info = _common(G, seed, trunc, num, batch)
     check_metric_precision(precision, device, metric="ls")
-    if detector is None:
-        raise UsageError("linear separability needs attribute classifiers: pass --detector shapes-detector.pt "
-                         "(train it with `sgan detector train DATA.lmdb --out shapes-detector.pt`).")
+    check_metric_detector("ls", detector)
     net, name, sha = load_attribute_detector(detector, device=device)
     keep = num // 2 if num_keep is None else num_keep
     if not 2 <= keep <= num:
@@ -371,9 +369,7 @@ def modes(G, *, detector: Any, num: int = 10000, batch: int = 32, seed: int = 0,
         raise UsageError(f"--cover-fraction {cover_fraction}: use a value above 0 and at most 1 "
                          f"(default {DEFAULT_COVER_FRACTION}: a class is covered at half its real share).")
     check_metric_precision(precision, device, metric="modes")
-    if detector is None or str(detector) in ("inception", "vgg16", "lpips"):
-        raise UsageError("mode coverage needs a class detector of the dataset: train one with `sgan detector train "
-                         "DATA.lmdb --out det.pt` and pass --detector det.pt.")
+    check_metric_detector("modes", detector)
     net, sha = load_detector_file(detector)
     real = net.config.get("real_distribution")
     note = "detector file"
